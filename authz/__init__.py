@@ -1,0 +1,1 @@
+"""Authorization: Casbin policies compiled into per-request decisions (record scopes, field effects, masks)."""

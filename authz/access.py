@@ -1,0 +1,88 @@
+"""What one principal may do in one request: record filters, field rulings, operation checks.
+
+Resolvers ask this object; it never does I/O. Field effects are decided per row from boolean scope
+flags that the query selected next to the row (`scope_columns`), never by calling Casbin per row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import ColumnElement
+
+from authz import scopes
+from authz.decisions import DecisionTable, FieldRuling
+from authz.errors import AccessDenied
+from authz.fields import FieldSpec
+from authz.principal import Principal
+from authz.rules import Effect
+
+
+@dataclass(frozen=True)
+class FieldPlan:
+    """Rulings for the fields one query returns, and the scope flags their decisions need per row."""
+
+    entity: str
+    rulings: tuple[FieldRuling, ...]
+
+    @property
+    def scopes(self) -> tuple[str, ...]:
+        needed: list[str] = []
+        for ruling in self.rulings:
+            for scope in ruling.scopes:
+                if scope not in needed:
+                    needed.append(scope)
+        return tuple(needed)
+
+    def decide(self, flags: Mapping[str, bool]) -> list[tuple[FieldSpec, Effect]]:
+        out: list[tuple[FieldSpec, Effect]] = []
+        for ruling in self.rulings:
+            effect = ruling.constant
+            if effect is None:
+                effect = ruling.decide(lambda s: bool(flags.get(s)))[0]
+            out.append((ruling.spec, effect))
+        return out
+
+
+class Access:
+    def __init__(self, principal: Principal, table: DecisionTable) -> None:
+        self.principal = principal
+        self.table = table
+
+    @property
+    def policy_version(self) -> int:
+        return self.table.version
+
+    def record_filter(self, entity: str, action: str = "read") -> ColumnElement[bool]:
+        ruling = self.table.record(entity, action)
+        return scopes.combine(entity, ruling.allow, ruling.deny, self.principal)
+
+    def scope_columns(self, entity: str, names: Sequence[str]) -> dict[str, ColumnElement[bool]]:
+        return {name: scopes.predicate(entity, name, self.principal) for name in names}
+
+    def can(self, resource: str, action: str) -> bool:
+        return self.table.allows(resource, action)
+
+    def require(self, resource: str, action: str) -> None:
+        if not self.table.allows(resource, action):
+            raise AccessDenied(f"not allowed to {action} {resource}")
+
+    def field(self, entity: str, name: str, action: str = "read") -> FieldRuling:
+        return self.table.field(entity, name, action)
+
+    def plan(self, entity: str, names: Iterable[str], action: str = "read") -> FieldPlan:
+        return FieldPlan(entity, tuple(self.table.field(entity, n, action) for n in names))
+
+    def custom_fields(self, entity: str) -> list[FieldSpec]:
+        return self.table.registry.custom(entity)
+
+    def readable_everywhere(self, entity: str, name: str) -> bool:
+        """True when the field reads in clear on every visible row: needed to filter, order or search by it."""
+        ruling = self.table.field(entity, name)
+        return ruling.constant is Effect.ALLOW
+
+    def require_readable(self, entity: str, names: Iterable[str], purpose: str) -> None:
+        for name in names:
+            if not self.readable_everywhere(entity, name):
+                raise AccessDenied(f"{purpose} by {name} needs read access to {entity}.{name}", field=name)

@@ -1,0 +1,148 @@
+"""The field registry: every readable field of every entity, its PII category and how it is masked.
+
+Declared once here; the schema descriptions ("PII: government_id"), the Casbin `g2` groups, the
+PII inventory and the field decisions all read it. Custom fields join at run time from the
+workspace's `field_definitions` table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+PII_CATEGORIES = (
+    "name",
+    "contact",
+    "government_id",
+    "date_of_birth",
+    "online_identifier",
+    "financial",
+    "free_text",
+)
+# Categories encrypted at rest (AES-256-GCM) in the application.
+ENCRYPTED_CATEGORIES = frozenset({"government_id", "financial", "date_of_birth"})
+# Default masking of a custom field, by category.
+CATEGORY_MASKS = {
+    "name": "name",
+    "contact": "free_text",
+    "government_id": "tax_id",
+    "date_of_birth": "free_text",
+    "online_identifier": "online_identifier",
+    "financial": "free_text",
+    "free_text": "free_text",
+}
+CUSTOM_FIELD_TYPES = ("String", "Int", "Float", "Boolean", "Date")
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    entity: str
+    name: str  # the GraphQL name, also used in policies ("contact.dateOfBirth") and audit rows
+    type: str
+    pii: str | None = None
+    mask: str | None = None  # masking kind for the MASK effect (authz.masking)
+    custom: bool = False
+    purpose: str | None = None
+
+    @property
+    def resource(self) -> str:
+        return f"{self.entity}.{self.name}"
+
+    @property
+    def group(self) -> str | None:
+        return f"pii:{self.pii}" if self.pii else None
+
+    @property
+    def masked_as_text(self) -> bool:
+        """A non-String field cannot carry a masked string: it is null and `<name>Masked` carries the mask."""
+        return self.type != "String"
+
+
+def _f(entity: str, name: str, type_: str, pii: str | None = None, mask: str | None = None) -> FieldSpec:
+    return FieldSpec(entity, name, type_, pii, mask)
+
+
+BUILTIN_FIELDS: dict[str, tuple[FieldSpec, ...]] = {
+    "contact": (
+        _f("contact", "firstName", "String", "name", "name"),
+        _f("contact", "lastName", "String", "name", "name"),
+        _f("contact", "email", "String", "contact", "email"),
+        _f("contact", "phone", "String", "contact", "phone"),
+        _f("contact", "hkid", "String", "government_id", "hkid"),
+        _f("contact", "taxId", "String", "government_id", "tax_id"),
+        _f("contact", "dateOfBirth", "Date", "date_of_birth", "date_of_birth"),
+        _f("contact", "linkedinUrl", "String", "online_identifier", "online_identifier"),
+        _f("contact", "bio", "String", "free_text", "free_text"),
+        _f("contact", "salary", "Int", "financial", "salary"),
+        _f("contact", "company", "String"),
+        _f("contact", "jobTitle", "String"),
+        _f("contact", "stage", "ContactStage"),
+        _f("contact", "vip", "Boolean"),
+        _f("contact", "owner", "User"),
+        _f("contact", "team", "Team"),
+        _f("contact", "consents", "Consent"),
+        _f("contact", "createdAt", "DateTime"),
+        _f("contact", "updatedAt", "DateTime"),
+        _f("contact", "lastActivityAt", "DateTime"),
+        _f("contact", "anonymisedAt", "DateTime"),
+        _f("contact", "archivedAt", "DateTime"),
+    ),
+    "activity": (
+        _f("activity", "kind", "ActivityKind"),
+        _f("activity", "subject", "String", "free_text", "free_text"),
+        _f("activity", "body", "String", "free_text", "free_text"),
+        _f("activity", "private", "Boolean"),
+        _f("activity", "occurredAt", "DateTime"),
+        _f("activity", "author", "User"),
+        _f("activity", "attachments", "Attachment"),
+        _f("activity", "amount", "Int", "financial", "salary"),
+    ),
+}
+ENTITIES = tuple(BUILTIN_FIELDS)
+# Non-null GraphQL fields: a DENY on one of them cannot be expressed as null on the field itself.
+NON_NULL_FIELDS = frozenset({"contact.stage", "contact.vip", "contact.consents", "contact.createdAt",
+                             "contact.updatedAt", "activity.kind", "activity.private", "activity.occurredAt",
+                             "activity.attachments"})
+
+
+@dataclass(frozen=True)
+class FieldRegistry:
+    """Built-in plus custom fields of one workspace."""
+
+    fields: Mapping[str, Mapping[str, FieldSpec]]  # entity -> name -> spec
+
+    @classmethod
+    def build(cls, custom: Iterable[FieldSpec] = ()) -> FieldRegistry:
+        table: dict[str, dict[str, FieldSpec]] = {e: {f.name: f for f in specs} for e, specs in BUILTIN_FIELDS.items()}
+        for spec in custom:
+            table.setdefault(spec.entity, {})[spec.name] = spec
+        return cls(table)
+
+    def get(self, entity: str, name: str) -> FieldSpec | None:
+        return self.fields.get(entity, {}).get(name)
+
+    def of(self, entity: str) -> Mapping[str, FieldSpec]:
+        return self.fields.get(entity, {})
+
+    def custom(self, entity: str) -> list[FieldSpec]:
+        return [f for f in self.of(entity).values() if f.custom]
+
+    def groupings(self) -> list[tuple[str, str]]:
+        """Casbin g2 lines: field resource -> PII category group."""
+        return [(f.resource, f.group) for specs in self.fields.values() for f in specs.values() if f.group]
+
+    def resources(self) -> set[str]:
+        names = {f.resource for specs in self.fields.values() for f in specs.values()}
+        return names | {f"{e}.*" for e in self.fields} | {f"pii:{c}" for c in PII_CATEGORIES}
+
+
+def custom_field_spec(entity: str, name: str, type_: str, pii: str | None, purpose: str | None) -> FieldSpec:
+    return FieldSpec(
+        entity=entity,
+        name=name,
+        type=type_,
+        pii=pii,
+        mask=CATEGORY_MASKS.get(pii) if pii else None,
+        custom=True,
+        purpose=purpose,
+    )

@@ -1,0 +1,94 @@
+"""Record scopes: a finite set of named row sets, compiled to SQLAlchemy predicates for the WHERE clause.
+
+`all`, `own`, `team`, `consented:<purpose>` (or `consented:any`) for contacts; activities add
+`non_private` and `non_vip`. A scope the principal cannot satisfy (an API key has no `own`) is false.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy import ColumnElement, and_, exists, false, func, or_, select, true
+
+from authz.principal import Principal
+from db.models import Activity, Consent, Contact
+
+CONSENT_PURPOSES = ("email", "sms", "whatsapp", "call")
+ENTITY_SCOPES: dict[str, frozenset[str]] = {
+    "contact": frozenset({"all", "own", "team"}),
+    "activity": frozenset({"all", "own", "team", "non_private", "non_vip"}),
+}
+
+
+def is_valid(entity: str, scope: str) -> bool:
+    if scope.startswith("consented:"):
+        return entity in ENTITY_SCOPES and scope.removeprefix("consented:") in (*CONSENT_PURPOSES, "any")
+    return scope in ENTITY_SCOPES.get(entity, frozenset({"all"}))
+
+
+def consent_active(contact_id: ColumnElement[object], purpose: str) -> ColumnElement[bool]:
+    conditions = [
+        Consent.contact_id == contact_id,
+        Consent.granted.is_(True),
+        Consent.withdrawn_at.is_(None),
+        or_(Consent.expires_at.is_(None), Consent.expires_at > func.now()),
+    ]
+    if purpose != "any":
+        conditions.append(Consent.purpose == purpose)
+    return exists(select(Consent.id).where(*conditions))
+
+
+def _contact(scope: str, p: Principal) -> ColumnElement[bool]:
+    if scope == "all":
+        return true()
+    if scope == "own":
+        return Contact.owner_id == p.user_id if p.user_id else false()
+    if scope == "team":
+        return Contact.team_id == p.team_id if p.team_id else false()
+    if scope.startswith("consented:"):
+        return consent_active(Contact.id, scope.removeprefix("consented:"))
+    return false()
+
+
+def _activity(scope: str, p: Principal) -> ColumnElement[bool]:
+    if scope == "all":
+        return true()
+    if scope == "own":
+        return Activity.author_id == p.user_id if p.user_id else false()
+    if scope == "team":
+        if not p.team_id:
+            return false()
+        return Activity.contact_id.in_(select(Contact.id).where(Contact.team_id == p.team_id))
+    if scope == "non_private":
+        return Activity.private.is_(False)
+    if scope == "non_vip":
+        return Activity.contact_id.in_(select(Contact.id).where(Contact.vip.is_(False)))
+    if scope.startswith("consented:"):
+        return consent_active(Activity.contact_id, scope.removeprefix("consented:"))
+    return false()
+
+
+_COMPILERS: dict[str, Callable[[str, Principal], ColumnElement[bool]]] = {
+    "contact": _contact,
+    "activity": _activity,
+}
+
+
+def predicate(entity: str, scope: str, principal: Principal) -> ColumnElement[bool]:
+    """The SQL predicate of one scope; unknown entity or scope is false (fail closed)."""
+    compiler = _COMPILERS.get(entity)
+    if compiler is None or not is_valid(entity, scope):
+        return false()
+    return compiler(scope, principal)
+
+
+def combine(entity: str, allow: tuple[str, ...], deny: tuple[str, ...], principal: Principal) -> ColumnElement[bool]:
+    """Rows in any allowed scope and in no denied scope; no allowed scope at all is `false`."""
+    if not allow:
+        return false()
+    allowed = true() if "all" in allow else or_(*(predicate(entity, s, principal) for s in allow))
+    if not deny:
+        return allowed
+    if "all" in deny:
+        return false()
+    return and_(allowed, ~or_(*(predicate(entity, s, principal) for s in deny)))

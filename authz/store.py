@@ -1,0 +1,83 @@
+"""Per-process cache of each workspace's Casbin enforcer and compiled decision tables, keyed by version.
+
+The enforcer is built from rows read by the caller (`db.queries.policies.load_policy_rows`), so
+this module does no I/O. A new policy version replaces the whole entry; stale tables are never used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import casbin
+from casbin import persist
+
+from authz.decisions import DecisionTable
+from authz.defaults import MODEL_FILE
+from authz.fields import FieldRegistry, FieldSpec
+from authz.rules import Rule
+
+
+class _RowsAdapter(persist.Adapter):  # type: ignore[misc]
+    """Loads rules already read from `casbin_rule`; writes go through SQL, not through Casbin."""
+
+    def __init__(self, lines: list[list[str]]) -> None:
+        self._lines = lines
+
+    def load_policy(self, model: casbin.Model) -> None:
+        for line in self._lines:
+            persist.load_policy_array(line, model)
+
+
+@dataclass
+class WorkspacePolicy:
+    version: int
+    enforcer: casbin.Enforcer
+    registry: FieldRegistry
+    _tables: dict[frozenset[str], DecisionTable] = field(default_factory=dict)
+
+    def table(self, roles: frozenset[str]) -> DecisionTable:
+        table = self._tables.get(roles)
+        if table is None:
+            table = self._tables[roles] = DecisionTable.compile(self.enforcer, self.registry, roles, self.version)
+        return table
+
+    def roles_of(self, subject: str) -> frozenset[str]:
+        return frozenset(self.enforcer.get_roles_for_user(subject))
+
+    def all_roles(self) -> list[str]:
+        return sorted({r[0] for r in self.enforcer.get_named_policy("p")})
+
+    def rules(self, role: str | None = None) -> list[Rule]:
+        lines = self.enforcer.get_filtered_named_policy("p", 0, role) if role else self.enforcer.get_named_policy("p")
+        return [Rule.from_casbin(v) for v in lines]
+
+
+def build_policy(
+    version: int,
+    policy_lines: Iterable[tuple[str, list[str]]],
+    custom_fields: Iterable[FieldSpec],
+) -> WorkspacePolicy:
+    registry = FieldRegistry.build(custom_fields)
+    lines = [[ptype, *values] for ptype, values in policy_lines]
+    lines += [["g2", resource, group] for resource, group in registry.groupings()]
+    enforcer = casbin.Enforcer(str(MODEL_FILE), _RowsAdapter(lines))
+    return WorkspacePolicy(version=version, enforcer=enforcer, registry=registry)
+
+
+class PolicyStore:
+    def __init__(self) -> None:
+        self._entries: dict[str, WorkspacePolicy] = {}
+
+    def cached(self, slug: str, version: int) -> WorkspacePolicy | None:
+        entry = self._entries.get(slug)
+        return entry if entry is not None and entry.version == version else None
+
+    def put(self, slug: str, policy: WorkspacePolicy) -> WorkspacePolicy:
+        current = self._entries.get(slug)
+        if current is None or current.version <= policy.version:
+            self._entries[slug] = policy
+        return policy
+
+    def drop(self, slug: str) -> None:
+        self._entries.pop(slug, None)

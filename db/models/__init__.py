@@ -1,0 +1,37 @@
+"""SQLAlchemy models: `catalog` (one database per deployment) and the workspace database's tables."""
+
+from db.models.base import CatalogBase, WorkspaceBase
+from db.models.catalog import DataKey, SupportGrant, Workspace, WorkspaceStatus
+from db.models.contacts import Activity, Attachment, Consent, Contact, ContactHistory
+from db.models.identity import ApiKey, Team, User
+from db.models.meta import (
+    AuditBatch,
+    CasbinRule,
+    FieldDefinition,
+    LogBookEntry,
+    WorkspaceMeta,
+    audit_events,
+)
+
+__all__ = [
+    "Activity",
+    "ApiKey",
+    "Attachment",
+    "AuditBatch",
+    "CasbinRule",
+    "CatalogBase",
+    "Consent",
+    "Contact",
+    "ContactHistory",
+    "DataKey",
+    "FieldDefinition",
+    "LogBookEntry",
+    "SupportGrant",
+    "Team",
+    "User",
+    "Workspace",
+    "WorkspaceBase",
+    "WorkspaceMeta",
+    "WorkspaceStatus",
+    "audit_events",
+]

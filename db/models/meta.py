@@ -1,0 +1,116 @@
+"""Workspace bookkeeping: policies (Casbin), field definitions, the audit log and its hash chain, the log book."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Index,
+    LargeBinary,
+    String,
+    Table,
+    Text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.types import Uuid
+
+from db.models.base import WorkspaceBase, created_at, uuid_pk
+
+
+class WorkspaceMeta(WorkspaceBase):
+    """A single row: the workspace's policy version and its settings."""
+
+    __tablename__ = "workspace_meta"
+
+    id: Mapped[int] = mapped_column(primary_key=True, default=1)
+    policy_version: Mapped[int] = mapped_column(BigInteger, default=1)
+    audit_retention_months: Mapped[int] = mapped_column(default=13)
+
+
+class CasbinRule(WorkspaceBase):
+    __tablename__ = "casbin_rule"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    ptype: Mapped[str] = mapped_column(String(8))
+    v0: Mapped[str] = mapped_column(String(255), default="")
+    v1: Mapped[str] = mapped_column(String(255), default="")
+    v2: Mapped[str] = mapped_column(String(255), default="")
+    v3: Mapped[str] = mapped_column(String(255), default="")
+    v4: Mapped[str] = mapped_column(String(255), default="")
+    v5: Mapped[str] = mapped_column(String(255), default="")
+
+
+class FieldDefinition(WorkspaceBase):
+    __tablename__ = "field_definitions"
+
+    entity: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    type: Mapped[str] = mapped_column(String(32))
+    custom: Mapped[bool] = mapped_column(default=False)
+    pii_category: Mapped[str | None] = mapped_column(String(32))
+    purpose: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = created_at()
+
+
+# Partitioned by month (see migrations); no ORM class: rows are written with COPY and read with Core.
+audit_events = Table(
+    "audit_events",
+    WorkspaceBase.metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("occurred_at", DateTime(timezone=True), primary_key=True),
+    Column("actor_id", Uuid),
+    Column("actor_kind", String(16), nullable=False),
+    Column("action", String(16), nullable=False),
+    Column("entity_type", String(32)),
+    Column("entity_id", String(64)),
+    Column("fields", ARRAY(Text), nullable=False),
+    Column("categories", ARRAY(Text), nullable=False),
+    Column("request_id", String(64)),
+    Column("client_ip", String(64)),
+    Column("user_agent", String(300)),
+    Column("policy_version", BigInteger),
+    Column("details", JSONB),
+    Column("batch_seq", BigInteger),
+    postgresql_partition_by="RANGE (occurred_at)",
+)
+Index("ix_audit_events_entity", audit_events.c.entity_type, audit_events.c.entity_id)
+Index("ix_audit_events_actor", audit_events.c.actor_id, audit_events.c.occurred_at)
+Index("ix_audit_events_batch_seq", audit_events.c.batch_seq)
+
+
+class AuditBatch(WorkspaceBase):
+    """One flushed batch of audit rows, chained to the previous batch by hash (tamper evidence)."""
+
+    __tablename__ = "audit_batches"
+
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    created_at: Mapped[datetime] = created_at()
+    row_count: Mapped[int]
+    content_hash: Mapped[bytes] = mapped_column(LargeBinary)
+    prev_hash: Mapped[bytes] = mapped_column(LargeBinary)
+    chain_hash: Mapped[bytes] = mapped_column(LargeBinary)
+    first_occurred_at: Mapped[datetime]
+    last_occurred_at: Mapped[datetime]
+
+
+class LogBookEntry(WorkspaceBase):
+    """PDPO s.27 log book: refused access and correction requests, kept 4 years outside audit rotation."""
+
+    __tablename__ = "log_book"
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    data_request_id: Mapped[uuid.UUID | None]
+    contact_id: Mapped[uuid.UUID | None]
+    kind: Mapped[str] = mapped_column(String(16))
+    requester_name: Mapped[str | None] = mapped_column(String(200))
+    reason: Mapped[str] = mapped_column(Text)
+    refused_at: Mapped[datetime] = created_at()
+    actor_id: Mapped[uuid.UUID | None]
+    keep_until: Mapped[datetime]
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSONB)

@@ -1,0 +1,132 @@
+"""The catalog/tenant router: which server and database hold a workspace, and its keys.
+
+`TenantDirectory.get(slug)` is cached for a couple of seconds, so closing a workspace stops its
+logins and keys across processes within that time (and at once in the process that closed it).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from db import crypto
+from db.models import DataKey, Workspace
+from db.sessions import EngineRouter, database_url
+
+
+class UnknownRegion(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Tenant:
+    id: uuid.UUID
+    slug: str
+    name: str
+    region: str
+    database_name: str
+    status: str
+    purge_after: datetime | None
+    server_url: str
+    engine: AsyncEngine
+    cipher: crypto.WorkspaceCipher
+
+    @property
+    def active(self) -> bool:
+        return self.status == "ACTIVE"
+
+
+class TenantDirectory:
+    def __init__(
+        self,
+        *,
+        catalog: AsyncEngine,
+        router: EngineRouter,
+        regions: dict[str, str],
+        master_key: str,
+        db_prefix: str,
+        ttl_seconds: float = 2.0,
+    ) -> None:
+        self.catalog = catalog
+        self.router = router
+        self.regions = regions
+        self.master_key = master_key
+        self.db_prefix = db_prefix
+        self._ttl = ttl_seconds
+        self._cache: dict[str, tuple[float, Tenant | None]] = {}
+
+    def server_for(self, region: str) -> str:
+        try:
+            return self.regions[region]
+        except KeyError:
+            known = ", ".join(sorted(self.regions)) or "none"
+            raise UnknownRegion(f"unknown region {region!r} (configured: {known})") from None
+
+    def database_name(self, slug: str) -> str:
+        return f"{self.db_prefix}_ws_{slug.replace('-', '_')}"
+
+    def invalidate(self, slug: str) -> None:
+        self._cache.pop(slug, None)
+
+    async def get(self, slug: str) -> Tenant | None:
+        cached = self._cache.get(slug)
+        now = time.monotonic()
+        if cached is not None and now - cached[0] < self._ttl:
+            return cached[1]
+        tenant = await self._load(slug)
+        self._cache[slug] = (now, tenant)
+        return tenant
+
+    async def all_slugs(self, *, include_purged: bool = False) -> list[str]:
+        async with self.catalog.connect() as conn:
+            stmt = select(Workspace.slug).order_by(Workspace.created_at)
+            if not include_purged:
+                stmt = stmt.where(Workspace.status != "PURGED")
+            return list((await conn.execute(stmt)).scalars())
+
+    async def _load(self, slug: str) -> Tenant | None:
+        async with self.catalog.connect() as conn:
+            ws = (await conn.execute(select(Workspace).where(Workspace.slug == slug))).one_or_none()
+            if ws is None or ws.status == "PURGED":
+                return None
+            keys = (await conn.execute(select(DataKey).where(DataKey.workspace_id == ws.id))).all()
+        data_keys = {k.version: crypto.unwrap_data_key(self.master_key, slug, k.wrapped, k.version) for k in keys}
+        index_key = crypto.unwrap_index_key(self.master_key, slug, ws.wrapped_index_key)
+        server = self.server_for(ws.region)
+        return Tenant(
+            id=ws.id,
+            slug=ws.slug,
+            name=ws.name,
+            region=ws.region,
+            database_name=ws.database_name,
+            status=ws.status,
+            purge_after=ws.purge_after,
+            server_url=server,
+            engine=self.router.engine(server, ws.database_name),
+            cipher=crypto.WorkspaceCipher(slug, data_keys, ws.current_key_version, index_key),
+        )
+
+
+async def create_database(server_url: str, database: str) -> None:
+    admin = create_async_engine(database_url(server_url, "postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        async with admin.connect() as conn:
+            exists = await conn.scalar(text("select 1 from pg_database where datname = :d"), {"d": database})
+            if not exists:
+                await conn.execute(text(f'CREATE DATABASE "{database}"'))
+    finally:
+        await admin.dispose()
+
+
+async def drop_database(server_url: str, database: str) -> None:
+    admin = create_async_engine(database_url(server_url, "postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        async with admin.connect() as conn:
+            await conn.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+    finally:
+        await admin.dispose()

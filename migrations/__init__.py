@@ -1,0 +1,1 @@
+"""Alembic migrations: `catalog/` and `workspace/` version trees (branches) sharing one env.py."""

@@ -1,0 +1,95 @@
+"""The one Settings class: environment variables (and an optional `.env`) read once.
+
+Only `main.py`, `workers/broker.py` and `tests/conftest.py` import this module; everything else
+receives explicit values. In development every secret has a working default, generated once and
+kept under `CRM_DATA_DIR`; in production a missing or default secret stops the start.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class InsecureSettings(RuntimeError):
+    """Raised when production is started with a missing or development secret."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    database_url: str | None = None
+    region_database_urls: str | None = None
+    default_region: str = Field(default="hk", alias="CRM_DEFAULT_REGION")
+    redis_url: str | None = None
+    crm_data_dir: Path = Path("./.data")
+    crm_secret_key: SecretStr | None = None
+    crm_master_key: SecretStr | None = None
+    crm_env: Literal["development", "production"] = "development"
+    export_dir: Path | None = None
+    export_s3_url: str | None = None
+    smtp_url: str | None = None
+    # Prefix of every database name this deployment creates (catalog and workspaces); tests set
+    # their own so that each run has its own databases.
+    db_prefix: str = Field(default="crm", alias="CRM_DB_PREFIX")
+    workspace_grace_days: int = Field(default=30, alias="CRM_WORKSPACE_GRACE_DAYS")
+    max_engines: int = Field(default=32, alias="CRM_MAX_ENGINES")
+
+    @property
+    def production(self) -> bool:
+        return self.crm_env == "production"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.crm_data_dir.resolve()
+
+    @property
+    def exports_path(self) -> Path:
+        return (self.export_dir or self.data_dir / "exports").resolve()
+
+    def regions(self) -> dict[str, str]:
+        """Region code -> server URL. The default region falls back to `DATABASE_URL`."""
+        mapping: dict[str, str] = {}
+        for part in (self.region_database_urls or "").split(","):
+            if part.strip():
+                code, _, url = part.strip().partition("=")
+                mapping[code.strip()] = url.strip()
+        if self.database_url and self.default_region not in mapping:
+            mapping[self.default_region] = self.database_url
+        return mapping
+
+    def secret_key(self) -> str:
+        return self._secret("crm_secret_key", "secret_key")
+
+    def master_key(self) -> str:
+        return self._secret("crm_master_key", "master_key")
+
+    def _secret(self, attr: str, filename: str) -> str:
+        value: SecretStr | None = getattr(self, attr)
+        if value is not None and value.get_secret_value():
+            secret = value.get_secret_value()
+            if self.production and secret.startswith("dev-"):
+                raise InsecureSettings(f"{attr.upper()} is a development default; set a real secret")
+            return secret
+        if self.production:
+            raise InsecureSettings(f"{attr.upper()} must be set when CRM_ENV=production")
+        path = self.data_dir / f"{filename}.txt"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text("dev-" + secrets.token_urlsafe(32))
+            path.chmod(0o600)
+        return path.read_text().strip()
+
+    def check_production(self) -> None:
+        """Stop the start when production runs with missing or development secrets."""
+        if self.production:
+            self.secret_key()
+            self.master_key()
+            if not self.database_url and not self.region_database_urls:
+                raise InsecureSettings("DATABASE_URL must be set when CRM_ENV=production")
+            if not self.redis_url:
+                raise InsecureSettings("REDIS_URL must be set when CRM_ENV=production")
