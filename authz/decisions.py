@@ -79,7 +79,9 @@ class DecisionTable:
     _records: dict[tuple[str, str], RecordRuling] = field(default_factory=dict)
 
     @classmethod
-    def compile(cls, enforcer: casbin.Enforcer, registry: FieldRegistry, roles: Iterable[str], version: int) -> DecisionTable:
+    def compile(
+        cls, enforcer: casbin.Enforcer, registry: FieldRegistry, roles: Iterable[str], version: int
+    ) -> DecisionTable:
         effective: set[str] = set()
         for role in roles:
             effective.add(role)
@@ -124,8 +126,10 @@ class DecisionTable:
         targets = {spec.resource, f"{entity}.*"} | set(self.groupings.get(spec.resource, ()))
         matched = [r for r in self.rules if r.action == action and r.resource in targets]
         if action == "write":  # masking is meaningless for writes: treat as deny
-            matched = [Rule(r.role, r.resource, r.action, Effect.DENY, r.scope) if r.effect is Effect.MASK else r
-                       for r in matched]
+            matched = [
+                Rule(r.role, r.resource, r.action, Effect.DENY, r.scope) if r.effect is Effect.MASK else r
+                for r in matched
+            ]
         ordered = tuple(sorted(matched, key=_precedence))
         default = Effect.DENY if spec.pii else Effect.ALLOW
         return FieldRuling(spec, action, ordered, default)

@@ -100,9 +100,19 @@ BUILTIN_FIELDS: dict[str, tuple[FieldSpec, ...]] = {
 }
 ENTITIES = tuple(BUILTIN_FIELDS)
 # Non-null GraphQL fields: a DENY on one of them cannot be expressed as null on the field itself.
-NON_NULL_FIELDS = frozenset({"contact.stage", "contact.vip", "contact.consents", "contact.createdAt",
-                             "contact.updatedAt", "activity.kind", "activity.private", "activity.occurredAt",
-                             "activity.attachments"})
+NON_NULL_FIELDS = frozenset(
+    {
+        "contact.stage",
+        "contact.vip",
+        "contact.consents",
+        "contact.createdAt",
+        "contact.updatedAt",
+        "activity.kind",
+        "activity.private",
+        "activity.occurredAt",
+        "activity.attachments",
+    }
+)
 
 
 @dataclass(frozen=True)

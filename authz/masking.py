@@ -119,9 +119,7 @@ def mask_salary(value: int) -> str:
         return HIDDEN
     if isinstance(value, int):
         amount = value
-    elif (isinstance(value, float) and math.isfinite(value)) or (
-        isinstance(value, Decimal) and value.is_finite()
-    ):
+    elif (isinstance(value, float) and math.isfinite(value)) or (isinstance(value, Decimal) and value.is_finite()):
         amount = math.floor(value)
     else:
         return HIDDEN

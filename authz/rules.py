@@ -51,7 +51,7 @@ class Rule:
 
 
 def resource_kind(resource: str) -> str:
-    """"record" (contact), "field" (contact.email, contact.*), "group" (pii:...), "operation" (policy)."""
+    """ "record" (contact), "field" (contact.email, contact.*), "group" (pii:...), "operation" (policy)."""
     if resource in ENTITIES:
         return "record"
     if resource.startswith("pii:"):

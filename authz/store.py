@@ -25,8 +25,9 @@ class _RowsAdapter(persist.Adapter):  # type: ignore[misc]
         self._lines = lines
 
     def load_policy(self, model: casbin.Model) -> None:
-        for line in self._lines:
-            persist.load_policy_array(line, model)
+        for ptype, *values in self._lines:
+            section = ptype[0]  # "p" or "g" (g2 lives in the "g" section)
+            model.model[section][ptype].policy.append(values)
 
 
 @dataclass

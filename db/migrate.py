@@ -36,9 +36,7 @@ def _upgrade(connection: Connection, tree: str) -> None:
 
 
 def _current(connection: Connection, tree: str) -> str | None:
-    row = connection.execute(
-        text("select to_regclass(:t)"), {"t": f"alembic_version_{tree}"}
-    ).scalar()
+    row = connection.execute(text("select to_regclass(:t)"), {"t": f"alembic_version_{tree}"}).scalar()
     if row is None:
         return None
     return connection.execute(text(f"select version_num from alembic_version_{tree}")).scalar()

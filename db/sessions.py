@@ -54,9 +54,7 @@ class EngineRouter:
         if engine is not None:
             self._engines.move_to_end(key)
             return engine
-        engine = create_engine(
-            server_url, database, pool_size=self._pool_size, max_overflow=self._max_overflow
-        )
+        engine = create_engine(server_url, database, pool_size=self._pool_size, max_overflow=self._max_overflow)
         self._engines[key] = engine
         while len(self._engines) > self._max:
             _, old = self._engines.popitem(last=False)

@@ -106,11 +106,7 @@ def _hkid_char_value(char: str) -> int:
 
 def hkid_check_digit(prefix: str, digits: str) -> str:
     """Return the HKID check character ("0"-"9" or "A") for a 1-2 letter prefix and 6 digits."""
-    if (
-        not isinstance(prefix, str)
-        or not prefix.isascii()
-        or _HKID_PREFIX_RE.fullmatch(prefix.upper()) is None
-    ):
+    if not isinstance(prefix, str) or not prefix.isascii() or _HKID_PREFIX_RE.fullmatch(prefix.upper()) is None:
         raise InvalidValue("HKID prefix must be one or two letters")
     if not isinstance(digits, str) or _HKID_DIGITS_RE.fullmatch(digits) is None:
         raise InvalidValue("HKID must have six digits after the prefix")

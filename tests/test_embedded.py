@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
 import shutil
@@ -34,6 +35,13 @@ def data_dir() -> Iterator[Path]:
     path = REPO / ".data" / f"test-embedded-{secrets.token_hex(4)}"
     path.mkdir(parents=True)
     yield path
+    # A failed test may leave a server behind: stop it before its directory goes.
+    pidfiles = {path / "pg" / "postmaster.pid": signal.SIGINT, path / "redis" / "redis.pid": signal.SIGTERM}
+    for pidfile, signum in pidfiles.items():
+        with contextlib.suppress(OSError, ValueError, psutil.Error):
+            server = psutil.Process(int(pidfile.read_text().split()[0]))
+            server.send_signal(signum)
+            server.wait(timeout=10)
     shutil.rmtree(path, ignore_errors=True)
 
 
@@ -78,7 +86,7 @@ async def _pg_sqlalchemy(url: str) -> object:
 def test_postgres_start_attach_stop_restart(data_dir: Path) -> None:
     pg = start_postgres(data_dir)
     try:
-        assert pg.started
+        assert pg.started and pg.owned
         assert pg.url.startswith("postgresql://postgres@/postgres?host=/")
         asyncio.run(_pg(pg.url, "create table kept (id int); insert into kept values (42)"))
         assert asyncio.run(_pg_sqlalchemy(pg.url)) == "postgres"
@@ -90,12 +98,12 @@ def test_postgres_start_attach_stop_restart(data_dir: Path) -> None:
             from pathlib import Path
             from db.embedded import start_postgres
             pg = start_postgres(Path({str(data_dir)!r}))
-            print(pg.started, pg.url)
+            print(pg.started, pg.owned, pg.url)
             pg.stop()
         """)
         out, _ = child.communicate(timeout=30)
         assert child.returncode == 0
-        assert out.split() == ["False", pg.url]
+        assert out.split() == ["False", "False", pg.url]
         assert _postmaster_pid(data_dir) == pid and _alive(pid)
     finally:
         pg.stop()
@@ -109,6 +117,23 @@ def test_postgres_start_attach_stop_restart(data_dir: Path) -> None:
     finally:
         pg.stop()
     assert _postmaster_pid(data_dir) is None
+
+    # A server whose starter was killed with -9 is adopted (and stopped) by the next process.
+    child = _run_python(f"""
+        import os, signal
+        from pathlib import Path
+        from db.embedded import start_postgres
+        print(start_postgres(Path({str(data_dir)!r})).started, flush=True)
+        os.kill(os.getpid(), signal.SIGKILL)
+    """)
+    out, _ = child.communicate(timeout=30)
+    assert out.split() == ["True"]
+    pid = _postmaster_pid(data_dir)
+    assert pid is not None and _alive(pid)
+    pg = start_postgres(data_dir)
+    assert not pg.started and pg.owned
+    pg.stop()
+    assert _postmaster_pid(data_dir) is None and not _alive(pid)
 
 
 def test_redis_start_attach_stop_restart(data_dir: Path) -> None:
@@ -126,7 +151,7 @@ def test_redis_start_attach_stop_restart(data_dir: Path) -> None:
         pid = int((data_dir / "redis" / "redis.pid").read_text())
 
         attached = start_redis(data_dir)
-        assert not attached.started
+        assert not attached.started and not attached.owned
         attached.stop()
         assert attached.ping() and _alive(pid)
     finally:
@@ -141,6 +166,24 @@ def test_redis_start_attach_stop_restart(data_dir: Path) -> None:
     finally:
         server.stop()
     assert not server.ping()
+
+
+def test_redis_orphan_is_adopted(data_dir: Path) -> None:
+    child = _run_python(f"""
+        import os, signal
+        from pathlib import Path
+        from db.embedded import start_redis
+        print(start_redis(Path({str(data_dir)!r})).started, flush=True)
+        os.kill(os.getpid(), signal.SIGKILL)
+    """)
+    out, _ = child.communicate(timeout=30)
+    assert out.split() == ["True"]
+    pid = int((data_dir / "redis" / "redis.pid").read_text())
+    assert _alive(pid)
+    server = start_redis(data_dir)
+    assert not server.started and server.owned
+    server.stop()
+    assert not _alive(pid) and not server.ping()
 
 
 def test_redis_long_data_dir_uses_short_socket(data_dir: Path) -> None:
@@ -174,6 +217,7 @@ def test_servers_context_manager_and_sigterm(data_dir: Path) -> None:
     pid = int((data_dir / "redis" / "redis.pid").read_text())
     assert _alive(pid)
     os.kill(child.pid, signal.SIGTERM)
-    assert child.wait(timeout=30) == 128 + signal.SIGTERM
+    child.communicate(timeout=30)
+    assert child.returncode == 128 + signal.SIGTERM
     assert not _alive(pid)
     assert url.startswith("unix://")

@@ -102,9 +102,7 @@ def test_hkid_rejects_non_string() -> None:
         normalize_hkid(1234563)  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize(
-    ("prefix", "digits"), [("", "123456"), ("ABC", "123456"), ("A", "12345"), ("1", "123456")]
-)
+@pytest.mark.parametrize(("prefix", "digits"), [("", "123456"), ("ABC", "123456"), ("A", "12345"), ("1", "123456")])
 def test_hkid_check_digit_rejects_bad_parts(prefix: str, digits: str) -> None:
     with pytest.raises(InvalidValue):
         hkid_check_digit(prefix, digits)

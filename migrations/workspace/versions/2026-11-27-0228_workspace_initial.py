@@ -242,9 +242,7 @@ def upgrade() -> None:
         sa.Column("occurred_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(["author_id"], ["users.id"], name=op.f("fk_activities_author_id_users")),
-        sa.ForeignKeyConstraint(
-            ["contact_id"], ["contacts.id"], name=op.f("fk_activities_contact_id_contacts")
-        ),
+        sa.ForeignKeyConstraint(["contact_id"], ["contacts.id"], name=op.f("fk_activities_contact_id_contacts")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_activities")),
     )
     op.create_index(
@@ -267,9 +265,7 @@ def upgrade() -> None:
         sa.Column("expires_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("recorded_by", sa.Uuid(), nullable=True),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["contact_id"], ["contacts.id"], name=op.f("fk_consents_contact_id_contacts")
-        ),
+        sa.ForeignKeyConstraint(["contact_id"], ["contacts.id"], name=op.f("fk_consents_contact_id_contacts")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_consents")),
         sa.UniqueConstraint("contact_id", "purpose", name=op.f("uq_consents_contact_id_purpose")),
     )
@@ -284,9 +280,7 @@ def upgrade() -> None:
         sa.Column("old_enc", sa.LargeBinary(), nullable=True),
         sa.Column("new_enc", sa.LargeBinary(), nullable=True),
         sa.Column("request_id", sa.String(length=64), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["contact_id"], ["contacts.id"], name=op.f("fk_contact_history_contact_id_contacts")
-        ),
+        sa.ForeignKeyConstraint(["contact_id"], ["contacts.id"], name=op.f("fk_contact_history_contact_id_contacts")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_contact_history")),
     )
     op.create_index(
@@ -307,9 +301,7 @@ def upgrade() -> None:
         sa.Column("uploaded_by", sa.Uuid(), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("deleted_at", sa.DateTime(timezone=True), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["activity_id"], ["activities.id"], name=op.f("fk_attachments_activity_id_activities")
-        ),
+        sa.ForeignKeyConstraint(["activity_id"], ["activities.id"], name=op.f("fk_attachments_activity_id_activities")),
         sa.ForeignKeyConstraint(["uploaded_by"], ["users.id"], name=op.f("fk_attachments_uploaded_by_users")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_attachments")),
     )

@@ -1,0 +1,628 @@
+"""The audit writer: a request-scoped buffer of audit events, flushed as one hash-chained batch per flush.
+
+Audit rows name *what* was touched (entity, field paths, PII categories) and never hold field values.
+Each `flush` is one batch: its rows are written with COPY into the month-partitioned `audit_events`
+table and a row in `audit_batches` chains the batch to the previous one by SHA-256 (tamper evidence):
+
+    content_hash = sha256(CONTENT_VERSION || JSON [canonical rows sorted by (id, occurred_at)])
+    chain_hash   = sha256(prev_hash || content_hash || seq (8 bytes BE) || row_count (8 bytes BE))
+
+`verify_chain` walks the chain and recomputes both; `maintain_partitions` runs the monthly partition job.
+The chain is not keyed: it detects edits by anyone who does not recompute every later batch, so the newest
+`chain_hash` should also be anchored outside the workspace database to detect wholesale rewrites or a
+truncated tail (batch rows and their events both deleted).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import event as sa_event
+from sqlalchemy import func, insert, select, text
+from sqlalchemy.engine import URL
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session, SessionTransaction
+
+from db.models.base import utcnow
+from db.models.meta import AuditBatch, WorkspaceMeta, audit_events
+
+__all__ = [
+    "ACTOR_KINDS",
+    "AUDIT_COLUMNS",
+    "CHAIN_LOCK_KEY",
+    "DEFAULT_RETENTION_MONTHS",
+    "MIN_RETENTION_MONTHS",
+    "AuditActor",
+    "AuditBuffer",
+    "ChainReport",
+    "content_hash",
+    "flush",
+    "forget_partitions",
+    "link_hash",
+    "maintain_partitions",
+    "verify_chain",
+]
+
+# The column order of `audit_events`, which is also the order of the tuples `AuditBuffer.rows()` returns.
+AUDIT_COLUMNS: tuple[str, ...] = tuple(c.name for c in audit_events.columns)
+ACTOR_KINDS = frozenset({"user", "api_key", "support", "system"})
+# pg_advisory_xact_lock key that serialises the writers of one workspace's chain ("AUDITCHN").
+CHAIN_LOCK_KEY = 0x4155444954434E
+DEFAULT_RETENTION_MONTHS = 13
+# PDPO practice: audit trails are kept at least a year; a smaller configured retention is raised to this.
+MIN_RETENTION_MONTHS = 12
+MONTHS_AHEAD = 3
+ZERO_HASH = bytes(32)
+CONTENT_VERSION = b"crm-audit-content-v1\n"
+
+_ACTION_RE = re.compile(r"^[A-Z][A-Z_]{0,15}$")
+_PARTITION_RE = re.compile(r"^audit_events_(\d{4})_(\d{2})$")
+_MAX_ENTITY_TYPE = 32
+_MAX_ENTITY_ID = 64
+_MAX_REQUEST_ID = 64
+_MAX_CLIENT_IP = 64
+_MAX_USER_AGENT = 300
+_BATCH_PAGE = 1000  # audit_batches rows read per query by verify_chain
+_ROWS_PER_FETCH = 20_000  # audit_events rows (about) read per query by verify_chain
+
+_IDX_ID = AUDIT_COLUMNS.index("id")
+_IDX_OCCURRED_AT = AUDIT_COLUMNS.index("occurred_at")
+_IDX_ACTOR_ID = AUDIT_COLUMNS.index("actor_id")
+_IDX_FIELDS = AUDIT_COLUMNS.index("fields")
+_IDX_CATEGORIES = AUDIT_COLUMNS.index("categories")
+_IDX_DETAILS = AUDIT_COLUMNS.index("details")
+_IDX_BATCH_SEQ = AUDIT_COLUMNS.index("batch_seq")
+
+Month = tuple[int, int]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Partition cache: months whose partition this process has seen committed, per database.
+#
+# A flush ensures the partition of every month it writes (`audit_ensure_partition`) unless the month is in
+# this cache. A month enters the cache only after the transaction that ensured it commits (the partition
+# may have been created by that transaction), and any error during a flush forgets the database's months,
+# so that a partition dropped behind our back costs one failed flush, after which the next flush re-ensures.
+# ---------------------------------------------------------------------------------------------------------
+
+_ensured: dict[str, set[Month]] = {}
+_PENDING_KEY = "db.audit.pending_partitions"
+
+
+def _database_key(url: URL) -> str:
+    return url.render_as_string(hide_password=True)
+
+
+def forget_partitions(database_key: str | None = None) -> None:
+    """Forget the cached partition months of one database (by its URL without password), or of all."""
+    if database_key is None:
+        _ensured.clear()
+    else:
+        _ensured.pop(database_key, None)
+
+
+@sa_event.listens_for(Session, "after_commit")
+def _promote_pending(session: Session) -> None:
+    pending: set[tuple[str, Month]] | None = session.info.pop(_PENDING_KEY, None)
+    for key, month in pending or ():
+        _ensured.setdefault(key, set()).add(month)
+
+
+@sa_event.listens_for(Session, "after_soft_rollback")
+def _drop_pending(session: Session, previous_transaction: SessionTransaction) -> None:
+    # Any rollback (a savepoint's too) may have undone a partition creation: re-ensure next time.
+    session.info.pop(_PENDING_KEY, None)
+
+
+def _month_of(ts: datetime) -> Month:
+    utc = ts.astimezone(UTC)
+    return (utc.year, utc.month)
+
+
+async def _ensure_partitions(session: AsyncSession, key: str, rows: Sequence[tuple[Any, ...]]) -> None:
+    known = _ensured.get(key, set())
+    pending: set[tuple[str, Month]] = session.info.setdefault(_PENDING_KEY, set())
+    firsts: dict[Month, datetime] = {}
+    for row in rows:
+        ts: datetime = row[_IDX_OCCURRED_AT]
+        month = _month_of(ts)
+        if month not in known and (key, month) not in pending and month not in firsts:
+            firsts[month] = ts
+    for month, ts in sorted(firsts.items()):
+        await session.execute(text("SELECT audit_ensure_partition(:ts)"), {"ts": ts})
+        pending.add((key, month))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Canonical serialisation and hashes
+# ---------------------------------------------------------------------------------------------------------
+
+
+def _canon_number(value: int | float) -> str:
+    # Exact and representation-independent: 1e16, 10000000000000000 and 1.0e16 are all "1e16". JSONB keeps
+    # numbers as exact decimals, so a float written as repr() reads back as the same decimal value.
+    number = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+    if not number.is_finite():
+        raise ValueError("audit details cannot hold NaN or infinite numbers")
+    sign, digits, exponent = number.as_tuple()
+    assert isinstance(exponent, int)
+    kept = list(digits)
+    while len(kept) > 1 and kept[-1] == 0:
+        kept.pop()
+        exponent += 1
+    if kept == [0]:
+        return "0"
+    return ("-" if sign else "") + "".join(map(str, kept)) + "e" + str(exponent)
+
+
+def _canon_json(value: Any) -> str:
+    """Canonical JSON of a JSON value: sorted keys, no spaces, normalised numbers."""
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, int | float):
+        return _canon_number(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, list | tuple):
+        return "[" + ",".join(_canon_json(v) for v in value) + "]"
+    if isinstance(value, dict):
+        items = sorted(((str(k), v) for k, v in value.items()), key=lambda kv: kv[0])
+        return "{" + ",".join(json.dumps(k, ensure_ascii=False) + ":" + _canon_json(v) for k, v in items) + "}"
+    raise TypeError(f"not a JSON value: {type(value).__name__}")
+
+
+def _iso(ts: datetime) -> str:
+    return (ts if ts.tzinfo is UTC else ts.astimezone(UTC)).isoformat(timespec="microseconds")
+
+
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+def _canonical_values(row: Sequence[Any]) -> list[Any]:
+    """One row, every column in table order: uuids as text, timestamps ISO UTC with microseconds, details as
+    canonical JSON text."""
+    values = list(row)
+    values[_IDX_ID] = str(row[_IDX_ID])
+    values[_IDX_OCCURRED_AT] = _iso(row[_IDX_OCCURRED_AT])
+    values[_IDX_ACTOR_ID] = None if row[_IDX_ACTOR_ID] is None else str(row[_IDX_ACTOR_ID])
+    values[_IDX_FIELDS] = list(row[_IDX_FIELDS])
+    values[_IDX_CATEGORIES] = list(row[_IDX_CATEGORIES])
+    values[_IDX_DETAILS] = None if row[_IDX_DETAILS] is None else _canon_json(row[_IDX_DETAILS])
+    return values
+
+
+def content_hash(rows: Iterable[Sequence[Any]]) -> bytes:
+    """SHA-256 of one batch's rows (in `audit_events` column order, batch_seq set): CONTENT_VERSION followed by
+    the compact JSON array of the canonical rows, sorted by (id, occurred_at)."""
+    ordered = sorted(rows, key=lambda r: (r[_IDX_ID].int, r[_IDX_OCCURRED_AT]))
+    body = _ENCODER.encode([_canonical_values(row) for row in ordered])
+    return hashlib.sha256(CONTENT_VERSION + body.encode()).digest()
+
+
+def link_hash(prev_hash: bytes, content: bytes, seq: int, row_count: int) -> bytes:
+    """chain_hash = sha256(prev_hash || content_hash || seq || row_count), integers as 8 bytes big-endian."""
+    return hashlib.sha256(
+        prev_hash + content + seq.to_bytes(8, "big", signed=True) + row_count.to_bytes(8, "big", signed=True)
+    ).digest()
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The buffer
+# ---------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AuditActor:
+    """Who and where: the same for a whole request."""
+
+    actor_id: uuid.UUID | None
+    actor_kind: str  # user | api_key | support | system
+    request_id: str | None = None
+    client_ip: str | None = None
+    user_agent: str | None = None
+    policy_version: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.actor_kind not in ACTOR_KINDS:
+            raise ValueError(f"unknown actor kind {self.actor_kind!r}")
+
+
+@dataclass
+class _Event:
+    id: uuid.UUID
+    occurred_at: datetime
+    action: str
+    entity_type: str | None
+    entity_id: str | None
+    fields: dict[str, None]  # an ordered set
+    categories: dict[str, None]
+    details: dict[str, Any] | None
+
+
+def _names(values: Iterable[str]) -> Iterable[str]:
+    # A bare string is one name, not a sequence of one-letter names.
+    return (values,) if isinstance(values, str) else values
+
+
+def _clip(value: str | None, limit: int) -> str | None:
+    return value if value is None or len(value) <= limit else value[:limit]
+
+
+def _details(details: dict[str, Any] | None) -> dict[str, Any] | None:
+    # A JSON copy: later changes to the caller's dict do not leak in, and what is hashed at flush time is
+    # exactly what JSONB gives back (string keys, lists, no NaN). Uuids and datetimes become strings.
+    if details is None:
+        return None
+    return json.loads(json.dumps(details, default=str, allow_nan=False))
+
+
+class AuditBuffer:
+    """Request-scoped: collects events; READ and DENIED events merge per (entity_type, entity_id).
+
+    `actor` may be replaced while the request runs (it learns its actor or policy version late): the actor
+    in place when `rows()` is called (at flush) applies to every event. `occurred_at` is the clock's time of
+    the first call that created the event.
+    """
+
+    def __init__(self, actor: AuditActor, clock: Callable[[], datetime] = utcnow) -> None:
+        self.actor = actor
+        self._clock = clock
+        self._events: list[_Event] = []
+        self._reads: dict[tuple[str, str], _Event] = {}
+        self._denials: dict[tuple[str, str], _Event] = {}
+
+    def _now(self) -> datetime:
+        now = self._clock()
+        if now.tzinfo is None or now.utcoffset() is None:
+            raise ValueError("the audit clock must return timezone-aware datetimes")
+        return now
+
+    def _new(
+        self,
+        action: str,
+        entity_type: str | None,
+        entity_id: str | None,
+        fields: Iterable[str],
+        categories: Iterable[str],
+        details: dict[str, Any] | None,
+    ) -> _Event:
+        if not _ACTION_RE.match(action):
+            raise ValueError(f"audit action must be an upper-case name of at most 16 characters: {action!r}")
+        if entity_type is not None and len(entity_type) > _MAX_ENTITY_TYPE:
+            raise ValueError(f"entity_type longer than {_MAX_ENTITY_TYPE} characters: {entity_type!r}")
+        if entity_id is not None and len(entity_id) > _MAX_ENTITY_ID:
+            raise ValueError(f"entity_id longer than {_MAX_ENTITY_ID} characters: {entity_id!r}")
+        event = _Event(
+            id=uuid.uuid4(),
+            occurred_at=self._now(),
+            action=action,
+            entity_type=entity_type,
+            entity_id=entity_id,
+            fields=dict.fromkeys(str(f) for f in _names(fields)),
+            categories=dict.fromkeys(str(c) for c in _names(categories)),
+            details=_details(details),
+        )
+        self._events.append(event)
+        return event
+
+    def read(self, entity_type: str, entity_id: str, fields: Iterable[str], categories: Iterable[str]) -> None:
+        """Record that fields of one record were read; one READ event per record, fields/categories unioned."""
+        key = (entity_type, str(entity_id))
+        existing = self._reads.get(key)
+        if existing is None:
+            self._reads[key] = self._new("READ", entity_type, key[1], fields, categories, None)
+            return
+        existing.fields.update(dict.fromkeys(str(f) for f in _names(fields)))
+        existing.categories.update(dict.fromkeys(str(c) for c in _names(categories)))
+
+    def denied(
+        self,
+        entity_type: str,
+        entity_id: str | None,
+        fields: Iterable[str],
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        """Record refused access: one DENIED event per record naming the denied fields (merged like `read`,
+        details shallow-merged, later keys win). `entity_id=None` records a refused operation: one event per
+        call, `fields` may be empty and `details` says what was refused (e.g. {"operation": "addPolicy"})."""
+        if entity_id is None:
+            self._new("DENIED", entity_type, None, fields, (), details)
+            return
+        key = (entity_type, str(entity_id))
+        existing = self._denials.get(key)
+        if existing is None:
+            self._denials[key] = self._new("DENIED", entity_type, key[1], fields, (), details)
+            return
+        existing.fields.update(dict.fromkeys(str(f) for f in _names(fields)))
+        more = _details(details)
+        if more:
+            existing.details = {**(existing.details or {}), **more}
+
+    def event(
+        self,
+        action: str,
+        *,
+        entity_type: str | None = None,
+        entity_id: str | None = None,
+        fields: Iterable[str] = (),
+        categories: Iterable[str] = (),
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        """Any other action (CREATE, UPDATE, DELETE, ERASE, EXPORT, POLICY_CHANGE, LOGIN, LOGIN_FAILED, ...):
+        one row per call. `details` is for identifiers and reasons, never for field values."""
+        self._new(action, entity_type, None if entity_id is None else str(entity_id), fields, categories, details)
+
+    def __len__(self) -> int:
+        return len(self._events)
+
+    def clear(self) -> None:
+        self._events.clear()
+        self._reads.clear()
+        self._denials.clear()
+
+    def rows(self) -> list[tuple[Any, ...]]:
+        """The buffered events as `audit_events` rows (column order of `AUDIT_COLUMNS`, batch_seq None)."""
+        actor = self.actor
+        request_id = _clip(actor.request_id, _MAX_REQUEST_ID)
+        client_ip = _clip(actor.client_ip, _MAX_CLIENT_IP)
+        user_agent = _clip(actor.user_agent, _MAX_USER_AGENT)
+        return [
+            (
+                e.id,
+                e.occurred_at,
+                actor.actor_id,
+                actor.actor_kind,
+                e.action,
+                e.entity_type,
+                e.entity_id,
+                list(e.fields),
+                list(e.categories),
+                request_id,
+                client_ip,
+                user_agent,
+                actor.policy_version,
+                None if e.details is None else dict(e.details),
+                None,
+            )
+            for e in self._events
+        ]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Flush
+# ---------------------------------------------------------------------------------------------------------
+
+_INSERT_SQL = (
+    f"INSERT INTO audit_events ({', '.join(AUDIT_COLUMNS)}) "
+    f"VALUES ({', '.join(f'${i}' for i in range(1, len(AUDIT_COLUMNS) + 1))})"
+)
+
+
+async def flush(session: AsyncSession, buffer: AuditBuffer, *, use_copy: bool = True) -> int:
+    """Write the buffered events as one chained batch inside the session's transaction; returns the row count.
+
+    Never commits: the caller commits (the chain lock is held until then, so flush last, just before the
+    commit). The buffer is cleared only on success. Any error propagates (the request must then fail) after
+    this database's partition cache is forgotten. `use_copy=False` inserts with `executemany` instead of COPY
+    (for comparison in benchmarks only).
+    """
+    if not len(buffer):
+        return 0
+    rows = buffer.rows()
+    conn = await session.connection()
+    key = _database_key(conn.engine.url)
+    try:
+        # Lock first, then ensure partitions: creating a partition locks audit_events, and a writer that
+        # held that lock while waiting for the chain lock would deadlock with the chain holder's COPY.
+        await session.execute(select(func.pg_advisory_xact_lock(CHAIN_LOCK_KEY)))
+        await _ensure_partitions(session, key, rows)
+        last = (
+            await session.execute(
+                select(AuditBatch.seq, AuditBatch.chain_hash).order_by(AuditBatch.seq.desc()).limit(1)
+            )
+        ).first()
+        seq = 1 if last is None else last.seq + 1
+        prev_hash = ZERO_HASH if last is None else bytes(last.chain_hash)
+        stamped = [(*row[:_IDX_BATCH_SEQ], seq) for row in rows]
+        content = content_hash(stamped)
+        records = [
+            (*row[:_IDX_DETAILS], None if row[_IDX_DETAILS] is None else json.dumps(row[_IDX_DETAILS]), seq)
+            for row in stamped
+        ]
+        raw = await conn.get_raw_connection()
+        apg = raw.driver_connection
+        assert apg is not None
+        if not apg.is_in_transaction():  # the lock above began it; COPY must not autocommit on its own
+            raise RuntimeError("audit flush outside a transaction")
+        if use_copy:
+            await apg.copy_records_to_table("audit_events", records=records, columns=list(AUDIT_COLUMNS))
+        else:
+            await apg.executemany(_INSERT_SQL, records)
+        times = [row[_IDX_OCCURRED_AT] for row in rows]
+        await session.execute(
+            insert(AuditBatch.__table__).values(
+                seq=seq,
+                created_at=utcnow(),
+                row_count=len(rows),
+                content_hash=content,
+                prev_hash=prev_hash,
+                chain_hash=link_hash(prev_hash, content, seq, len(rows)),
+                first_occurred_at=min(times),
+                last_occurred_at=max(times),
+            )
+        )
+    except BaseException:
+        forget_partitions(key)
+        session.info.pop(_PENDING_KEY, None)
+        raise
+    buffer.clear()
+    return len(rows)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Verification
+# ---------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    ok: bool
+    checked_batches: int  # batches whose links (and content, unless skipped) verified before any break
+    first_broken_seq: int | None
+    reason: str | None
+    content_skipped: int = 0  # batches older than the oldest partition: rows dropped by retention, links only
+
+
+async def _oldest_partition_start(session: AsyncSession) -> datetime | None:
+    names = (
+        await session.execute(
+            text(
+                "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+                "WHERE i.inhparent = 'audit_events'::regclass"
+            )
+        )
+    ).scalars()
+    months = sorted((int(m[1]), int(m[2])) for m in map(_PARTITION_RE.match, names) if m)
+    if not months:
+        return None
+    return datetime(months[0][0], months[0][1], 1, tzinfo=UTC)
+
+
+_ROW_COLUMNS = [audit_events.c[name] for name in AUDIT_COLUMNS]
+
+
+async def _rows_by_batch(session: AsyncSession, lo: int, hi: int) -> dict[int, list[tuple[Any, ...]]]:
+    result = await session.execute(select(*_ROW_COLUMNS).where(audit_events.c.batch_seq.between(lo, hi)))
+    grouped: dict[int, list[tuple[Any, ...]]] = {}
+    for row in result:
+        grouped.setdefault(row[_IDX_BATCH_SEQ], []).append(tuple(row))
+    return grouped
+
+
+async def _orphans(session: AsyncSession) -> list[tuple[int | None, int]]:
+    result = await session.execute(
+        text(
+            "SELECT e.batch_seq, count(*) FROM audit_events e LEFT JOIN audit_batches b ON b.seq = e.batch_seq "
+            "WHERE b.seq IS NULL GROUP BY e.batch_seq ORDER BY e.batch_seq NULLS FIRST"
+        )
+    )
+    return [(row[0], row[1]) for row in result]
+
+
+async def verify_chain(session: AsyncSession) -> ChainReport:
+    """Walk `audit_batches` in seq order: links, chain hashes and the rows' content; then look for rows that
+    name no batch. Batches that began before the oldest existing partition lost rows to retention: only their
+    links are checked. Reports the first problem found."""
+    # Rows without a batch, read first in one statement: batches committed later cannot look orphaned.
+    orphans = await _orphans(session)
+    oldest = await _oldest_partition_start(session)
+    checked = skipped = 0
+    expected_seq, prev_hash = 1, ZERO_HASH
+    columns = (
+        AuditBatch.seq,
+        AuditBatch.row_count,
+        AuditBatch.content_hash,
+        AuditBatch.prev_hash,
+        AuditBatch.chain_hash,
+        AuditBatch.first_occurred_at,
+    )
+    after = 0
+    while True:
+        page = (
+            await session.execute(
+                select(*columns).where(AuditBatch.seq > after).order_by(AuditBatch.seq).limit(_BATCH_PAGE)
+            )
+        ).all()
+        if not page:
+            break
+        after = page[-1].seq
+        start = 0
+        while start < len(page):
+            # A group of consecutive batches whose rows are read with one query.
+            end, total = start, 0
+            while end < len(page) and (end == start or total + page[end].row_count <= _ROWS_PER_FETCH):
+                total += page[end].row_count
+                end += 1
+            group = page[start:end]
+            start = end
+            needs_rows = [b.seq for b in group if oldest is not None and b.first_occurred_at >= oldest]
+            rows = await _rows_by_batch(session, needs_rows[0], needs_rows[-1]) if needs_rows else {}
+            for batch in group:
+                seq = batch.seq
+                if seq != expected_seq:
+                    reason = f"chain link broken at batch {seq}: expected batch {expected_seq} next"
+                    return ChainReport(False, checked, seq, reason, skipped)
+                if bytes(batch.prev_hash) != prev_hash:
+                    where = "the chain start" if seq == 1 else f"batch {seq - 1}"
+                    reason = f"chain link broken at batch {seq}: prev_hash does not match {where}"
+                    return ChainReport(False, checked, seq, reason, skipped)
+                stored_content = bytes(batch.content_hash)
+                if bytes(batch.chain_hash) != link_hash(prev_hash, stored_content, seq, batch.row_count):
+                    reason = f"chain link broken at batch {seq}: chain_hash does not recompute"
+                    return ChainReport(False, checked, seq, reason, skipped)
+                if oldest is None or batch.first_occurred_at < oldest:
+                    skipped += 1
+                else:
+                    found = rows.get(seq, [])
+                    if len(found) > batch.row_count:
+                        return ChainReport(False, checked, seq, f"row inserted in batch {seq}", skipped)
+                    if len(found) < batch.row_count or content_hash(found) != stored_content:
+                        return ChainReport(False, checked, seq, f"row edited or removed in batch {seq}", skipped)
+                checked += 1
+                expected_seq, prev_hash = seq + 1, bytes(batch.chain_hash)
+    if orphans:
+        named = [seq for seq, _ in orphans if seq is not None]
+        count = sum(n for _, n in orphans)
+        where = ", ".join("none" if seq is None else str(seq) for seq, _ in orphans)
+        return ChainReport(
+            False, checked, min(named) if named else None, f"{count} row(s) name no batch (batch_seq {where})", skipped
+        )
+    return ChainReport(True, checked, None, None, skipped)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Partition maintenance
+# ---------------------------------------------------------------------------------------------------------
+
+
+async def maintain_partitions(
+    session: AsyncSession, *, now: datetime, retention_months: int | None = None
+) -> list[tuple[str, str]]:
+    """Create the partitions of `now`'s month and 3 months ahead; drop those wholly older than the retention.
+
+    Retention comes from `workspace_meta.audit_retention_months` (default 13) unless given, and is never
+    less than `MIN_RETENTION_MONTHS` (12): a smaller value, configured or passed, is raised to 12.
+    Returns [(action, partition)], action "created" or "dropped"; runs in the caller's transaction.
+    """
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError("now must be timezone-aware")
+    if retention_months is None:
+        configured = (
+            await session.execute(select(WorkspaceMeta.audit_retention_months).order_by(WorkspaceMeta.id).limit(1))
+        ).scalar_one_or_none()
+        retention_months = DEFAULT_RETENTION_MONTHS if configured is None else configured
+    retention = max(MIN_RETENTION_MONTHS, retention_months)
+    result = await session.execute(
+        text("SELECT action, partition_name FROM audit_maintain(:now, :retention, :ahead)"),
+        {"now": now, "retention": retention, "ahead": MONTHS_AHEAD},
+    )
+    changes = [(str(action), str(name)) for action, name in result]
+    dropped = [m for action, name in changes if action == "dropped" and (m := _PARTITION_RE.match(name))]
+    if dropped:
+        conn = await session.connection()
+        months = _ensured.get(_database_key(conn.engine.url))
+        if months is not None:
+            months.difference_update((int(m[1]), int(m[2])) for m in dropped)
+    return changes

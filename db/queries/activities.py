@@ -1,0 +1,36 @@
+"""Activity statements and storage mapping."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, select
+from sqlalchemy.engine import Row
+
+from authz.fields import FieldSpec
+from db.models import Activity, Contact
+
+T = Activity.__table__.c
+PLAIN_COLUMNS: dict[str, str] = {
+    "kind": "kind",
+    "subject": "subject",
+    "body": "body",
+    "private": "private",
+    "occurredAt": "occurred_at",
+    "author": "author_id",
+    "attachments": "id",
+    "amount": "amount_cents",
+}
+
+
+def readable_activities(activity_filter: ColumnElement[bool], contact_filter: ColumnElement[bool]) -> Select[Any]:
+    """Every activity read starts here: the activity's own scope, and its contact must be visible."""
+    visible_contacts = select(Contact.__table__.c.id).where(contact_filter)
+    return select(Activity.__table__).where(activity_filter, T.contact_id.in_(visible_contacts))
+
+
+def value(row: Row[Any] | Mapping[str, Any], spec: FieldSpec) -> Any:
+    m: Mapping[str, Any] = row._mapping if isinstance(row, Row) else row
+    column = PLAIN_COLUMNS.get(spec.name)
+    return None if column is None else m[column]

@@ -1,0 +1,156 @@
+"""Contact statements and storage mapping: GraphQL field name -> column, encryption, blind indexes, filters."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, and_, false, func, or_, select, tuple_
+from sqlalchemy.engine import Row
+
+from authz.fields import ENCRYPTED_CATEGORIES, FieldSpec
+from db.crypto import FieldLocation, WorkspaceCipher
+from db.models import Contact
+
+T = Contact.__table__.c
+TABLE = "contacts"
+
+PLAIN_COLUMNS: dict[str, str] = {
+    "firstName": "first_name",
+    "lastName": "last_name",
+    "email": "email",
+    "phone": "phone",
+    "linkedinUrl": "linkedin_url",
+    "bio": "bio",
+    "company": "company",
+    "jobTitle": "job_title",
+    "stage": "stage",
+    "vip": "vip",
+    "owner": "owner_id",
+    "team": "team_id",
+    "consents": "id",
+    "createdAt": "created_at",
+    "updatedAt": "updated_at",
+    "lastActivityAt": "last_activity_at",
+    "anonymisedAt": "anonymised_at",
+    "archivedAt": "archived_at",
+}
+# name -> (ciphertext column, value kind, blind index column or None)
+ENCRYPTED_COLUMNS: dict[str, tuple[str, str, str | None]] = {
+    "hkid": ("hkid_enc", "str", "hkid_bidx"),
+    "taxId": ("tax_id_enc", "str", "tax_id_bidx"),
+    "dateOfBirth": ("date_of_birth_enc", "date", None),
+    "salary": ("salary_enc", "int", None),
+}
+ORDER_COLUMNS: dict[str, tuple[ColumnElement[Any], str, str | None]] = {
+    # order field -> (expression, cursor value kind, field whose read permission it needs)
+    "CREATED_AT": (T.created_at, "datetime", None),
+    "UPDATED_AT": (T.updated_at, "datetime", None),
+    "FIRST_NAME": (func.coalesce(T.first_name, ""), "str", "firstName"),
+    "LAST_NAME": (func.coalesce(T.last_name, ""), "str", "lastName"),
+    "COMPANY": (func.coalesce(T.company, ""), "str", "company"),
+    "LAST_ACTIVITY_AT": (
+        func.coalesce(T.last_activity_at, datetime.fromisoformat("1900-01-01T00:00:00+00:00")),
+        "datetime",
+        "lastActivityAt",
+    ),
+}
+
+
+def readable_contacts(record_filter: ColumnElement[bool]) -> Select[Any]:
+    """Every contact read starts here: the caller's record scope is in the WHERE clause."""
+    return select(Contact.__table__).where(record_filter)
+
+
+def location(column: str, row_id: uuid.UUID) -> FieldLocation:
+    return FieldLocation(TABLE, column, str(row_id))
+
+
+def value(row: Row[Any] | Mapping[str, Any], spec: FieldSpec, cipher: WorkspaceCipher) -> Any:
+    """The stored value of one field of one row, decrypted if it is encrypted at rest."""
+    m: Mapping[str, Any] = row._mapping if isinstance(row, Row) else row
+    if spec.custom:
+        return custom_value(m, spec, cipher)
+    column = PLAIN_COLUMNS.get(spec.name)
+    if column is not None:
+        return m[column]
+    encrypted = ENCRYPTED_COLUMNS.get(spec.name)
+    if encrypted is None:
+        return None
+    blob = m[encrypted[0]]
+    if blob is None:
+        return None
+    loc = location(encrypted[0], m["id"])
+    if encrypted[1] == "int":
+        return cipher.decrypt_int(loc, blob)
+    if encrypted[1] == "date":
+        return cipher.decrypt_date(loc, blob)
+    return cipher.decrypt_str(loc, blob)
+
+
+def custom_value(m: Mapping[str, Any], spec: FieldSpec, cipher: WorkspaceCipher) -> Any:
+    stored = (m["custom_fields"] or {}).get(spec.name)
+    if isinstance(stored, dict) and "$enc" in stored:
+        return cipher.decrypt_str(location(f"custom_fields.{spec.name}", m["id"]), bytes.fromhex(stored["$enc"]))
+    return stored
+
+
+def encode_custom(spec: FieldSpec, row_id: uuid.UUID, raw: Any, cipher: WorkspaceCipher) -> Any:
+    if raw is None or spec.pii not in ENCRYPTED_CATEGORIES:
+        return raw
+    blob = cipher.encrypt_str(location(f"custom_fields.{spec.name}", row_id), str(raw))
+    return {"$enc": blob.hex()}
+
+
+def encode(values: Mapping[str, Any], row_id: uuid.UUID, cipher: WorkspaceCipher) -> dict[str, Any]:
+    """Column values for built-in fields given by GraphQL name (already validated and normalised)."""
+    out: dict[str, Any] = {}
+    for name, raw in values.items():
+        if name in ("owner", "team"):
+            out[f"{name}_id"] = raw
+        elif name in PLAIN_COLUMNS:
+            out[PLAIN_COLUMNS[name]] = raw
+        elif name in ENCRYPTED_COLUMNS:
+            column, kind, index_column = ENCRYPTED_COLUMNS[name]
+            loc = location(column, row_id)
+            if raw is None:
+                out[column] = None
+            elif kind == "int":
+                out[column] = cipher.encrypt_int(loc, int(raw))
+            elif kind == "date":
+                assert isinstance(raw, date)
+                out[column] = cipher.encrypt_date(loc, raw)
+            else:
+                out[column] = cipher.encrypt_str(loc, str(raw))
+            if index_column:
+                out[index_column] = None if raw is None else cipher.blind_index(TABLE, index_column, str(raw))
+    return out
+
+
+def blind_match(name: str, normalised: str, cipher: WorkspaceCipher) -> ColumnElement[bool]:
+    _, _, index_column = ENCRYPTED_COLUMNS[name]
+    assert index_column is not None
+    return T[index_column] == cipher.blind_index(TABLE, index_column, normalised)
+
+
+def search_condition(text: str) -> ColumnElement[bool]:
+    pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    return or_(
+        T.first_name.ilike(pattern),
+        T.last_name.ilike(pattern),
+        T.company.ilike(pattern),
+        (func.coalesce(T.first_name, "") + " " + func.coalesce(T.last_name, "")).ilike(pattern),
+    )
+
+
+def keyset_after(order: str, descending: bool, cursor_value: Any, cursor_id: uuid.UUID) -> ColumnElement[bool]:
+    expr = ORDER_COLUMNS[order][0]
+    left = tuple_(expr, T.id)
+    right = tuple_(cursor_value, cursor_id)
+    return left < right if descending else left > right
+
+
+def nothing() -> ColumnElement[bool]:
+    return and_(false())

@@ -1,0 +1,252 @@
+"""The app factory (Starlette + GraphQL + health) and the command line: serve, worker, migrate, workspace, demo.
+
+With no DATABASE_URL / REDIS_URL, embedded PostgreSQL and Redis are started under CRM_DATA_DIR (or
+attached to, when another command of this deployment already runs them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import sys
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from typing import Any, TypedDict
+
+import uvicorn
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from strawberry.asgi import GraphQL
+
+from authz.reload import PolicyVersions
+from authz.store import PolicyStore
+from db import migrate, tenancy
+from db.embedded import EmbeddedServers
+from db.sessions import EngineRouter, create_engine
+from resolvers.runtime import Runtime
+from schema.context import Context, build_context
+from schema.root import build_schema
+from settings import InsecureSettings, Settings
+
+log = logging.getLogger("crm")
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    database_url: str
+    regions: dict[str, str]
+    redis_url: str
+
+
+@contextlib.contextmanager
+def endpoints(settings: Settings) -> Iterator[Endpoints]:
+    """Real servers from the settings, or embedded ones under the data dir, stopped on exit if we started them."""
+    settings.check_production()
+    regions = settings.regions()
+    want_pg = settings.default_region not in regions
+    with EmbeddedServers(settings.data_dir, want_postgres=want_pg, want_redis=not settings.redis_url) as servers:
+        if want_pg:
+            assert servers.postgres_url is not None
+            regions[settings.default_region] = servers.postgres_url
+        redis_url = settings.redis_url or servers.redis_url
+        assert redis_url is not None
+        yield Endpoints(regions[settings.default_region], regions, redis_url)
+
+
+async def open_runtime(settings: Settings, ep: Endpoints) -> Runtime:
+    catalog = await open_catalog(settings, ep)
+    redis = Redis.from_url(ep.redis_url)
+    directory = tenancy.TenantDirectory(
+        catalog=catalog,
+        router=EngineRouter(max_engines=settings.max_engines),
+        regions=ep.regions,
+        master_key=settings.master_key(),
+        db_prefix=settings.db_prefix,
+    )
+    return Runtime(
+        directory=directory,
+        policies=PolicyStore(),
+        versions=PolicyVersions(redis),
+        redis=redis,
+        secret_key=settings.secret_key(),
+        master_key=settings.master_key(),
+        production=settings.production,
+        export_dir=settings.exports_path,
+        grace_days=settings.workspace_grace_days,
+    )
+
+
+async def open_catalog(settings: Settings, ep: Endpoints) -> AsyncEngine:
+    name = f"{settings.db_prefix}_catalog"
+    await tenancy.create_database(ep.database_url, name)
+    engine = create_engine(ep.database_url, name, pool_size=3, max_overflow=5)
+    await migrate.upgrade(engine, "catalog")
+    return engine
+
+
+async def close_runtime(runtime: Runtime) -> None:
+    await runtime.versions.stop()
+    await runtime.directory.router.dispose()
+    await runtime.directory.catalog.dispose()
+    await runtime.redis.aclose()
+
+
+class State(TypedDict):
+    runtime: Runtime
+
+
+class CrmGraphQL(GraphQL[Context, None]):
+    async def get_context(self, request: Request, response: Response) -> Context:  # type: ignore[override]
+        return build_context(request, response, request.state.runtime)
+
+
+def create_app(settings: Settings, ep: Endpoints) -> Starlette:
+    graphql = CrmGraphQL(
+        build_schema(production=settings.production),
+        graphql_ide=None if settings.production else "graphiql",
+        allow_queries_via_get=False,
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[State]:
+        runtime = await open_runtime(settings, ep)
+        runtime.versions.start()
+        try:
+            yield {"runtime": runtime}
+        finally:
+            await close_runtime(runtime)
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(request: Request) -> Response:
+        runtime: Runtime = request.state.runtime
+        try:
+            async with runtime.directory.catalog.connect() as conn:
+                await conn.exec_driver_sql("select 1")
+            await runtime.redis.ping()
+        except Exception as exc:
+            return JSONResponse({"status": "unavailable", "reason": type(exc).__name__}, status_code=503)
+        return JSONResponse({"status": "ready"})
+
+    routes = [
+        Route("/graphql", graphql, methods=["GET", "POST"]),
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
+    ]
+    return Starlette(routes=routes, lifespan=lifespan)
+
+
+# ---------------------------------------------------------------- command line
+
+
+def _serve(settings: Settings, host: str, port: int, ssl_certfile: str | None, ssl_keyfile: str | None) -> None:
+    with endpoints(settings) as ep:
+        app = create_app(settings, ep)
+        scheme = "https" if ssl_certfile else "http"
+        print(f"GraphQL: {scheme}://{host}:{port}/graphql", flush=True)
+        uvicorn.run(
+            app,
+            host=host,
+            port=port,
+            log_level="warning",
+            ssl_certfile=ssl_certfile,
+            ssl_keyfile=ssl_keyfile,
+            lifespan="on",
+        )
+
+
+async def _with_runtime(settings: Settings, ep: Endpoints, work: Any) -> Any:
+    runtime = await open_runtime(settings, ep)
+    try:
+        return await work(runtime)
+    finally:
+        await close_runtime(runtime)
+
+
+def _migrate(settings: Settings) -> None:
+    from resolvers import workspaces
+
+    async def work(runtime: Runtime) -> None:
+        print("catalog: up to date", flush=True)
+        count = await workspaces.migrate_all(runtime.directory, lambda line: print(line, flush=True))
+        print(f"migrated {count} workspace(s)", flush=True)
+
+    with endpoints(settings) as ep:
+        asyncio.run(_with_runtime(settings, ep, work))
+
+
+def _workspace_create(settings: Settings, args: argparse.Namespace) -> int:
+    from resolvers import workspaces
+    from resolvers.errors import DomainError
+
+    data = workspaces.NewWorkspace(
+        args.slug, args.name, args.region or settings.default_region, args.admin_email, args.admin_password
+    )
+
+    async def work(runtime: Runtime) -> str:
+        tenant = await workspaces.create_workspace(runtime.directory, data)
+        return tenant.slug
+
+    with endpoints(settings) as ep:
+        try:
+            print(asyncio.run(_with_runtime(settings, ep, work)), flush=True)
+        except DomainError as exc:
+            print(f"error: {exc}", file=sys.stderr, flush=True)
+            return 2
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="main.py", description="Hong Kong CRM GraphQL API")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="start the API")
+    demo = sub.add_parser("demo", help="API + worker + a demo workspace with sample data")
+    for p in (serve, demo):
+        p.add_argument("--host", default="127.0.0.1")
+        p.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--ssl-certfile")
+    serve.add_argument("--ssl-keyfile")
+    sub.add_parser("worker", help="start Dramatiq workers and the scheduler")
+    sub.add_parser("migrate", help="migrate the catalog and every workspace database")
+    ws = sub.add_parser("workspace", help="manage workspaces").add_subparsers(dest="action", required=True)
+    create = ws.add_parser("create")
+    create.add_argument("--slug", required=True)
+    create.add_argument("--name", required=True)
+    create.add_argument("--region")
+    create.add_argument("--admin-email", required=True)
+    create.add_argument("--admin-password", required=True)
+    reopen = ws.add_parser("reopen")
+    reopen.add_argument("--slug", required=True)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings()
+        settings.check_production()
+    except InsecureSettings as exc:
+        print(f"refusing to start: {exc}", file=sys.stderr)
+        return 2
+    if args.command == "serve":
+        _serve(settings, args.host, args.port, args.ssl_certfile, args.ssl_keyfile)
+    elif args.command == "migrate":
+        _migrate(settings)
+    elif args.command == "workspace" and args.action == "create":
+        return _workspace_create(settings, args)
+    else:
+        print(f"{args.command}: not available yet", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,361 @@
+"""Contacts: scoped reads with field decisions, validated writes with field-level write checks, consents."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from authz.access import Access
+from authz.errors import AccessDenied
+from authz.rules import Effect
+from db.models import Consent, Contact, ContactHistory, Team, User
+from db.queries import contacts as q
+from resolvers import pagination, validation
+from resolvers.contact_input import ContactPatch, build_patch
+from resolvers.errors import BadInput, NotFound
+from resolvers.projection import Record, Selection, project
+from resolvers.runtime import Caller
+
+ENTITY = "contact"
+
+
+@dataclass(frozen=True)
+class ContactFilter:
+    stage: str | None = None
+    owner_id: uuid.UUID | None = None
+    team_id: uuid.UUID | None = None
+    vip: bool | None = None
+    search: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    hkid: str | None = None
+
+
+@dataclass(frozen=True)
+class ContactOrder:
+    field: str = "CREATED_AT"
+    descending: bool = False
+
+
+def _conditions(caller: Caller, flt: ContactFilter | None) -> list[ColumnElement[bool]]:
+    """Filter predicates; each needs read access to the field it filters on (no leaks by probing)."""
+    if flt is None:
+        return []
+    access, out = caller.access, []
+    needs: list[str] = []
+    if flt.stage is not None:
+        needs.append("stage")
+        out.append(q.T.stage == flt.stage)
+    if flt.owner_id is not None:
+        needs.append("owner")
+        out.append(q.T.owner_id == flt.owner_id)
+    if flt.team_id is not None:
+        needs.append("team")
+        out.append(q.T.team_id == flt.team_id)
+    if flt.vip is not None:
+        needs.append("vip")
+        out.append(q.T.vip.is_(flt.vip))
+    if flt.search:
+        needs += ["firstName", "lastName", "company"]
+        out.append(q.search_condition(flt.search.strip()))
+    if flt.email is not None:
+        needs.append("email")
+        out.append(func.lower(q.T.email) == _normalised("email", flt.email, validation.normalize_email).lower())
+    if flt.phone is not None:
+        needs.append("phone")
+        out.append(q.T.phone == _normalised("phone", flt.phone, validation.normalize_phone))
+    if flt.hkid is not None:
+        needs.append("hkid")
+        hkid = _normalised("hkid", flt.hkid, validation.normalize_hkid)
+        out.append(q.blind_match("hkid", hkid, caller.tenant.cipher))
+    access.require_readable(ENTITY, needs, "filtering")
+    return out
+
+
+def _normalised(name: str, raw: str, fn: Any) -> str:
+    try:
+        return str(fn(raw))
+    except validation.InvalidValue as exc:
+        raise BadInput(f"{name}: {exc}", field=f"filter.{name}") from exc
+
+
+def _project(caller: Caller, rows: Sequence[Any], selection: Selection, scope_names: Sequence[str]) -> list[Record]:
+    access = caller.access
+    plan = access.plan(ENTITY, selection.field_names(access, ENTITY))
+    cipher = caller.tenant.cipher
+    index = {name: f"_s{i}" for i, name in enumerate(scope_names)}
+    return project(
+        entity=ENTITY,
+        rows=rows,
+        plan=plan,
+        flags=lambda row: {s: bool(row._mapping[index[s]]) for s in plan.scopes},
+        row_id=lambda row: row.id,
+        read=lambda row, spec: q.value(row, spec, cipher),
+        audit=caller.audit,
+        want_masked={n.removesuffix("Masked") for n in selection.names if n.endswith("Masked")},
+    )
+
+
+def _scoped_select(caller: Caller, selection: Selection) -> tuple[Any, list[str]]:
+    access = caller.access
+    plan = access.plan(ENTITY, selection.field_names(access, ENTITY))
+    scope_names = list(plan.scopes)
+    columns = access.scope_columns(ENTITY, scope_names)
+    stmt = q.readable_contacts(access.record_filter(ENTITY)).add_columns(
+        *(columns[s].label(f"_s{i}") for i, s in enumerate(scope_names))
+    )
+    return stmt, scope_names
+
+
+async def list_contacts(
+    session: AsyncSession,
+    caller: Caller,
+    *,
+    first: int | None,
+    after: str | None,
+    flt: ContactFilter | None,
+    order: ContactOrder | None,
+    selection: Selection,
+    want_total: bool,
+) -> pagination.Page[Record]:
+    size = pagination.page_size(first)
+    order = order or ContactOrder()
+    expr, value_kind, needs = q.ORDER_COLUMNS[order.field]
+    if needs:
+        caller.access.require_readable(ENTITY, [needs], "ordering")
+    conditions = _conditions(caller, flt)
+    kind = f"{order.field}.{'DESC' if order.descending else 'ASC'}.{value_kind}"
+    stmt, scope_names = _scoped_select(caller, selection)
+    stmt = stmt.where(*conditions).add_columns(expr.label("_sort"))
+    if after:
+        value, row_id = pagination.decode_cursor(after, kind)
+        stmt = stmt.where(q.keyset_after(order.field, order.descending, value, row_id))
+    direction = (lambda c: c.desc()) if order.descending else (lambda c: c.asc())
+    stmt = stmt.order_by(direction(expr), direction(q.T.id)).limit(size + 1)
+    rows = list((await session.execute(stmt)).all())
+    has_next = len(rows) > size
+    rows = rows[:size]
+    total = None
+    if want_total:
+        count = (
+            select(func.count()).select_from(Contact.__table__).where(caller.access.record_filter(ENTITY), *conditions)
+        )
+        total = int(await session.scalar(count) or 0)
+    records = _project(caller, rows, selection, scope_names)
+    cursors = [pagination.encode_cursor(row._mapping["_sort"], row.id, kind) for row in rows]
+    return pagination.Page(records, cursors, has_next, total)
+
+
+async def contacts_by_ids(
+    session: AsyncSession, caller: Caller, ids: Sequence[uuid.UUID], selection: Selection
+) -> list[Record | None]:
+    """Visible contacts by id, in key order, None where not visible (loaders and `node`)."""
+    stmt, scope_names = _scoped_select(caller, selection)
+    rows = (await session.execute(stmt.where(q.T.id.in_(set(ids))))).all()
+    by_id = {r.id: r for r in _project(caller, rows, selection, scope_names)}
+    return [by_id.get(i) for i in ids]
+
+
+async def get_contact(session: AsyncSession, caller: Caller, contact_id: uuid.UUID, selection: Selection) -> Record:
+    found = (await contacts_by_ids(session, caller, [contact_id], selection))[0]
+    if found is None:
+        raise NotFound("no such contact")
+    return found
+
+
+async def _visible_row(session: AsyncSession, access: Access, contact_id: uuid.UUID) -> Any:
+    row = (
+        await session.execute(q.readable_contacts(access.record_filter(ENTITY)).where(q.T.id == contact_id))
+    ).one_or_none()
+    if row is None:
+        raise NotFound("no such contact")
+    return row
+
+
+async def _write_flags(
+    session: AsyncSession, access: Access, contact_id: uuid.UUID, names: Sequence[str]
+) -> dict[str, bool]:
+    """Whether the row is in the caller's write scope, and the scope flags its field write rules need."""
+    scope_names = sorted({s for n in names for s in access.field(ENTITY, n, "write").scopes})
+    columns = access.scope_columns(ENTITY, scope_names)
+    stmt = select(
+        access.record_filter(ENTITY, "write").label("_writable"), *(columns[s].label(s) for s in scope_names)
+    ).where(q.T.id == contact_id)
+    row = (await session.execute(stmt)).one()
+    return {"_writable": bool(row[0]), **{s: bool(row._mapping[s]) for s in scope_names}}
+
+
+def _check_writes(access: Access, patch: ContactPatch, flags: Mapping[str, bool]) -> None:
+    if not flags["_writable"]:
+        raise AccessDenied("the contact is outside the records you may change")
+    for name in [*patch.values, *patch.custom]:
+        effect, _ = access.field(ENTITY, name, "write").decide(lambda s: flags.get(s, False))
+        if effect is not Effect.ALLOW:
+            label = f"customFields.{name}" if name in patch.custom else name
+            raise AccessDenied(f"not allowed to write contact.{label}", field=label)
+
+
+def _input_name(name: str) -> str:
+    return f"{name}Id" if name in ("owner", "team") else name
+
+
+async def _check_links(session: AsyncSession, patch: ContactPatch) -> None:
+    if patch.values.get("owner") is not None and await session.get(User, patch.values["owner"]) is None:
+        raise BadInput("no such user", field="ownerId")
+    if patch.values.get("team") is not None and await session.get(Team, patch.values["team"]) is None:
+        raise BadInput("no such team", field="teamId")
+
+
+async def create(session: AsyncSession, caller: Caller, given: Mapping[str, Any]) -> uuid.UUID:
+    access = caller.access
+    access.require(ENTITY, "write")
+    patch = build_patch(given, access.table.registry, creating=True)
+    if "owner" not in patch.values and caller.principal.user_id:
+        patch.values["owner"] = caller.principal.user_id
+        patch.values.setdefault("team", caller.principal.team_id)
+    await _check_links(session, patch)
+    contact_id = uuid.uuid4()
+    cipher = caller.tenant.cipher
+    columns = q.encode(patch.values, contact_id, cipher)
+    custom = {
+        k: q.encode_custom(access.table.registry.get(ENTITY, k), contact_id, v, cipher)  # type: ignore[arg-type]
+        for k, v in patch.custom.items()
+        if v is not None
+    }
+    await session.execute(insert(Contact).values(id=contact_id, custom_fields=custom, **columns))
+    # Fields the caller chose (not defaults) must be writable by them, on the row as written.
+    chosen = ContactPatch({n: v for n, v in patch.values.items() if _input_name(n) in given}, dict(patch.custom))
+    _check_writes(access, chosen, await _write_flags(session, access, contact_id, [*chosen.values, *chosen.custom]))
+    changes = {n: (None, v) for n, v in {**patch.values, **patch.custom}.items() if v is not None}
+    await _record_history(session, caller, contact_id, changes)
+    caller.audit.event("CREATE", entity_type=ENTITY, entity_id=str(contact_id), fields=patch.fields)
+    return contact_id
+
+
+async def update_contact(
+    session: AsyncSession, caller: Caller, contact_id: uuid.UUID, given: Mapping[str, Any]
+) -> uuid.UUID:
+    access = caller.access
+    row = await _visible_row(session, access, contact_id)
+    patch = build_patch(given, access.table.registry, creating=False)
+    names = [*patch.values, *patch.custom]
+    _check_writes(access, patch, await _write_flags(session, access, contact_id, names))
+    await _check_links(session, patch)
+    registry, cipher = access.table.registry, caller.tenant.cipher
+    old = {n: q.value(row, registry.get(ENTITY, n), cipher) for n in names}  # type: ignore[arg-type]
+    changes = {n: (old[n], new) for n, new in {**patch.values, **patch.custom}.items() if old[n] != new}
+    if not changes:
+        return contact_id
+    values = q.encode({n: patch.values[n] for n in changes if n in patch.values}, contact_id, cipher)
+    custom_changes = {n: v for n, v in patch.custom.items() if n in changes}
+    if custom_changes:
+        merged = dict(row.custom_fields or {})
+        for name, value in custom_changes.items():
+            if value is None:
+                merged.pop(name, None)
+            else:
+                merged[name] = q.encode_custom(registry.get(ENTITY, name), contact_id, value, cipher)  # type: ignore[arg-type]
+        values["custom_fields"] = merged
+    await session.execute(update(Contact).where(q.T.id == contact_id).values(updated_at=datetime.now(UTC), **values))
+    if not (await _write_flags(session, access, contact_id, []))["_writable"]:
+        raise AccessDenied("the change would move the contact outside the records you may change")
+    await _record_history(session, caller, contact_id, changes)
+    fields = [f"customFields.{n}" if n in patch.custom else n for n in changes]
+    caller.audit.event("UPDATE", entity_type=ENTITY, entity_id=str(contact_id), fields=fields)
+    return contact_id
+
+
+async def _record_history(
+    session: AsyncSession, caller: Caller, contact_id: uuid.UUID, changes: Mapping[str, tuple[Any, Any]]
+) -> None:
+    """Old and new values, encrypted, for the data-access export; erasure destroys them."""
+    cipher = caller.tenant.cipher
+    rows = []
+    for name, (old, new) in changes.items():
+        history_id = uuid.uuid4()
+        rows.append(
+            {
+                "id": history_id,
+                "contact_id": contact_id,
+                "actor_id": caller.principal.id,
+                "actor_kind": caller.principal.kind,
+                "field": name,
+                "old_enc": _seal(cipher, history_id, "old_enc", old),
+                "new_enc": _seal(cipher, history_id, "new_enc", new),
+                "request_id": caller.audit.actor.request_id,
+            }
+        )
+    if rows:
+        await session.execute(insert(ContactHistory), rows)
+
+
+def _seal(cipher: Any, history_id: uuid.UUID, column: str, value: Any) -> bytes | None:
+    if value is None:
+        return None
+    loc = q.FieldLocation("contact_history", column, str(history_id))
+    return cipher.encrypt_str(loc, json.dumps(value, default=str))
+
+
+CONSENT_PURPOSES = ("email", "sms", "whatsapp", "call")
+
+
+async def record_consent(
+    session: AsyncSession,
+    caller: Caller,
+    contact_id: uuid.UUID,
+    purpose: str,
+    granted: bool,
+    source: str,
+    notice_version: str | None = None,
+    expires_at: datetime | None = None,
+) -> Consent:
+    access = caller.access
+    await _visible_row(session, access, contact_id)
+    if not (await _write_flags(session, access, contact_id, []))["_writable"]:
+        raise AccessDenied("the contact is outside the records you may change")
+    if purpose not in CONSENT_PURPOSES:
+        raise BadInput(f"unknown purpose {purpose!r}", field="purpose")
+    try:
+        source = validation.normalize_name(source)
+    except validation.InvalidValue as exc:
+        raise BadInput(f"source: {exc}", field="source") from exc
+    now = datetime.now(UTC)
+    consent = await session.scalar(select(Consent).where(Consent.contact_id == contact_id, Consent.purpose == purpose))
+    if consent is None:
+        consent = Consent(id=uuid.uuid4(), contact_id=contact_id, purpose=purpose, granted=granted, source=source)
+        session.add(consent)
+    consent.granted = granted
+    consent.source = source
+    consent.notice_version = notice_version
+    consent.recorded_by = caller.principal.id
+    consent.expires_at = expires_at
+    if granted:
+        consent.granted_at, consent.withdrawn_at = now, None
+    else:
+        consent.withdrawn_at = now
+    await session.flush()
+    caller.audit.event(
+        "UPDATE",
+        entity_type=ENTITY,
+        entity_id=str(contact_id),
+        fields=[f"consents.{purpose}"],
+        details={"granted": granted, "source": source},
+    )
+    return consent
+
+
+async def consents_for(session: AsyncSession, contact_ids: Sequence[uuid.UUID]) -> list[list[Consent]]:
+    rows = (
+        await session.execute(select(Consent).where(Consent.contact_id.in_(set(contact_ids))).order_by(Consent.purpose))
+    ).scalars()
+    grouped: dict[uuid.UUID, list[Consent]] = {}
+    for consent in rows:
+        grouped.setdefault(consent.contact_id, []).append(consent)
+    return [grouped.get(i, []) for i in contact_ids]

@@ -1,0 +1,86 @@
+"""Passwords (argon2id), session tokens (JWT, HS256) and partner API keys (random, stored as SHA-256)."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import jwt
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+_hasher = PasswordHasher()
+# A real hash to verify against when the email is unknown, so timing does not reveal which emails exist.
+_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+API_KEY_PREFIX = "crm"
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str | None, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+@dataclass(frozen=True)
+class TokenClaims:
+    workspace: str
+    subject_id: uuid.UUID
+    kind: str  # user | support
+    expires_at: datetime
+    grant_id: uuid.UUID | None = None
+
+
+def issue_token(secret: str, claims: TokenClaims) -> str:
+    payload: dict[str, object] = {
+        "ws": claims.workspace,
+        "sub": str(claims.subject_id),
+        "kind": claims.kind,
+        "exp": int(claims.expires_at.timestamp()),
+        "iat": int(datetime.now(UTC).timestamp()),
+    }
+    if claims.grant_id:
+        payload["grant"] = str(claims.grant_id)
+    return jwt.encode(payload, secret, algorithm="HS256")
+
+
+def read_token(secret: str, token: str) -> TokenClaims | None:
+    try:
+        data = jwt.decode(token, secret, algorithms=["HS256"], options={"require": ["exp", "sub", "ws"]})
+        return TokenClaims(
+            workspace=str(data["ws"]),
+            subject_id=uuid.UUID(str(data["sub"])),
+            kind=str(data.get("kind", "user")),
+            expires_at=datetime.fromtimestamp(int(data["exp"]), UTC),
+            grant_id=uuid.UUID(str(data["grant"])) if data.get("grant") else None,
+        )
+    except (jwt.PyJWTError, ValueError, KeyError):
+        return None
+
+
+def token_expiry(ttl_seconds: int) -> datetime:
+    return datetime.now(UTC) + timedelta(seconds=ttl_seconds)
+
+
+def new_api_key(workspace: str) -> str:
+    """`crm_<workspace>_<43 random characters>`: the workspace names the database to look the key up in."""
+    return f"{API_KEY_PREFIX}_{workspace}_{secrets.token_urlsafe(32)}"
+
+
+def api_key_workspace(key: str) -> str | None:
+    # The random part is 43 characters and may itself contain '_': count from the end.
+    prefix, _, rest = key.partition("_")
+    if prefix != API_KEY_PREFIX or len(rest) < 45 or rest[-44] != "_":
+        return None
+    return rest[:-44] or None
+
+
+def hash_api_key(key: str) -> bytes:
+    return hashlib.sha256(key.encode()).digest()

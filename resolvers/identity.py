@@ -1,0 +1,259 @@
+"""Identity: who the bearer of a token or key is, logins, users, teams, API keys."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from authz.principal import Principal
+from db.audit import AuditBuffer
+from db.models import ApiKey, SupportGrant, Team, User
+from db.tenancy import Tenant
+from resolvers import credentials, policies
+from resolvers.errors import BadInput, Conflict, NotFound, RateLimited, Unauthenticated
+from resolvers.runtime import Caller, Runtime
+from resolvers.validation import InvalidValue, normalize_email, normalize_name
+
+MIN_PASSWORD_LENGTH = 10
+LOGIN_FAILURES_ALLOWED = 10
+LOGIN_WINDOW_SECONDS = 900
+
+
+@dataclass(frozen=True)
+class Bearer:
+    """What the Authorization header says, before the workspace database is consulted."""
+
+    workspace: str
+    token: str
+    claims: credentials.TokenClaims | None  # None for an API key
+
+
+def read_bearer(runtime: Runtime, header: str | None) -> Bearer | None:
+    if not header:
+        return None
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthenticated("the Authorization header must be 'Bearer <token or API key>'")
+    token = token.strip()
+    workspace = credentials.api_key_workspace(token)
+    if workspace is not None:
+        return Bearer(workspace, token, None)
+    claims = credentials.read_token(runtime.secret_key, token)
+    if claims is None:
+        raise Unauthenticated("invalid or expired token")
+    return Bearer(claims.workspace, token, claims)
+
+
+async def authenticate(session: AsyncSession, runtime: Runtime, tenant: Tenant, bearer: Bearer) -> Principal:
+    policy = await policies.workspace_policy(session, runtime, tenant.slug)
+    if bearer.claims is None:
+        key = await session.scalar(select(ApiKey).where(ApiKey.key_hash == credentials.hash_api_key(bearer.token)))
+        now = datetime.now(UTC)
+        if key is None or key.revoked_at is not None or (key.expires_at is not None and key.expires_at <= now):
+            raise Unauthenticated("invalid, revoked or expired API key")
+        return Principal("api_key", key.id, frozenset({key.role}), None, label=key.name)
+    claims = bearer.claims
+    if claims.kind == "support":
+        grant = await _active_grant(runtime, tenant, claims.grant_id)
+        if grant is None:
+            raise Unauthenticated("the support grant has ended")
+        return Principal("support", claims.subject_id, frozenset({"support"}), None, label="support", grant_id=grant.id)
+    user = await session.get(User, claims.subject_id)
+    if user is None or not user.is_active:
+        raise Unauthenticated("the user no longer exists or is disabled")
+    roles = policy.roles_of(policies.user_subject(user.id))
+    return Principal("user", user.id, roles, user.team_id, label=user.email)
+
+
+async def _active_grant(runtime: Runtime, tenant: Tenant, grant_id: uuid.UUID | None) -> SupportGrant | None:
+    if grant_id is None:
+        return None
+    now = datetime.now(UTC)
+    async with runtime.directory.catalog.connect() as conn:
+        row = (
+            await conn.execute(
+                select(SupportGrant).where(
+                    SupportGrant.id == grant_id,
+                    SupportGrant.workspace_id == tenant.id,
+                    SupportGrant.revoked_at.is_(None),
+                    SupportGrant.starts_at <= now,
+                    SupportGrant.expires_at > now,
+                )
+            )
+        ).one_or_none()
+    return row  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class Session:
+    token: str
+    expires_at: datetime
+    user: User
+    roles: list[str]
+
+
+async def login(
+    session: AsyncSession, runtime: Runtime, tenant: Tenant, audit: AuditBuffer, email: str, password: str
+) -> Session:
+    throttle_key = f"crm:login-failures:{tenant.slug}:{email.strip().lower()}"
+    failures = int(await runtime.redis.get(throttle_key) or 0)
+    if failures >= LOGIN_FAILURES_ALLOWED:
+        audit.event("LOGIN_FAILED", entity_type="user", details={"email": _email_hint(email), "reason": "throttled"})
+        raise RateLimited("too many failed logins; try again later")
+    user = await session.scalar(select(User).where(func.lower(User.email) == email.strip().lower()))
+    ok = credentials.verify_password(user.password_hash if user else None, password)
+    if not ok or user is None or not user.is_active:
+        async with runtime.redis.pipeline(transaction=True) as pipe:
+            await pipe.incr(throttle_key).expire(throttle_key, LOGIN_WINDOW_SECONDS).execute()
+        audit.event(
+            "LOGIN_FAILED",
+            entity_type="user",
+            entity_id=str(user.id) if user else None,
+            details={"email": _email_hint(email)},
+        )
+        raise Unauthenticated("wrong workspace, email or password")
+    await runtime.redis.delete(throttle_key)
+    audit.actor = replace(audit.actor, actor_id=user.id, actor_kind="user")
+    audit.event("LOGIN", entity_type="user", entity_id=str(user.id))
+    expires = credentials.token_expiry(runtime.token_ttl_seconds)
+    token = credentials.issue_token(runtime.secret_key, credentials.TokenClaims(tenant.slug, user.id, "user", expires))
+    policy = await policies.workspace_policy(session, runtime, tenant.slug)
+    return Session(token, expires, user, sorted(policy.roles_of(policies.user_subject(user.id))))
+
+
+def _email_hint(email: str) -> str:
+    """Failed logins name the attempted account only by a masked hint (no free-form PII in the log)."""
+    local, _, domain = email.strip().partition("@")
+    return f"{local[:1]}***@{domain}" if domain else "***"
+
+
+@dataclass(frozen=True)
+class NewUser:
+    email: str
+    password: str
+    display_name: str
+    roles: list[str]
+    team_id: uuid.UUID | None
+
+
+def validate_new_user(data: NewUser) -> NewUser:
+    try:
+        email = normalize_email(data.email)
+    except InvalidValue as exc:
+        raise BadInput(str(exc), field="email") from exc
+    if len(data.password) < MIN_PASSWORD_LENGTH:
+        raise BadInput(f"passwords have at least {MIN_PASSWORD_LENGTH} characters", field="password")
+    try:
+        name = normalize_name(data.display_name)
+    except InvalidValue as exc:
+        raise BadInput(str(exc), field="displayName") from exc
+    if not data.roles:
+        raise BadInput("give the user at least one role", field="roles")
+    return NewUser(email, data.password, name, data.roles, data.team_id)
+
+
+async def create_user(session: AsyncSession, caller: Caller, data: NewUser) -> User:
+    caller.access.require("user", "write")
+    return await insert_user(session, caller, data)
+
+
+async def insert_user(
+    session: AsyncSession, caller: Caller | None, data: NewUser, *, policy: policies.WorkspacePolicy | None = None
+) -> User:
+    data = validate_new_user(data)
+    if await session.scalar(select(User.id).where(func.lower(User.email) == data.email.lower())):
+        raise Conflict("a user with this email exists already", field="email")
+    if data.team_id is not None and await session.get(Team, data.team_id) is None:
+        raise BadInput("no such team", field="teamId")
+    user = User(
+        id=uuid.uuid4(),
+        email=data.email,
+        display_name=data.display_name,
+        password_hash=credentials.hash_password(data.password),
+        team_id=data.team_id,
+    )
+    session.add(user)
+    await session.flush()
+    if caller is not None:
+        policy = await policies.current_policy(session, caller)
+    assert policy is not None
+    await policies.grant_roles(session, policy, user.id, data.roles)
+    if caller is not None:
+        caller.audit.event("CREATE", entity_type="user", entity_id=str(user.id), fields=["email", "displayName"])
+        await policies.changed(
+            session, caller, details={"change": "createUser", "userId": str(user.id), "roles": data.roles}
+        )
+    return user
+
+
+async def get_user(session: AsyncSession, user_id: uuid.UUID) -> User:
+    user = await session.get(User, user_id)
+    if user is None:
+        raise NotFound("no such user")
+    return user
+
+
+async def create_team(session: AsyncSession, caller: Caller, name: str) -> Team:
+    caller.access.require("team", "write")
+    try:
+        name = normalize_name(name)
+    except InvalidValue as exc:
+        raise BadInput(str(exc), field="name") from exc
+    if await session.scalar(select(Team.id).where(Team.name == name)):
+        raise Conflict("a team with this name exists already", field="name")
+    team = Team(id=uuid.uuid4(), name=name)
+    session.add(team)
+    await session.flush()
+    caller.audit.event("CREATE", entity_type="team", entity_id=str(team.id), fields=["name"])
+    return team
+
+
+@dataclass(frozen=True)
+class NewApiKey:
+    key: str
+    api_key: ApiKey
+
+
+async def create_api_key(
+    session: AsyncSession, caller: Caller, name: str, role: str, expires_at: datetime | None
+) -> NewApiKey:
+    caller.access.require("api_key", "write")
+    try:
+        name = normalize_name(name)
+    except InvalidValue as exc:
+        raise BadInput(str(exc), field="name") from exc
+    policy = await policies.current_policy(session, caller)
+    if role not in policy.all_roles():
+        raise BadInput(f"unknown role {role!r}", field="role")
+    if expires_at is not None and expires_at <= datetime.now(UTC):
+        raise BadInput("the expiry must be in the future", field="expiresAt")
+    key = credentials.new_api_key(caller.tenant.slug)
+    row = ApiKey(
+        id=uuid.uuid4(),
+        name=name,
+        key_hash=credentials.hash_api_key(key),
+        prefix=key[: len(caller.tenant.slug) + 9],
+        role=role,
+        created_by=caller.principal.user_id,
+        expires_at=expires_at,
+    )
+    session.add(row)
+    await session.flush()
+    caller.audit.event("CREATE", entity_type="api_key", entity_id=str(row.id), details={"role": role})
+    return NewApiKey(key, row)
+
+
+async def revoke_api_key(session: AsyncSession, caller: Caller, key_id: uuid.UUID) -> ApiKey:
+    caller.access.require("api_key", "write")
+    row = await session.get(ApiKey, key_id)
+    if row is None:
+        raise NotFound("no such API key")
+    if row.revoked_at is None:
+        row.revoked_at = datetime.now(UTC)
+        await session.flush()
+        caller.audit.event("DELETE", entity_type="api_key", entity_id=str(row.id))
+    return row

@@ -1,0 +1,52 @@
+"""Relay pagination: opaque keyset cursors over (sort value, id), page size limits, the page shape."""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+from resolvers.errors import BadInput
+
+T = TypeVar("T")
+MAX_PAGE = 200
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    items: list[T]
+    cursors: list[str]
+    has_next: bool
+    total: int | None = None
+
+    @property
+    def end_cursor(self) -> str | None:
+        return self.cursors[-1] if self.cursors else None
+
+
+def page_size(first: int | None, default: int = 50) -> int:
+    size = default if first is None else first
+    if size < 0 or size > MAX_PAGE:
+        raise BadInput(f"first must be between 0 and {MAX_PAGE}", field="first")
+    return size
+
+
+def encode_cursor(sort_value: Any, row_id: uuid.UUID, kind: str) -> str:
+    raw = sort_value.isoformat() if isinstance(sort_value, datetime) else sort_value
+    payload = json.dumps([kind, raw, str(row_id)], separators=(",", ":"))
+    return base64.urlsafe_b64encode(payload.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, kind: str) -> tuple[Any, uuid.UUID]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        cursor_kind, raw, row_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        if cursor_kind != kind:
+            raise ValueError("cursor of another ordering")
+        value = datetime.fromisoformat(raw) if kind.endswith("datetime") else raw
+        return value, uuid.UUID(row_id)
+    except (ValueError, TypeError, json.JSONDecodeError) as exc:
+        raise BadInput("invalid cursor", field="after") from exc

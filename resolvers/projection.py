@@ -1,0 +1,130 @@
+"""Field decisions applied once per list, for any entity: ALLOW passes, MASK masks, DENY nulls and reports.
+
+Every PII value that leaves (masked or not) is recorded in the request's audit buffer as one READ
+event per record; denied fields as one DENIED event per record. Values are plain Python objects: the
+schema layer wraps them, it never decides.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from authz.access import Access, FieldPlan
+from authz.fields import NON_NULL_FIELDS, FieldSpec
+from authz.masking import mask_value
+from authz.rules import Effect
+from db.audit import AuditBuffer
+
+CUSTOM_FIELDS = "customFields"
+MASKED_SUFFIX = "Masked"
+
+
+class _Denied:
+    """Marks a denied non-null field: the schema raises FORBIDDEN for it instead of returning null."""
+
+    def __repr__(self) -> str:
+        return "DENIED"
+
+
+DENIED: Any = _Denied()
+
+
+@dataclass
+class Record:
+    entity: str
+    id: uuid.UUID
+    values: dict[str, Any]
+    denied: list[str] = field(default_factory=list)
+    source: Any = None  # the row, for relations (contact_id, author_id) that are not fields
+
+    def get(self, name: str) -> Any:
+        return self.values.get(name)
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which fields of an entity a query asked for, as GraphQL names (fragments already flattened)."""
+
+    names: frozenset[str]
+
+    def field_names(self, access: Access, entity: str) -> list[str]:
+        """Registry fields behind the requested names: `salaryMasked` needs `salary`, `customFields` all custom."""
+        registry = access.table.registry
+        wanted: list[str] = []
+        for name in self.names:
+            base = name.removesuffix(MASKED_SUFFIX) if name.endswith(MASKED_SUFFIX) else name
+            if name == CUSTOM_FIELDS:
+                wanted.extend(spec.name for spec in registry.custom(entity))
+            elif registry.get(entity, base) is not None and not (base != name and registry.get(entity, base).custom):
+                wanted.append(base)
+        return list(dict.fromkeys(wanted))
+
+
+def audit_name(spec: FieldSpec) -> str:
+    return f"{CUSTOM_FIELDS}.{spec.name}" if spec.custom else spec.name
+
+
+def project(
+    *,
+    entity: str,
+    rows: Sequence[Any],
+    plan: FieldPlan,
+    flags: Callable[[Any], dict[str, bool]],
+    row_id: Callable[[Any], uuid.UUID],
+    read: Callable[[Any, FieldSpec], Any],
+    audit: AuditBuffer,
+    want_masked: Iterable[str] = (),
+) -> list[Record]:
+    masked_wanted = set(want_masked)
+    wants_custom = any(r.spec.custom for r in plan.rulings)
+    records: list[Record] = []
+    for row in rows:
+        decisions = plan.decide(flags(row) if plan.scopes else {})
+        rid = row_id(row)
+        values: dict[str, Any] = {}
+        custom: dict[str, Any] = {}
+        denied: list[str] = []
+        read_fields: list[str] = []
+        categories: list[str] = []
+        for spec, effect in decisions:
+            if effect is Effect.DENY:
+                denied.append(audit_name(spec))
+                if not spec.custom:
+                    values[spec.name] = DENIED if spec.resource in NON_NULL_FIELDS else None
+                continue
+            raw = read(row, spec)
+            if raw is None:
+                if not spec.custom:
+                    values[spec.name] = None
+                continue
+            shown = True
+            if effect is Effect.MASK:
+                masked = mask_value(spec.mask or "free_text", raw)
+                if spec.custom:
+                    custom[spec.name] = masked
+                elif spec.masked_as_text:
+                    values[spec.name] = None
+                    values[spec.name + MASKED_SUFFIX] = masked
+                    shown = spec.name in masked_wanted
+                else:
+                    values[spec.name] = masked
+            elif spec.custom:
+                custom[spec.name] = raw
+            else:
+                values[spec.name] = raw
+                if spec.masked_as_text and spec.name in masked_wanted and spec.mask:
+                    values[spec.name + MASKED_SUFFIX] = mask_value(spec.mask, raw)
+            if spec.pii and shown:
+                read_fields.append(audit_name(spec))
+                categories.append(spec.pii)
+        if wants_custom:
+            values[CUSTOM_FIELDS] = custom
+        if read_fields:
+            audit.read(entity, str(rid), read_fields, categories)
+        if denied:
+            audit.denied(entity, str(rid), denied)
+        records.append(Record(entity, rid, values, denied, row))
+    return records

@@ -1,0 +1,134 @@
+"""Workspaces: creation (its own database, keys, default policies, first admin) and migration of all."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from sqlalchemy import delete, insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from authz.defaults import ADMIN_ROLE
+from authz.fields import BUILTIN_FIELDS
+from db import crypto, migrate, tenancy
+from db.models import DataKey, FieldDefinition, Workspace
+from db.sessions import session_factory
+from resolvers import identity, policies
+from resolvers.errors import BadInput, Conflict
+from resolvers.validation import InvalidValue, normalize_name
+
+SLUG = re.compile(r"^[a-z][a-z0-9-]{1,30}[a-z0-9]$")
+
+
+@dataclass(frozen=True)
+class NewWorkspace:
+    slug: str
+    name: str
+    region: str
+    admin_email: str
+    admin_password: str
+    admin_name: str = "Administrator"
+
+
+async def create_workspace(directory: tenancy.TenantDirectory, data: NewWorkspace) -> tenancy.Tenant:
+    """Create the database, migrate it, register it with its keys, seed policies and the first admin.
+
+    All or nothing: a failure after the database was created drops it and the catalog row again.
+    """
+    if not SLUG.match(data.slug):
+        raise BadInput("slugs are 3-32 characters: a-z, 0-9 and '-', starting with a letter", field="slug")
+    try:
+        name = normalize_name(data.name)
+    except InvalidValue as exc:
+        raise BadInput(str(exc), field="name") from exc
+    try:
+        server = directory.server_for(data.region)
+    except tenancy.UnknownRegion as exc:
+        raise BadInput(str(exc), field="region") from exc
+    identity.validate_new_user(
+        identity.NewUser(data.admin_email, data.admin_password, data.admin_name, [ADMIN_ROLE], None)
+    )
+    async with directory.catalog.begin() as conn:
+        if await conn.scalar(select(Workspace.id).where(Workspace.slug == data.slug)):
+            raise Conflict(f"the workspace {data.slug!r} exists already", field="slug")
+    database = directory.database_name(data.slug)
+    workspace_id = uuid.uuid4()
+    await tenancy.create_database(server, database)
+    try:
+        engine = directory.router.engine(server, database)
+        await migrate.upgrade(engine, "workspace")
+        data_key, index_key = crypto.generate_data_key(), crypto.generate_index_key()
+        async with directory.catalog.begin() as conn:
+            await conn.execute(
+                insert(Workspace).values(
+                    id=workspace_id,
+                    slug=data.slug,
+                    name=name,
+                    region=data.region,
+                    database_name=database,
+                    status="ACTIVE",
+                    current_key_version=1,
+                    wrapped_index_key=crypto.wrap_index_key(directory.master_key, data.slug, index_key),
+                )
+            )
+            await conn.execute(
+                insert(DataKey).values(
+                    workspace_id=workspace_id,
+                    version=1,
+                    wrapped=crypto.wrap_data_key(directory.master_key, data.slug, data_key, 1),
+                )
+            )
+        directory.invalidate(data.slug)
+        async with session_factory(engine)() as session, session.begin():
+            await seed(session, data)
+    except BaseException:
+        async with directory.catalog.begin() as conn:
+            await conn.execute(delete(DataKey).where(DataKey.workspace_id == workspace_id))
+            await conn.execute(delete(Workspace).where(Workspace.id == workspace_id))
+        directory.invalidate(data.slug)
+        await directory.router.forget(server, database)
+        await tenancy.drop_database(server, database)
+        raise
+    tenant = await directory.get(data.slug)
+    assert tenant is not None
+    return tenant
+
+
+async def seed(session: AsyncSession, data: NewWorkspace) -> None:
+    await session.execute(
+        insert(FieldDefinition),
+        [
+            {"entity": spec.entity, "name": spec.name, "type": spec.type, "custom": False, "pii_category": spec.pii}
+            for specs in BUILTIN_FIELDS.values()
+            for spec in specs
+        ],
+    )
+    await policies.seed_defaults(session)
+    policy = policies.build_policy(1, await policies.q.load_policy_lines(session), [])
+    await identity.insert_user(
+        session,
+        None,
+        identity.NewUser(data.admin_email, data.admin_password, data.admin_name, [ADMIN_ROLE], None),
+        policy=policy,
+    )
+
+
+async def migrate_all(directory: tenancy.TenantDirectory, report: Callable[[str], Awaitable[None] | None]) -> int:
+    """Upgrade every workspace database, one after another (Alembic's context is process-global)."""
+    count = 0
+    for slug in await directory.all_slugs():
+        tenant = await directory.get(slug)
+        if tenant is None:
+            continue
+        before, after = await migrate.upgrade(tenant.engine, "workspace")
+        result = report(
+            f"workspace {slug}: {before or 'empty'} -> {after}"
+            if before != after
+            else f"workspace {slug}: up to date ({after})"
+        )
+        if result is not None:
+            await result
+        count += 1
+    return count

@@ -1,0 +1,1 @@
+"""Strawberry only: types, inputs, the request context and the Schema with its extensions."""

@@ -1,0 +1,102 @@
+"""Workspace administration: the workspace itself, field definitions and the PII inventory."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import strawberry
+from strawberry.types import Info
+
+from resolvers import fields
+from schema.context import Context
+from schema.enums import WorkspaceStatus
+
+
+@strawberry.type
+class Workspace:
+    slug: str
+    name: str
+    region: str
+    status: WorkspaceStatus
+    purge_after: dt.datetime | None
+
+
+@strawberry.type
+class FieldDefinition:
+    entity: str
+    name: str
+    type: str
+    custom: bool
+    pii_category: str | None
+    purpose: str | None
+
+    @classmethod
+    def from_model(cls, f: Any) -> FieldDefinition:
+        return cls(
+            entity=f.entity, name=f.name, type=f.type, custom=f.custom, pii_category=f.pii_category, purpose=f.purpose
+        )
+
+
+@strawberry.type
+class PiiInventoryRow:
+    entity: str
+    field: str
+    pii_category: str
+    records_with_value: int
+
+
+@strawberry.type
+class AdminQueries:
+    @strawberry.field
+    async def workspace(self, info: Info[Context, None]) -> Workspace:
+        caller = await info.context.caller()
+        t = caller.tenant
+        return Workspace(
+            slug=t.slug, name=t.name, region=t.region, status=WorkspaceStatus(t.status), purge_after=t.purge_after
+        )
+
+    @strawberry.field(description="What the CRM stores: every field, its type and PII category.")
+    async def field_definitions(self, info: Info[Context, None], entity: str | None = None) -> list[FieldDefinition]:
+        async with info.context.db() as (session, caller):
+            return [FieldDefinition.from_model(f) for f in await fields.definitions(session, caller, entity)]
+
+    @strawberry.field(description="Per PII field, how many records hold a value.")
+    async def pii_inventory(self, info: Info[Context, None]) -> list[PiiInventoryRow]:
+        async with info.context.db() as (session, caller):
+            rows = await fields.inventory(session, caller)
+        return [
+            PiiInventoryRow(
+                entity=r.entity, field=r.field, pii_category=r.pii_category, records_with_value=r.records_with_value
+            )
+            for r in rows
+        ]
+
+
+@strawberry.type
+class AdminMutations:
+    @strawberry.mutation
+    async def define_custom_field(
+        self,
+        info: Info[Context, None],
+        entity: str,
+        name: str,
+        type: str,
+        pii_category: str | None = None,
+        purpose: str | None = None,
+    ) -> FieldDefinition:
+        async with info.context.mutation() as (session, caller):
+            row = await fields.define_custom_field(session, caller, entity, name, type, pii_category, purpose)
+        return FieldDefinition.from_model(row)
+
+    @strawberry.mutation
+    async def tag_field(
+        self, info: Info[Context, None], entity: str, name: str, pii_category: str | None = None
+    ) -> FieldDefinition:
+        async with info.context.mutation() as (session, caller):
+            return FieldDefinition.from_model(await fields.tag_field(session, caller, entity, name, pii_category))
+
+    @strawberry.mutation
+    async def remove_custom_field(self, info: Info[Context, None], entity: str, name: str) -> bool:
+        async with info.context.mutation() as (session, caller):
+            return await fields.remove_custom_field(session, caller, entity, name)

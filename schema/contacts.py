@@ -1,0 +1,276 @@
+"""Contact types, inputs, queries and mutations. Adapters only: parse, call one resolver, wrap."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from typing import TYPE_CHECKING, Annotated, Any
+
+import strawberry
+from strawberry.scalars import JSON
+from strawberry.types import Info
+
+from resolvers import contacts
+from resolvers.projection import Record
+from schema import selection
+from schema.activities import Activity, ActivityConnection, activity_page_key
+from schema.context import Context
+from schema.descriptions import pii
+from schema.enums import ConsentPurpose, ContactOrderField, ContactStage, OrderDirection
+from schema.ids import to_global, uuid_of
+from schema.nodes import Connection, Node, camel, connection, from_record, guarded, plain_fields
+
+if TYPE_CHECKING:
+    from schema.identity import Team, User
+
+
+@strawberry.type
+class Consent:
+    id: strawberry.ID
+    purpose: ConsentPurpose
+    granted: bool
+    source: str
+    notice_version: str | None
+    granted_at: dt.datetime | None
+    withdrawn_at: dt.datetime | None
+    expires_at: dt.datetime | None
+
+    @strawberry.field(description="Granted, not withdrawn and not expired.")
+    def active(self) -> bool:
+        now = dt.datetime.now(dt.UTC)
+        return self.granted and self.withdrawn_at is None and (self.expires_at is None or self.expires_at > now)
+
+    @classmethod
+    def from_model(cls, c: Any) -> Consent:
+        return cls(
+            id=strawberry.ID(to_global("Consent", c.id)),
+            purpose=ConsentPurpose(c.purpose),
+            granted=c.granted,
+            source=c.source,
+            notice_version=c.notice_version,
+            granted_at=c.granted_at,
+            withdrawn_at=c.withdrawn_at,
+            expires_at=c.expires_at,
+        )
+
+
+@strawberry.type(description="A person the business holds data on. PII fields follow the caller's field rules.")
+class Contact(Node):
+    id: strawberry.ID
+    first_name: str | None = strawberry.field(description=pii("contact", "firstName"))
+    last_name: str | None = strawberry.field(description=pii("contact", "lastName"))
+    email: str | None = strawberry.field(description=pii("contact", "email"))
+    phone: str | None = strawberry.field(description=pii("contact", "phone"))
+    hkid: str | None = strawberry.field(description=pii("contact", "hkid"))
+    tax_id: str | None = strawberry.field(description=pii("contact", "taxId"))
+    date_of_birth: dt.date | None = strawberry.field(description=pii("contact", "dateOfBirth", "Null when masked."))
+    date_of_birth_masked: str | None = strawberry.field(description="The masked date of birth (year only).")
+    linkedin_url: str | None = strawberry.field(description=pii("contact", "linkedinUrl"))
+    bio: str | None = strawberry.field(description=pii("contact", "bio"))
+    salary: int | None = strawberry.field(description=pii("contact", "salary", "Null when masked."))
+    salary_masked: str | None = strawberry.field(description="The masked salary (a range band).")
+    company: str | None
+    job_title: str | None
+    custom_fields: JSON | None = strawberry.field(
+        description="Custom field values keyed by name; PII rules apply per key (denied keys are left out)."
+    )
+    last_activity_at: dt.datetime | None
+    anonymised_at: dt.datetime | None
+    archived_at: dt.datetime | None
+    record: strawberry.Private[Record]
+
+    @strawberry.field
+    def stage(self) -> ContactStage:
+        return ContactStage(guarded(self.record, "stage", "contact"))
+
+    @strawberry.field
+    def vip(self) -> bool:
+        return bool(guarded(self.record, "vip", "contact"))
+
+    @strawberry.field
+    def created_at(self) -> dt.datetime:
+        return guarded(self.record, "createdAt", "contact")  # type: ignore[no-any-return]
+
+    @strawberry.field
+    def updated_at(self) -> dt.datetime:
+        return guarded(self.record, "updatedAt", "contact")  # type: ignore[no-any-return]
+
+    @strawberry.field
+    async def owner(self, info: Info[Context, None]) -> Annotated[User, strawberry.lazy("schema.identity")] | None:
+        owner_id = self.record.values.get("owner")
+        return None if owner_id is None else await info.context.loaders.users_by_id.load(owner_id)
+
+    @strawberry.field
+    async def team(self, info: Info[Context, None]) -> Annotated[Team, strawberry.lazy("schema.identity")] | None:
+        team_id = self.record.values.get("team")
+        return None if team_id is None else await info.context.loaders.teams_by_id.load(team_id)
+
+    @strawberry.field
+    async def consents(self, info: Info[Context, None]) -> list[Consent]:
+        guarded(self.record, "consents", "contact")
+        rows = await info.context.loaders.consents_by_contact.load(self.record.id)
+        return [Consent.from_model(c) for c in rows]
+
+    @strawberry.field
+    async def activities(
+        self, info: Info[Context, None], first: int | None = 50, after: str | None = None
+    ) -> ActivityConnection:
+
+        page = await info.context.loaders.activity_pages.load(activity_page_key(info, self.record.id, first, after))
+        info.context.redact_page(info, page)
+        return connection(page, Activity.wrap)  # type: ignore[no-any-return]
+
+    @classmethod
+    def wrap(cls, record: Record | None) -> Contact | None:
+        return None if record is None else from_record(cls, record, CONTACT_FIELDS)
+
+
+CONTACT_FIELDS = plain_fields(Contact)
+
+
+@strawberry.input
+class ContactInput:
+    first_name: str | None = strawberry.UNSET
+    last_name: str | None = strawberry.UNSET
+    email: str | None = strawberry.UNSET
+    phone: str | None = strawberry.UNSET
+    hkid: str | None = strawberry.UNSET
+    tax_id: str | None = strawberry.UNSET
+    date_of_birth: dt.date | None = strawberry.UNSET
+    linkedin_url: str | None = strawberry.UNSET
+    bio: str | None = strawberry.UNSET
+    salary: int | None = strawberry.UNSET
+    company: str | None = strawberry.UNSET
+    job_title: str | None = strawberry.UNSET
+    stage: ContactStage | None = strawberry.UNSET
+    vip: bool | None = strawberry.UNSET
+    owner_id: strawberry.ID | None = strawberry.UNSET
+    team_id: strawberry.ID | None = strawberry.UNSET
+    custom_fields: JSON | None = strawberry.UNSET
+
+    def given(self) -> dict[str, Any]:
+        """Only the fields the client sent, by GraphQL name, ids decoded."""
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if value is strawberry.UNSET:
+                continue
+            name = camel(f.name)
+            if name in ("ownerId", "teamId") and value is not None:
+                value = uuid_of(str(value), "User" if name == "ownerId" else "Team", name)
+            elif isinstance(value, ContactStage):
+                value = value.value
+            out[name] = value
+        return out
+
+
+@strawberry.input
+class ContactFilter:
+    stage: ContactStage | None = None
+    owner_id: strawberry.ID | None = None
+    team_id: strawberry.ID | None = None
+    vip: bool | None = None
+    search: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    hkid: str | None = None
+
+    def to_filter(self) -> contacts.ContactFilter:
+        return contacts.ContactFilter(
+            stage=self.stage.value if self.stage else None,
+            owner_id=uuid_of(str(self.owner_id), "User", "filter.ownerId") if self.owner_id else None,
+            team_id=uuid_of(str(self.team_id), "Team", "filter.teamId") if self.team_id else None,
+            vip=self.vip,
+            search=self.search,
+            email=self.email,
+            phone=self.phone,
+            hkid=self.hkid,
+        )
+
+
+@strawberry.input
+class ContactOrder:
+    field: ContactOrderField
+    direction: OrderDirection
+
+
+ContactConnection = Connection[Contact]
+
+
+@strawberry.type
+class ContactQueries:
+    @strawberry.field
+    async def contact(self, info: Info[Context, None], id: strawberry.ID) -> Contact | None:
+        contact_id = uuid_of(str(id), "Contact", "id")
+        fields = selection.names(selection.node_fields(info))
+        async with info.context.db() as (session, caller):
+            record = await contacts.get_contact(session, caller, contact_id, fields)
+        info.context.redact_record(info, record)
+        return Contact.wrap(record)
+
+    @strawberry.field(description="Contacts in the caller's record scope (filtered in SQL). At most 200 a page.")
+    async def contacts(
+        self,
+        info: Info[Context, None],
+        first: int | None = 50,
+        after: str | None = None,
+        filter: ContactFilter | None = None,
+        order_by: ContactOrder | None = None,
+    ) -> ContactConnection:
+        fields = selection.names(selection.node_fields(info, "edges", "node"))
+        order = (
+            contacts.ContactOrder(order_by.field.value, order_by.direction is OrderDirection.DESC) if order_by else None
+        )
+        async with info.context.db() as (session, caller):
+            page = await contacts.list_contacts(
+                session,
+                caller,
+                first=first,
+                after=after,
+                flt=filter.to_filter() if filter else None,
+                order=order,
+                selection=fields,
+                want_total=selection.connection_wants(info, "totalCount"),
+            )
+        info.context.redact_page(info, page)
+        return connection(page, Contact.wrap)  # type: ignore[no-any-return]
+
+
+@strawberry.type
+class ContactMutations:
+    @strawberry.mutation
+    async def create_contact(self, info: Info[Context, None], input: ContactInput) -> Contact:
+        fields = selection.names(selection.node_fields(info))
+        async with info.context.mutation() as (session, caller):
+            contact_id = await contacts.create(session, caller, input.given())
+            record = await contacts.get_contact(session, caller, contact_id, fields)
+        info.context.redact_record(info, record)
+        return Contact.wrap(record)  # type: ignore[return-value]
+
+    @strawberry.mutation
+    async def update_contact(self, info: Info[Context, None], id: strawberry.ID, input: ContactInput) -> Contact:
+        contact_id = uuid_of(str(id), "Contact", "id")
+        fields = selection.names(selection.node_fields(info))
+        async with info.context.mutation() as (session, caller):
+            await contacts.update_contact(session, caller, contact_id, input.given())
+            record = await contacts.get_contact(session, caller, contact_id, fields)
+        info.context.redact_record(info, record)
+        return Contact.wrap(record)  # type: ignore[return-value]
+
+    @strawberry.mutation
+    async def record_consent(
+        self,
+        info: Info[Context, None],
+        contact_id: strawberry.ID,
+        purpose: ConsentPurpose,
+        granted: bool,
+        source: str,
+        notice_version: str | None = None,
+        expires_at: dt.datetime | None = None,
+    ) -> Consent:
+        cid = uuid_of(str(contact_id), "Contact", "contactId")
+        async with info.context.mutation() as (session, caller):
+            consent = await contacts.record_consent(
+                session, caller, cid, purpose.value, granted, source, notice_version, expires_at
+            )
+        return Consent.from_model(consent)

@@ -1,0 +1,204 @@
+"""The request context: principal, workspace, one tenant session, the audit buffer, loaders, redactions.
+
+Concurrency: GraphQL resolves sibling fields concurrently, and one AsyncSession must never run two
+statements at once. So every use of the request session goes through `db()` or `mutation()`, which
+hold a per-request asyncio.Lock; loaders take the lock inside their batch function, so never await a
+loader while holding it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import Request
+from starlette.responses import Response
+
+from authz.access import Access
+from authz.fields import NON_NULL_FIELDS
+from db import audit as audit_log
+from db.audit import AuditActor, AuditBuffer
+from db.sessions import session_factory
+from db.tenancy import Tenant
+from resolvers import identity, policies
+from resolvers.errors import Unauthenticated
+from resolvers.runtime import Caller, Runtime
+
+
+@dataclass
+class Redaction:
+    path: list[str | int]
+    field: str
+    count: int
+    in_list: bool
+
+
+@dataclass
+class Context:
+    request: Request
+    response: Response | None
+    runtime: Runtime
+    request_id: str
+    audit: AuditBuffer
+    bearer: identity.Bearer | None
+    redactions: list[Redaction] = field(default_factory=list)
+    tenant: Tenant | None = None
+    session: AsyncSession | None = None
+    _caller: Caller | None = None
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _loaders: Any = None
+    failed_auth: Exception | None = None
+
+    async def caller(self) -> Caller:
+        if self._caller is not None:
+            return self._caller
+        if self.failed_auth is not None:
+            raise self.failed_auth
+        async with self._lock:
+            if self._caller is None:
+                try:
+                    self._caller = await self._authenticate()
+                except Exception as exc:
+                    self.failed_auth = exc
+                    raise
+        return self._caller
+
+    async def _authenticate(self) -> Caller:
+        if self.bearer is None:
+            raise Unauthenticated("sign in: send 'Authorization: Bearer <token or API key>'")
+        tenant = await self.runtime.directory.get(self.bearer.workspace)
+        if tenant is None or not tenant.active:
+            raise Unauthenticated("the workspace does not exist or is closed")
+        session = self._open(tenant)
+        principal = await identity.authenticate(session, self.runtime, tenant, self.bearer)
+        policy = await policies.workspace_policy(session, self.runtime, tenant.slug)
+        access = Access(principal, policy.table(principal.roles))
+        self.audit.actor = replace(
+            self.audit.actor, actor_id=principal.id, actor_kind=principal.kind, policy_version=policy.version
+        )
+        return Caller(self.runtime, tenant, principal, access, self.audit, policy)
+
+    def _open(self, tenant: Tenant) -> AsyncSession:
+        if self.session is None:
+            self.tenant = tenant
+            self.session = session_factory(tenant.engine)()
+        elif self.tenant is None or self.tenant.slug != tenant.slug:
+            raise Unauthenticated("one request works in one workspace")
+        return self.session
+
+    async def open_workspace(self, slug: str) -> AsyncSession:
+        """For `login`: the workspace is named by the argument, not by a token."""
+        tenant = await self.runtime.directory.get(slug)
+        if tenant is None or not tenant.active:
+            raise Unauthenticated("wrong workspace, email or password")
+        return self._open(tenant)
+
+    @asynccontextmanager
+    async def db(self) -> AsyncIterator[tuple[AsyncSession, Caller]]:
+        caller = await self.caller()
+        async with self._lock:
+            assert self.session is not None
+            yield self.session, caller
+
+    @asynccontextmanager
+    async def mutation(self) -> AsyncIterator[tuple[AsyncSession, Caller]]:
+        """A SAVEPOINT: a mutation that fails leaves nothing behind in the request transaction."""
+        caller = await self.caller()
+        async with self._lock:
+            assert self.session is not None
+            async with self.session.begin_nested():
+                yield self.session, caller
+
+    @asynccontextmanager
+    async def locked_session(self) -> AsyncIterator[AsyncSession]:
+        async with self._lock:
+            assert self.session is not None
+            yield self.session
+
+    @property
+    def loaders(self) -> Any:
+        if self._loaders is None:
+            from schema.loaders import build_loaders
+
+            self._loaders = build_loaders(self)
+        return self._loaders
+
+    def redact(self, path: list[str | int], field_name: str, count: int = 1, *, in_list: bool = False) -> None:
+        self.redactions.append(Redaction(path, field_name, count, in_list))
+
+    def redact_record(self, info: Any, record: Any) -> None:
+        """One FORBIDDEN error per denied (nullable) field of a single object, its path pointing at it."""
+        base = info.path.as_list()
+        for name in record.denied:
+            if f"{record.entity}.{name}" not in NON_NULL_FIELDS:
+                self.redact([*base, name.split(".")[0]], name)
+
+    def redact_page(self, info: Any, page: Any) -> None:
+        """One summarised FORBIDDEN error per list: each denied field path pattern and its count."""
+        counts: dict[str, int] = {}
+        for record in page.items:
+            for name in record.denied:
+                if f"{record.entity}.{name}" not in NON_NULL_FIELDS:
+                    counts[name] = counts.get(name, 0) + 1
+        base = info.path.as_list()
+        for name, count in counts.items():
+            self.redact(base, name, count, in_list=True)
+
+    async def finish(self, *, ok: bool) -> None:
+        """End the unit of work: flush the audit buffer and commit (or roll back, then still audit)."""
+        session = self.session
+        if session is None:
+            return
+        try:
+            if not ok:
+                await session.rollback()
+            if len(self.audit):
+                await audit_log.flush(session, self.audit)
+            await session.commit()
+        except BaseException:
+            await session.rollback()
+            raise
+        finally:
+            await session.close()
+            self.session = None
+        caller = self._caller
+        if caller is not None and ok:
+            for callback in caller.after_commit:
+                await callback()
+            for actor_name, kwargs in caller.jobs:
+                self.runtime.send_job(actor_name, kwargs)
+
+
+def client_ip(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+def build_context(request: Request, response: Response | None, runtime: Runtime) -> Context:
+    request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+    actor = AuditActor(
+        actor_id=None,
+        actor_kind="user",
+        request_id=request_id[:64],
+        client_ip=client_ip(request),
+        user_agent=(request.headers.get("user-agent") or "")[:300] or None,
+    )
+    audit = AuditBuffer(actor)
+    try:
+        bearer = identity.read_bearer(runtime, request.headers.get("authorization"))
+        failed: Exception | None = None
+    except Unauthenticated as exc:
+        bearer, failed = None, exc
+    return Context(
+        request=request,
+        response=response,
+        runtime=runtime,
+        request_id=request_id,
+        audit=audit,
+        bearer=bearer,
+        failed_auth=failed,
+    )

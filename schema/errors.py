@@ -1,0 +1,133 @@
+"""The one place where errors become contract errors, and where the request's unit of work ends.
+
+After the operation: typed errors keep their code (and `field`); anything unexpected is masked as
+INTERNAL with the request id; refused operations and denied fields are audited; the audit buffer is
+flushed and the transaction committed *before* the response leaves. If that fails, the response
+carries no data (fail closed).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from graphql import GraphQLError
+from strawberry.extensions import SchemaExtension
+
+from authz.errors import AccessDenied, InvalidRule
+from resolvers.errors import DomainError
+from schema.context import Context
+from schema.nodes import FieldDenied
+
+log = logging.getLogger("crm.graphql")
+TYPED = (DomainError, AccessDenied, InvalidRule)
+
+
+def _extensions(exc: Exception) -> dict[str, Any]:
+    if isinstance(exc, DomainError):
+        return exc.extensions()
+    out: dict[str, Any] = {"code": getattr(exc, "code", "INTERNAL")}
+    if getattr(exc, "field", None):
+        out["field"] = exc.field  # type: ignore[attr-defined]
+    return out
+
+
+class UnitOfWork(SchemaExtension):
+    production: bool = False
+
+    async def on_operation(self) -> AsyncIterator[None]:  # type: ignore[override]
+        yield
+        ctx: Context = self.execution_context.context
+        result = self.execution_context.result
+        errors: list[GraphQLError] = list(getattr(result, "errors", None) or [])
+        formatted: list[GraphQLError] = []
+        unexpected = False
+        for error in errors:
+            original = error.original_error
+            if isinstance(original, TYPED):
+                if isinstance(original, AccessDenied) and not isinstance(original, FieldDenied):
+                    operation = str(error.path[0]) if error.path else "operation"
+                    ctx.audit.denied(
+                        None,
+                        [original.field] if original.field else [],
+                        details={"operation": operation, "reason": str(original)},
+                    )
+                formatted.append(
+                    GraphQLError(
+                        str(original),
+                        error.nodes,
+                        error.source,
+                        error.positions,
+                        error.path,
+                        extensions=_extensions(original),
+                    )
+                )
+            elif original is None:  # parse, validation and limiter errors
+                message = "invalid request" if self.production else error.message
+                formatted.append(
+                    GraphQLError(
+                        message,
+                        error.nodes,
+                        error.source,
+                        error.positions,
+                        error.path,
+                        extensions={"code": "BAD_USER_INPUT"},
+                    )
+                )
+            else:
+                unexpected = True
+                log.error("request %s failed", ctx.request_id, exc_info=original)
+                formatted.append(
+                    GraphQLError(
+                        "internal error",
+                        error.nodes,
+                        error.source,
+                        error.positions,
+                        error.path,
+                        extensions={"code": "INTERNAL", "requestId": ctx.request_id},
+                    )
+                )
+        formatted.extend(_redaction_errors(ctx))
+        try:
+            await ctx.finish(ok=not unexpected)
+        except Exception:
+            log.exception("request %s: audit flush or commit failed; no data returned", ctx.request_id)
+            if result is not None:
+                result.data = None
+            formatted = [
+                GraphQLError(
+                    "internal error: the request could not be recorded",
+                    extensions={"code": "INTERNAL", "requestId": ctx.request_id},
+                )
+            ]
+        if result is not None and (formatted or errors):
+            result.errors = formatted
+
+
+def _redaction_errors(ctx: Context) -> list[GraphQLError]:
+    out: list[GraphQLError] = []
+    lists: dict[tuple[str | int, ...], list[dict[str, Any]]] = {}
+    for r in ctx.redactions:
+        if r.in_list:
+            lists.setdefault(tuple(r.path), []).append({"path": _pattern(r.path, r.field), "count": r.count})
+        else:
+            out.append(
+                GraphQLError(
+                    f"not allowed to read {r.field}", path=r.path, extensions={"code": "FORBIDDEN", "field": r.field}
+                )
+            )
+    for path, items in lists.items():
+        out.append(
+            GraphQLError(
+                "some fields were withheld: " + ", ".join(f"{i['path']} ({i['count']})" for i in items),
+                path=list(path),
+                extensions={"code": "FORBIDDEN", "redactions": items},
+            )
+        )
+    return out
+
+
+def _pattern(path: list[str | int], field: str) -> str:
+    parts = [p if isinstance(p, str) else "*" for p in path]
+    return ".".join([*parts, "edges", "*", "node", field])

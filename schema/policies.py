@@ -1,0 +1,93 @@
+"""Permission administration: rules, roles, explanations."""
+
+from __future__ import annotations
+
+import strawberry
+from strawberry.types import Info
+
+from authz.rules import Effect as RuleEffect
+from authz.rules import Rule
+from resolvers import identity, policies
+from schema.context import Context
+from schema.enums import Effect
+from schema.ids import uuid_of
+
+
+@strawberry.type
+class PolicyRule:
+    role: str
+    resource: str
+    action: str
+    effect: Effect
+    scope: str | None
+
+    @classmethod
+    def from_rule(cls, r: Rule) -> PolicyRule:
+        return cls(role=r.role, resource=r.resource, action=r.action, effect=Effect(r.effect.value), scope=r.scope)
+
+
+@strawberry.input
+class PolicyRuleInput:
+    role: str
+    resource: str
+    action: str
+    effect: Effect
+    scope: str | None = "all"
+
+    def to_rule(self) -> Rule:
+        return Rule(self.role, self.resource, self.action, RuleEffect(self.effect.value), self.scope or "all")
+
+
+@strawberry.type
+class AccessDecision:
+    resource: str
+    action: str
+    roles: list[str]
+    effect: Effect = strawberry.field(description="The strongest effect that can apply (DENY if nothing allows).")
+    scopes: list[str] = strawberry.field(description="Record scopes where it applies.")
+    rules: list[PolicyRule] = strawberry.field(description="The rules that decided it, strongest first.")
+    reason: str
+
+
+@strawberry.type
+class PolicyQueries:
+    @strawberry.field
+    async def policies(self, info: Info[Context, None], role: str | None = None) -> list[PolicyRule]:
+        async with info.context.db() as (session, caller):
+            return [PolicyRule.from_rule(r) for r in await policies.list_rules(session, caller, role)]
+
+    @strawberry.field
+    async def roles(self, info: Info[Context, None]) -> list[str]:
+        async with info.context.db() as (session, caller):
+            return await policies.list_roles(session, caller)
+
+    @strawberry.field
+    async def explain_access(
+        self, info: Info[Context, None], user_id: strawberry.ID, resource: str, action: str
+    ) -> AccessDecision:
+        uid = uuid_of(str(user_id), "User", "userId")
+        async with info.context.db() as (session, caller):
+            user = await identity.get_user(session, uid)
+            e = await policies.explain(session, caller, user, resource, action)
+        return AccessDecision(
+            resource=e.resource,
+            action=e.action,
+            roles=e.roles,
+            effect=Effect(e.effect.value),
+            scopes=e.scopes,
+            rules=[PolicyRule.from_rule(r) for r in e.rules],
+            reason=e.reason,
+        )
+
+
+@strawberry.type
+class PolicyMutations:
+    @strawberry.mutation
+    async def add_policy(self, info: Info[Context, None], rule: PolicyRuleInput) -> PolicyRule:
+        async with info.context.mutation() as (session, caller):
+            return PolicyRule.from_rule(await policies.add_rule(session, caller, rule.to_rule()))
+
+    @strawberry.mutation
+    async def remove_policy(self, info: Info[Context, None], rule: PolicyRuleInput) -> bool:
+        async with info.context.mutation() as (session, caller):
+            return await policies.remove_rule(session, caller, rule.to_rule())

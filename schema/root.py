@@ -1,0 +1,80 @@
+"""The Schema: every capability's queries and mutations merged, hardened, with the unit-of-work extension."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import (
+    DisableIntrospection,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    QueryDepthLimiter,
+)
+from strawberry.tools import merge_types
+from strawberry.types import ExecutionContext, Info
+
+from schema.activities import Activity, ActivityMutations, ActivityQueries
+from schema.admin import AdminMutations, AdminQueries
+from schema.contacts import Contact, ContactMutations, ContactQueries
+from schema.context import Context
+from schema.errors import UnitOfWork
+from schema.identity import IdentityMutations, IdentityQueries, Team, User
+from schema.ids import from_global
+from schema.nodes import Node
+from schema.policies import PolicyMutations, PolicyQueries
+from schema.selection import names, node_fields
+
+
+@strawberry.type
+class NodeQuery:
+    @strawberry.field(description="Any object by its global ID, under the same record scope and field rules.")
+    async def node(self, info: Info[Context, None], id: strawberry.ID) -> Node | None:
+        type_name, raw_id = from_global(str(id))
+        loaders = info.context.loaders
+        fields = names(node_fields(info))
+        if type_name == "Contact":
+            record = await loaders.contacts_by_id.load((raw_id, fields.names))
+        elif type_name == "Activity":
+            record = await loaders.activities_by_id.load((raw_id, fields.names))
+        elif type_name == "User":
+            return await loaders.users_by_id.load(raw_id)  # type: ignore[no-any-return]
+        elif type_name == "Team":
+            return await loaders.teams_by_id.load(raw_id)  # type: ignore[no-any-return]
+        else:
+            return None
+        if record is not None:
+            info.context.redact_record(info, record)
+        return Contact.wrap(record) if type_name == "Contact" else Activity.wrap(record)
+
+
+Query = merge_types("Query", (NodeQuery, IdentityQueries, ContactQueries, ActivityQueries, PolicyQueries, AdminQueries))
+Mutation = merge_types(
+    "Mutation", (IdentityMutations, ContactMutations, ActivityMutations, PolicyMutations, AdminMutations)
+)
+
+
+class CrmSchema(strawberry.Schema):
+    def process_errors(self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None) -> None:
+        """Expected errors (typed, denied) are not logged; the UnitOfWork extension logs unexpected ones."""
+
+
+def build_schema(*, production: bool = False) -> strawberry.Schema:
+    unit = type("ProductionUnitOfWork" if production else "UnitOfWork", (UnitOfWork,), {"production": production})
+    extensions: list[Any] = [
+        unit,
+        lambda: QueryDepthLimiter(max_depth=12),
+        lambda: MaxAliasesLimiter(max_alias_count=30),
+        lambda: MaxTokensLimiter(max_token_count=4000),
+    ]
+    if production:
+        extensions.append(DisableIntrospection)
+    return CrmSchema(query=Query, mutation=Mutation, extensions=extensions, types=[Contact, Activity, User, Team])
+
+
+def sdl() -> str:
+    return str(build_schema()) + "\n"
+
+
+__all__: list[Any] = ["build_schema", "sdl"]

@@ -1,0 +1,97 @@
+"""Test fixtures: each run gets its own databases (a random prefix) and, without DATABASE_URL / REDIS_URL,
+its own embedded PostgreSQL and Redis under a throwaway data dir. The environment is set before the first
+import of `settings`.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+ROOT = Path(__file__).resolve().parent.parent
+RUN = secrets.token_hex(4)
+DATA_DIR = ROOT / ".data" / f"test-{RUN}"
+os.environ["CRM_DB_PREFIX"] = f"crmt{RUN}"
+os.environ["CRM_DATA_DIR"] = str(DATA_DIR)
+os.environ["CRM_SECRET_KEY"] = "test-secret-" + secrets.token_urlsafe(24)
+os.environ["CRM_MASTER_KEY"] = "test-master-" + secrets.token_urlsafe(24)
+os.environ.setdefault("CRM_ENV", "development")
+
+import main  # noqa: E402 - the environment above must be set first
+from db.sessions import database_url  # noqa: E402
+from resolvers.runtime import Runtime  # noqa: E402
+from settings import Settings  # noqa: E402
+from tests.factories.workspaces import GraphQLClient, WorkspaceFactory  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    return Settings()
+
+
+@pytest.fixture(scope="session")
+def endpoints(settings: Settings) -> Iterator[main.Endpoints]:
+    with main.endpoints(settings) as ep:
+        yield ep
+        import asyncio
+
+        asyncio.run(_drop_test_databases(ep, settings.db_prefix))
+    shutil.rmtree(DATA_DIR, ignore_errors=True)
+
+
+async def _drop_test_databases(ep: main.Endpoints, prefix: str) -> None:
+    for server in set(ep.regions.values()):
+        engine = create_async_engine(database_url(server, "postgres"), isolation_level="AUTOCOMMIT")
+        async with engine.connect() as conn:
+            names = (
+                (
+                    await conn.execute(
+                        text("select datname from pg_database where datname like :p"), {"p": f"{prefix}\\_%"}
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            for name in names:
+                await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+async def runtime(settings: Settings, endpoints: main.Endpoints) -> AsyncIterator[Runtime]:
+    rt = await main.open_runtime(settings, endpoints)
+    rt.versions.start()
+    yield rt
+    await main.close_runtime(rt)
+
+
+@pytest.fixture(scope="session")
+async def http(settings: Settings, endpoints: main.Endpoints, runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
+    app = main.create_app(settings, endpoints)
+
+    async def with_state(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        scope["state"] = {"runtime": runtime}
+        await app(scope, receive, send)
+
+    transport = httpx.ASGITransport(app=with_state, client=("10.1.2.3", 5555))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+def gql(http: httpx.AsyncClient) -> GraphQLClient:
+    return GraphQLClient(http)
+
+
+@pytest.fixture(scope="session")
+def workspaces(runtime: Runtime, gql: GraphQLClient) -> WorkspaceFactory:
+    return WorkspaceFactory(runtime, gql)

@@ -1,0 +1,1 @@
+"""Test factories: keyword-only async helpers with safe defaults."""
