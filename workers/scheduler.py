@@ -1,0 +1,79 @@
+"""The periodic scheduler: exactly one active instance (a Redis lease), each job at most once per period.
+
+Every worker process runs this loop; only the holder of the lease sends messages. A job's period is
+claimed with SET NX on a key naming the period, so a restart never sends a job twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import redis
+
+log = logging.getLogger(__name__)
+LEASE_KEY = "crm:scheduler:lease"
+LEASE_MS = 30_000
+
+
+@dataclass(frozen=True)
+class Periodic:
+    actor_name: str
+    every_seconds: int
+
+
+SCHEDULE = (
+    Periodic("audit.maintain_all", 24 * 3600),
+)
+
+
+class Scheduler:
+    def __init__(self, redis_url: str, send: object, schedule: tuple[Periodic, ...] = SCHEDULE,
+                 tick_seconds: float = 5.0) -> None:
+        self.client = redis.Redis.from_url(redis_url)
+        self.send = send
+        self.schedule = schedule
+        self.tick = tick_seconds
+        self.me = secrets.token_hex(8)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="crm-scheduler", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+        if self.client.get(LEASE_KEY) == self.me.encode():
+            self.client.delete(LEASE_KEY)
+
+    def holds_lease(self) -> bool:
+        if self.client.set(LEASE_KEY, self.me, nx=True, px=LEASE_MS):
+            return True
+        if self.client.get(LEASE_KEY) == self.me.encode():
+            self.client.pexpire(LEASE_KEY, LEASE_MS)
+            return True
+        return False
+
+    def run_due(self, now: datetime | None = None) -> list[str]:
+        now = now or datetime.now(UTC)
+        sent = []
+        for job in self.schedule:
+            period = int(now.timestamp()) // job.every_seconds
+            if self.client.set(f"crm:scheduler:{job.actor_name}:{period}", self.me, nx=True, ex=job.every_seconds * 2):
+                self.send(job.actor_name, {})  # type: ignore[operator]
+                sent.append(job.actor_name)
+        return sent
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                if self.holds_lease():
+                    for name in self.run_due():
+                        log.info("scheduled %s", name)
+            except redis.RedisError:
+                log.warning("scheduler cannot reach Redis", exc_info=True)
+            self._stop.wait(self.tick)
