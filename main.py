@@ -34,6 +34,7 @@ from db.sessions import EngineRouter, create_engine
 from resolvers import demo, workspaces
 from resolvers.errors import DomainError
 from resolvers.runtime import Runtime
+from schema import downloads
 from schema.context import Context, build_context
 from schema.root import build_schema
 from settings import InsecureSettings, Settings
@@ -144,6 +145,7 @@ def create_app(settings: Settings, ep: Endpoints) -> Starlette:
         Route("/graphql", graphql, methods=["GET", "POST"]),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
+        *downloads.routes(),
     ]
     return Starlette(routes=routes, lifespan=lifespan)
 
@@ -241,6 +243,37 @@ def _workspace_create(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _audit(settings: Settings, args: argparse.Namespace) -> int:
+    """`audit verify --workspace S` (exit 1 when the chain is broken), `audit maintain [--workspace S]`."""
+    from datetime import UTC, datetime
+
+    from resolvers import audit
+
+    async def verify(runtime: Runtime) -> int:
+        report = await audit.verify_workspace(runtime.directory, args.workspace)
+        if report is None:
+            print(f"error: no workspace {args.workspace!r}", file=sys.stderr, flush=True)
+            return 2
+        skipped = f", {report.content_skipped} past retention (links only)" if report.content_skipped else ""
+        if report.ok:
+            print(f"audit chain of {args.workspace}: ok, {report.checked_batches} batch(es) verified{skipped}")
+            return 0
+        print(f"audit chain of {args.workspace}: BROKEN at batch {report.first_broken_seq}: {report.reason}")
+        print(f"{report.checked_batches} batch(es) verified before the break{skipped}", flush=True)
+        return 1
+
+    async def maintain(runtime: Runtime) -> int:
+        slugs = [args.workspace] if args.workspace else await runtime.directory.all_slugs()
+        done = await audit.maintain_workspaces(
+            runtime.directory, slugs, now=datetime.now(UTC), report=lambda line: print(line, flush=True)
+        )
+        print(f"maintained {done} workspace(s)", flush=True)
+        return 0 if done == len(slugs) else 2
+
+    with endpoints(settings) as ep:
+        return int(asyncio.run(_with_runtime(settings, ep, verify if args.action == "verify" else maintain)))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="main.py", description="Hong Kong CRM GraphQL API")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -262,6 +295,9 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--admin-password", required=True)
     reopen = ws.add_parser("reopen")
     reopen.add_argument("--slug", required=True)
+    audit = sub.add_parser("audit", help="the audit log").add_subparsers(dest="action", required=True)
+    audit.add_parser("verify", help="verify a workspace's audit hash chain").add_argument("--workspace", required=True)
+    audit.add_parser("maintain", help="create and drop audit partitions").add_argument("--workspace")
     return parser
 
 
@@ -286,6 +322,8 @@ def main(argv: list[str] | None = None) -> int:
         _migrate(settings)
     elif args.command == "workspace" and args.action == "create":
         return _workspace_create(settings, args)
+    elif args.command == "audit":
+        return _audit(settings, args)
     else:
         print(f"{args.command}: not available yet", file=sys.stderr)
         return 2

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 from sqlalchemy import ColumnElement
 
@@ -26,7 +27,7 @@ class FieldPlan:
     entity: str
     rulings: tuple[FieldRuling, ...]
 
-    @property
+    @cached_property
     def scopes(self) -> tuple[str, ...]:
         needed: list[str] = []
         for ruling in self.rulings:
@@ -35,7 +36,17 @@ class FieldPlan:
                     needed.append(scope)
         return tuple(needed)
 
+    @cached_property
+    def _constant(self) -> list[tuple[FieldSpec, Effect]] | None:
+        """The decisions when no ruling depends on the row (the common case): computed once per list."""
+        if any(r.constant is None for r in self.rulings):
+            return None
+        return [(r.spec, r.constant) for r in self.rulings if r.constant is not None]
+
     def decide(self, flags: Mapping[str, bool]) -> list[tuple[FieldSpec, Effect]]:
+        constant = self._constant
+        if constant is not None:
+            return constant
         out: list[tuple[FieldSpec, Effect]] = []
         for ruling in self.rulings:
             effect = ruling.constant

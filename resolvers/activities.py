@@ -29,7 +29,8 @@ def _scoped(caller: Caller, selection: Selection) -> tuple[Any, Any, list[str]]:
     plan = access.plan(ENTITY, selection.field_names(access, ENTITY))
     scope_names = list(plan.scopes)
     columns = access.scope_columns(ENTITY, scope_names)
-    stmt = q.readable_activities(access.record_filter(ENTITY), access.record_filter("contact")).add_columns(
+    stored = q.storage_columns(ruling.spec for ruling in plan.rulings)
+    stmt = q.readable_activities(access.record_filter(ENTITY), access.record_filter("contact"), stored).add_columns(
         *(columns[s].label(f"_s{i}") for i, s in enumerate(scope_names))
     )
     return stmt, plan, scope_names

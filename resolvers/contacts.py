@@ -107,9 +107,10 @@ def _scoped_select(caller: Caller, selection: Selection) -> tuple[Any, list[str]
     access = caller.access
     plan = access.plan(ENTITY, selection.field_names(access, ENTITY))
     scope_names = list(plan.scopes)
-    columns = access.scope_columns(ENTITY, scope_names)
-    stmt = q.readable_contacts(access.record_filter(ENTITY)).add_columns(
-        *(columns[s].label(f"_s{i}") for i, s in enumerate(scope_names))
+    flags = access.scope_columns(ENTITY, scope_names)
+    stored = q.storage_columns(ruling.spec for ruling in plan.rulings)
+    stmt = q.readable_contacts(access.record_filter(ENTITY), stored).add_columns(
+        *(flags[s].label(f"_s{i}") for i, s in enumerate(scope_names))
     )
     return stmt, scope_names
 

@@ -67,11 +67,10 @@ def from_record(cls: type[T], record: Record, fields: dict[str, str]) -> T:
     """
     obj = cls.__new__(cls)
     values = record.values
-    attrs = obj.__dict__
-    for graphql_name, attr in fields.items():
-        attrs[attr] = values.get(graphql_name)
+    attrs = {attr: values.get(graphql_name) for graphql_name, attr in fields.items()}
     attrs["id"] = to_global(cls.__name__, record.id)
     attrs["record"] = record
+    obj.__dict__.update(attrs)
     return obj
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, select
@@ -24,10 +24,19 @@ PLAIN_COLUMNS: dict[str, str] = {
 }
 
 
-def readable_activities(activity_filter: ColumnElement[bool], contact_filter: ColumnElement[bool]) -> Select[Any]:
+def readable_activities(
+    activity_filter: ColumnElement[bool], contact_filter: ColumnElement[bool], columns: Sequence[Any] | None = None
+) -> Select[Any]:
     """Every activity read starts here: the activity's own scope, and its contact must be visible."""
     visible_contacts = select(Contact.__table__.c.id).where(contact_filter)
-    return select(Activity.__table__).where(activity_filter, T.contact_id.in_(visible_contacts))
+    return select(*(columns if columns is not None else Activity.__table__.c)).where(
+        activity_filter, T.contact_id.in_(visible_contacts))
+
+
+def storage_columns(specs: Iterable[FieldSpec]) -> list[Any]:
+    """id, contact_id and created_at (links and cursors) plus the columns that hold `specs`."""
+    names = ["id", "contact_id", "created_at", *(PLAIN_COLUMNS[s.name] for s in specs if s.name in PLAIN_COLUMNS)]
+    return [T[name] for name in dict.fromkeys(names)]
 
 
 def value(row: Row[Any] | Mapping[str, Any], spec: FieldSpec) -> Any:

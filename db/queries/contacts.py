@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -59,9 +59,22 @@ ORDER_COLUMNS: dict[str, tuple[ColumnElement[Any], str, str | None]] = {
 }
 
 
-def readable_contacts(record_filter: ColumnElement[bool]) -> Select[Any]:
+def readable_contacts(record_filter: ColumnElement[bool], columns: Sequence[Any] | None = None) -> Select[Any]:
     """Every contact read starts here: the caller's record scope is in the WHERE clause."""
-    return select(Contact.__table__).where(record_filter)
+    return select(*(columns if columns is not None else Contact.__table__.c)).where(record_filter)
+
+
+def storage_columns(specs: Iterable[FieldSpec]) -> list[Any]:
+    """The columns that hold `specs` (plus the id): a list reads only what it returns."""
+    names = ["id"]
+    for spec in specs:
+        if spec.custom:
+            names.append("custom_fields")
+        elif spec.name in PLAIN_COLUMNS:
+            names.append(PLAIN_COLUMNS[spec.name])
+        elif spec.name in ENCRYPTED_COLUMNS:
+            names.append(ENCRYPTED_COLUMNS[spec.name][0])
+    return [T[name] for name in dict.fromkeys(names)]
 
 
 def location(column: str, row_id: uuid.UUID) -> FieldLocation:

@@ -1,0 +1,170 @@
+"""Benchmark harness: the app in-process on real servers, a workspace with bulk data, timed GraphQL calls.
+
+Uses DATABASE_URL / REDIS_URL when set, else embedded servers under a throwaway data dir. Every
+database it creates is dropped at the end.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import secrets
+import shutil
+import statistics
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+RUN = secrets.token_hex(4)
+DATA_DIR = ROOT / ".data" / f"bench-{RUN}"
+os.environ["CRM_DB_PREFIX"] = f"crmb{RUN}"
+os.environ["CRM_DATA_DIR"] = str(DATA_DIR)
+os.environ.setdefault("CRM_SECRET_KEY", "bench-secret-" + secrets.token_urlsafe(16))
+os.environ.setdefault("CRM_MASTER_KEY", "bench-master-" + secrets.token_urlsafe(16))
+
+import httpx  # noqa: E402
+from sqlalchemy import insert, text  # noqa: E402
+from sqlalchemy.ext.asyncio import create_async_engine  # noqa: E402
+
+import main  # noqa: E402
+from db.models import Contact  # noqa: E402
+from db.queries import contacts as contact_q  # noqa: E402
+from db.sessions import database_url, session_factory  # noqa: E402
+from db.tenancy import Tenant  # noqa: E402
+from resolvers import workspaces  # noqa: E402
+from resolvers.runtime import Runtime  # noqa: E402
+from resolvers.validation import hkid_check_digit  # noqa: E402
+from settings import Settings  # noqa: E402
+
+PASSWORD = "bench password 2026"
+
+
+class Bench:
+    def __init__(self, settings: Settings, ep: main.Endpoints, runtime: Runtime, http: httpx.AsyncClient) -> None:
+        self.settings, self.ep, self.runtime, self.http = settings, ep, runtime, http
+
+    async def gql(self, query: str, variables: dict[str, Any] | None = None, token: str | None = None) -> Any:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        r = await self.http.post("/graphql", json={"query": query, "variables": variables or {}}, headers=headers)
+        body = r.json()
+        if body.get("errors") and not body.get("data"):
+            raise RuntimeError(body["errors"])
+        return body
+
+    async def workspace(self) -> tuple[Tenant, str]:
+        slug = f"bench-{secrets.token_hex(3)}"
+        email = f"admin-{secrets.token_hex(3)}@example.com"
+        tenant = await workspaces.create_workspace(
+            self.runtime.directory, workspaces.NewWorkspace(slug, "Bench", self.settings.default_region, email, PASSWORD))
+        return tenant, await self.login(slug, email)
+
+    async def login(self, slug: str, email: str) -> str:
+        body = await self.gql("mutation($w:String!,$e:String!,$p:String!){login(workspace:$w,email:$e,password:$p){token}}",
+                              {"w": slug, "e": email, "p": PASSWORD})
+        return str(body["data"]["login"]["token"])
+
+    async def user(self, tenant: Tenant, admin: str, roles: list[str], team_id: str | None) -> tuple[str, str]:
+        email = f"u-{secrets.token_hex(3)}@example.com"
+        body = await self.gql("mutation($i:UserInput!){createUser(input:$i){id}}",
+                              {"i": {"email": email, "password": PASSWORD, "displayName": "Bench User", "roles": roles,
+                                     "teamId": team_id}}, admin)
+        return body["data"]["createUser"]["id"], await self.login(tenant.slug, email)
+
+
+async def bulk_contacts(tenant: Tenant, count: int, *, owner: uuid.UUID | None = None, team: uuid.UUID | None = None,
+                        batch: int = 2000) -> None:
+    """Insert `count` contacts with every PII field filled (encrypted columns encrypted)."""
+    now = datetime.now(UTC)
+    async with session_factory(tenant.engine)() as session, session.begin():
+        rows = []
+        for i in range(count):
+            cid = uuid.uuid4()
+            digits = f"{i % 10**6:06d}"
+            values = {
+                "firstName": f"Given{i}", "lastName": f"Family{i}", "email": f"person{i}@example.hk",
+                "phone": f"+8529{i % 10**7:07d}", "hkid": f"A{digits}({hkid_check_digit('A', digits)})",
+                "taxId": f"TX-{i:08d}", "dateOfBirth": date(1960 + i % 40, 1 + i % 12, 1 + i % 28),
+                "salary": 20000 + i, "company": f"Company {i % 97}", "jobTitle": "Manager", "bio": "Likes dim sum.",
+                "linkedinUrl": f"https://www.linkedin.com/in/person{i}", "stage": "LEAD", "vip": i % 10 == 0,
+                "owner": owner, "team": team,
+            }
+            created = now - timedelta(seconds=count - i)
+            rows.append({"id": cid, "custom_fields": {}, "created_at": created, "updated_at": created,
+                         **contact_q.encode(values, cid, tenant.cipher)})
+            if len(rows) >= batch:
+                await session.execute(insert(Contact), rows)
+                rows = []
+        if rows:
+            await session.execute(insert(Contact), rows)
+
+
+async def paired(a: Callable[[], Awaitable[Any]], b: Callable[[], Awaitable[Any]], repeat: int,
+                 around: Callable[[bool], Any] | None = None) -> tuple[float, float]:
+    """Median milliseconds of `a` and `b`, measured interleaved (a, b, b, a, ...) so that load changes on the
+    machine hit both arms alike. `around(True)` is called before each `b` sample and `around(False)` after."""
+    samples: dict[bool, list[float]] = {False: [], True: []}
+    for i in range(repeat + 1):
+        for second in ((False, True) if i % 2 == 0 else (True, False)):
+            if second and around:
+                around(True)
+            gc.collect()
+            start = time.perf_counter()
+            await (b if second else a)()
+            elapsed = (time.perf_counter() - start) * 1000
+            if second and around:
+                around(False)
+            if i > 0:  # the first round warms up
+                samples[second].append(elapsed)
+    return statistics.median(samples[False]), statistics.median(samples[True])
+
+
+async def timed(fn: Callable[[], Awaitable[Any]], repeat: int) -> float:
+    """Median milliseconds of `repeat` calls (after one warm-up)."""
+    await fn()
+    samples = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        await fn()
+        samples.append((time.perf_counter() - start) * 1000)
+    return statistics.median(samples)
+
+
+@asynccontextmanager
+async def bench_app(*, owner: bool = True) -> AsyncIterator[Bench]:
+    """`owner=False` for a second runtime on the same servers: it leaves the databases alone."""
+    settings = Settings()
+    with main.endpoints(settings) as ep:
+        runtime = await main.open_runtime(settings, ep)
+        runtime.versions.start()
+        app = main.create_app(settings, ep)
+
+        async def with_state(scope: dict[str, Any], receive: Any, send: Any) -> None:
+            scope["state"] = {"runtime": runtime}
+            await app(scope, receive, send)
+
+        try:
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=with_state), base_url="http://bench",
+                                         timeout=120) as http:
+                yield Bench(settings, ep, runtime, http)
+        finally:
+            await main.close_runtime(runtime)
+            if owner:
+                await drop_databases(ep, settings.db_prefix)
+    if owner:
+        shutil.rmtree(DATA_DIR, ignore_errors=True)
+
+
+async def drop_databases(ep: main.Endpoints, prefix: str) -> None:
+    for server in set(ep.regions.values()):
+        engine = create_async_engine(database_url(server, "postgres"), isolation_level="AUTOCOMMIT")
+        async with engine.connect() as conn:
+            names = (await conn.execute(text("select datname from pg_database where datname like :p"),
+                                        {"p": f"{prefix}\\_%"})).scalars().all()
+            for name in names:
+                await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        await engine.dispose()
