@@ -50,13 +50,26 @@ class NodeQuery:
         return Contact.wrap(record) if type_name == "Contact" else Activity.wrap(record)
 
 
-Query = merge_types(
-    "Query", (NodeQuery, IdentityQueries, ContactQueries, ActivityQueries, PolicyQueries, AdminQueries, AuditQueries)
+# One capability per line: a new capability adds its import and one line in each tuple.
+QUERIES: tuple[type, ...] = (
+    NodeQuery,
+    IdentityQueries,
+    ContactQueries,
+    ActivityQueries,
+    PolicyQueries,
+    AdminQueries,
+    AuditQueries,
 )
-Mutation = merge_types(
-    "Mutation",
-    (IdentityMutations, ContactMutations, ActivityMutations, PolicyMutations, AdminMutations, AuditMutations),
+MUTATIONS: tuple[type, ...] = (
+    IdentityMutations,
+    ContactMutations,
+    ActivityMutations,
+    PolicyMutations,
+    AdminMutations,
+    AuditMutations,
 )
+Query = merge_types("Query", QUERIES)
+Mutation = merge_types("Mutation", MUTATIONS)
 
 
 class CrmSchema(strawberry.Schema):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import dramatiq
 
@@ -14,6 +15,10 @@ from workers.broker import QUEUE, WorkerRuntime, make_broker, register, sender
 from workers.scheduler import Scheduler
 
 log = logging.getLogger(__name__)
+# One capability per line: each returns its actors by name, bound to the worker runtime.
+ACTOR_GROUPS: tuple[Callable[[WorkerRuntime], dict[str, Any]], ...] = (
+    audit.actors,
+)
 
 
 class WorkerProcess:
@@ -28,7 +33,8 @@ class WorkerProcess:
             return runtime
 
         self.runtime = WorkerRuntime(runtime_with_sender)
-        register(self.broker, {**audit.actors(self.runtime)})
+        for group in ACTOR_GROUPS:
+            register(self.broker, group(self.runtime))
         self.worker = dramatiq.Worker(self.broker, worker_threads=threads, queues={QUEUE})
         self.scheduler = Scheduler(redis_url, send) if scheduler else None
 

@@ -25,7 +25,8 @@ class Periodic:
     every_seconds: int
 
 
-SCHEDULE = (
+# One job per line.
+SCHEDULE: tuple[Periodic, ...] = (
     Periodic("audit.maintain_all", 24 * 3600),
 )
 

@@ -12,6 +12,7 @@ from db.models.meta import (
     WorkspaceMeta,
     audit_events,
 )
+from db.models.privacy import DataRequest, ExportJob, OptOut, RetentionPolicy, Suppression
 
 __all__ = [
     "Activity",
@@ -24,9 +25,14 @@ __all__ = [
     "Contact",
     "ContactHistory",
     "DataKey",
+    "DataRequest",
+    "ExportJob",
     "FieldDefinition",
     "LogBookEntry",
+    "OptOut",
+    "RetentionPolicy",
     "SupportGrant",
+    "Suppression",
     "Team",
     "User",
     "Workspace",
