@@ -15,6 +15,7 @@ from schema import selection
 from schema.context import Context
 from schema.descriptions import pii
 from schema.enums import ActivityKind
+from schema.identity import user_of
 from schema.ids import to_global, uuid_of
 from schema.nodes import Connection, Node, connection, from_record, guarded, plain_fields
 
@@ -76,7 +77,7 @@ class Activity(Node):
     @strawberry.field
     async def author(self, info: Info[Context, None]) -> Annotated[User, strawberry.lazy("schema.identity")] | None:
         author_id = self.record.values.get("author")
-        return None if author_id is None else await info.context.loaders.users_by_id.load(author_id)
+        return None if author_id is None else await user_of(info, author_id)
 
     @strawberry.field
     async def attachments(self, info: Info[Context, None]) -> list[Attachment]:

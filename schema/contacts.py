@@ -17,6 +17,7 @@ from schema.activities import Activity, ActivityConnection, activity_page_key
 from schema.context import Context
 from schema.descriptions import pii
 from schema.enums import ConsentPurpose, ContactOrderField, ContactStage, OrderDirection
+from schema.identity import team_of, user_of
 from schema.ids import to_global, uuid_of
 from schema.nodes import Connection, Node, camel, connection, from_record, guarded, plain_fields
 
@@ -98,12 +99,12 @@ class Contact(Node):
     @strawberry.field
     async def owner(self, info: Info[Context, None]) -> Annotated[User, strawberry.lazy("schema.identity")] | None:
         owner_id = self.record.values.get("owner")
-        return None if owner_id is None else await info.context.loaders.users_by_id.load(owner_id)
+        return None if owner_id is None else await user_of(info, owner_id)
 
     @strawberry.field
     async def team(self, info: Info[Context, None]) -> Annotated[Team, strawberry.lazy("schema.identity")] | None:
         team_id = self.record.values.get("team")
-        return None if team_id is None else await info.context.loaders.teams_by_id.load(team_id)
+        return None if team_id is None else await team_of(info, team_id)
 
     @strawberry.field
     async def consents(self, info: Info[Context, None]) -> list[Consent]:

@@ -28,6 +28,7 @@ from db.tenancy import Tenant
 from resolvers import identity, policies
 from resolvers.errors import Unauthenticated
 from resolvers.runtime import Caller, Runtime
+from schema.loaders import Loaders, build_loaders
 
 
 @dataclass
@@ -51,7 +52,7 @@ class Context:
     session: AsyncSession | None = None
     _caller: Caller | None = None
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    _loaders: Any = None
+    _loaders: Loaders | None = None
     failed_auth: Exception | None = None
 
     async def caller(self) -> Caller:
@@ -107,12 +108,18 @@ class Context:
 
     @asynccontextmanager
     async def mutation(self) -> AsyncIterator[tuple[AsyncSession, Caller]]:
-        """A SAVEPOINT: a mutation that fails leaves nothing behind in the request transaction."""
+        """A SAVEPOINT: a mutation that fails leaves nothing behind in the request transaction (nor in the audit
+        buffer, but for DENIED events)."""
         caller = await self.caller()
         async with self._lock:
             assert self.session is not None
-            async with self.session.begin_nested():
-                yield self.session, caller
+            mark = self.audit.savepoint()
+            try:
+                async with self.session.begin_nested():
+                    yield self.session, caller
+            except BaseException:
+                self.audit.rollback_to(mark)  # its CREATE/UPDATE/... events are rolled back with it
+                raise
 
     @asynccontextmanager
     async def locked_session(self) -> AsyncIterator[AsyncSession]:
@@ -121,10 +128,8 @@ class Context:
             yield self.session
 
     @property
-    def loaders(self) -> Any:
+    def loaders(self) -> Loaders:
         if self._loaders is None:
-            from schema.loaders import build_loaders
-
             self._loaders = build_loaders(self)
         return self._loaders
 

@@ -38,7 +38,7 @@ class User(Node):
 
     @strawberry.field
     async def team(self, info: Info[Context, None]) -> Team | None:
-        return None if self.team_id is None else await info.context.loaders.teams_by_id.load(self.team_id)
+        return None if self.team_id is None else await team_of(info, self.team_id)
 
     @classmethod
     def from_model(cls, u: Any, roles: list[str]) -> User:
@@ -51,6 +51,19 @@ class User(Node):
             created_at=u.created_at,
             team_id=u.team_id,
         )
+
+
+async def user_of(info: Info[Context, None], user_id: Any) -> User | None:
+    """A user through the request's loader (null without `user` read), with their roles."""
+    row = await info.context.loaders.users_by_id.load(user_id)
+    if row is None:
+        return None
+    return User.from_model(row, (await info.context.caller()).roles_of(row.id))
+
+
+async def team_of(info: Info[Context, None], team_id: Any) -> Team | None:
+    row = await info.context.loaders.teams_by_id.load(team_id)
+    return None if row is None else Team.from_model(row)
 
 
 @strawberry.type

@@ -21,8 +21,6 @@ from resolvers.projection import Record, Selection
 
 if TYPE_CHECKING:
     from schema.context import Context
-    from schema.identity import Team as TeamType
-    from schema.identity import User as UserType
 
 
 @dataclass
@@ -30,15 +28,13 @@ class Loaders:
     contacts_by_id: DataLoader[tuple[uuid.UUID, frozenset[str]], Record | None]
     activities_by_id: DataLoader[tuple[uuid.UUID, frozenset[str]], Record | None]
     activity_pages: DataLoader[tuple[Any, ...], Page[Record]]
-    users_by_id: DataLoader[uuid.UUID, UserType | None]
-    teams_by_id: DataLoader[uuid.UUID, TeamType | None]
+    users_by_id: DataLoader[uuid.UUID, User | None]
+    teams_by_id: DataLoader[uuid.UUID, Team | None]
     consents_by_contact: DataLoader[uuid.UUID, list[Consent]]
     attachments_by_activity: DataLoader[uuid.UUID, list[Attachment]]
 
 
 def build_loaders(ctx: Context) -> Loaders:
-    from schema.identity import Team as TeamType
-    from schema.identity import User as UserType
 
     def by_id(fetch: Any) -> Any:
         async def load(keys: list[tuple[uuid.UUID, frozenset[str]]]) -> list[Record | None]:
@@ -67,19 +63,19 @@ def build_loaders(ctx: Context) -> Loaders:
                 found.update({(i, first, after, names, want_total): p for i, p in zip(ids, pages, strict=True)})
         return [found[k] for k in keys]
 
-    async def load_users(keys: list[uuid.UUID]) -> list[UserType | None]:
+    async def load_users(keys: list[uuid.UUID]) -> list[User | None]:
         async with ctx.db() as (session, caller):
             if not caller.access.can("user", "read"):
                 return [None] * len(keys)
             rows = {u.id: u for u in (await session.execute(select(User).where(User.id.in_(set(keys))))).scalars()}
-        return [UserType.from_model(rows[k], caller.roles_of(k)) if k in rows else None for k in keys]
+        return [rows.get(k) for k in keys]
 
-    async def load_teams(keys: list[uuid.UUID]) -> list[TeamType | None]:
+    async def load_teams(keys: list[uuid.UUID]) -> list[Team | None]:
         async with ctx.db() as (session, caller):
             if not caller.access.can("team", "read"):
                 return [None] * len(keys)
             rows = {t.id: t for t in (await session.execute(select(Team).where(Team.id.in_(set(keys))))).scalars()}
-        return [TeamType.from_model(rows[k]) if k in rows else None for k in keys]
+        return [rows.get(k) for k in keys]
 
     async def load_consents(keys: list[uuid.UUID]) -> list[list[Consent]]:
         async with ctx.db() as (session, _):

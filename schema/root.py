@@ -21,7 +21,7 @@ from schema.audit import AuditMutations, AuditQueries
 from schema.contacts import Contact, ContactMutations, ContactQueries
 from schema.context import Context
 from schema.errors import UnitOfWork
-from schema.identity import IdentityMutations, IdentityQueries, Team, User
+from schema.identity import IdentityMutations, IdentityQueries, Team, User, team_of, user_of
 from schema.ids import from_global
 from schema.nodes import Node
 from schema.policies import PolicyMutations, PolicyQueries
@@ -40,9 +40,9 @@ class NodeQuery:
         elif type_name == "Activity":
             record = await loaders.activities_by_id.load((raw_id, fields.names))
         elif type_name == "User":
-            return await loaders.users_by_id.load(raw_id)  # type: ignore[no-any-return]
+            return await user_of(info, raw_id)
         elif type_name == "Team":
-            return await loaders.teams_by_id.load(raw_id)  # type: ignore[no-any-return]
+            return await team_of(info, raw_id)
         else:
             return None
         if record is not None:
