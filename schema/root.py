@@ -21,6 +21,7 @@ from schema.audit import AuditMutations, AuditQueries
 from schema.contacts import Contact, ContactMutations, ContactQueries
 from schema.context import Context
 from schema.errors import UnitOfWork
+from schema.history import HistoryQueries
 from schema.identity import IdentityMutations, IdentityQueries, Team, User, team_of, user_of
 from schema.ids import from_global
 from schema.nodes import Node
@@ -59,6 +60,7 @@ QUERIES: tuple[type, ...] = (
     PolicyQueries,
     AdminQueries,
     AuditQueries,
+    HistoryQueries,
 )
 MUTATIONS: tuple[type, ...] = (
     IdentityMutations,
