@@ -42,6 +42,7 @@ __all__ = [
     "MIN_RETENTION_MONTHS",
     "AuditActor",
     "AuditBuffer",
+    "AuditSavepoint",
     "ChainReport",
     "content_hash",
     "flush",
@@ -268,6 +269,12 @@ def _details(details: dict[str, Any] | None) -> dict[str, Any] | None:
     return json.loads(json.dumps(details, default=str, allow_nan=False))
 
 
+@dataclass(frozen=True)
+class AuditSavepoint:
+    count: int
+    reads: list[tuple[_Event, dict[str, None], dict[str, None]]]
+
+
 class AuditBuffer:
     """Request-scoped: collects events; READ and DENIED events merge per (entity_type, entity_id).
 
@@ -363,6 +370,25 @@ class AuditBuffer:
         """Any other action (CREATE, UPDATE, DELETE, ERASE, EXPORT, POLICY_CHANGE, LOGIN, LOGIN_FAILED, ...):
         one row per call. `details` is for identifiers and reasons, never for field values."""
         self._new(action, entity_type, None if entity_id is None else str(entity_id), fields, categories, details)
+
+    def savepoint(self) -> AuditSavepoint:
+        """The buffer's state, to restore with `rollback_to` when the work that follows is rolled back."""
+        return AuditSavepoint(
+            len(self._events), [(e, dict(e.fields), dict(e.categories)) for e in self._reads.values()]
+        )
+
+    def rollback_to(self, mark: AuditSavepoint) -> None:
+        """Forget what was recorded since `mark` (its changes were rolled back, its reads returned nothing),
+        except DENIED events: refused attempts stay recorded."""
+        later = self._events[mark.count :]
+        del self._events[mark.count :]
+        for event in later:
+            if event.action == "DENIED":
+                self._events.append(event)
+            elif event.action == "READ":
+                self._reads.pop((event.entity_type or "", event.entity_id or ""), None)
+        for event, fields, categories in mark.reads:
+            event.fields, event.categories = fields, categories
 
     def __len__(self) -> int:
         return len(self._events)

@@ -28,6 +28,7 @@ from db.tenancy import Tenant
 from resolvers import identity, policies
 from resolvers.errors import Unauthenticated
 from resolvers.runtime import Caller, Runtime
+from resolvers.workspaces import SLUG
 from schema.loaders import Loaders, build_loaders
 
 
@@ -94,7 +95,8 @@ class Context:
 
     async def open_workspace(self, slug: str) -> AsyncSession:
         """For `login`: the workspace is named by the argument, not by a token."""
-        tenant = await self.runtime.directory.get(slug)
+        # Not a possible slug (a NUL byte would even fail the catalog query): no such workspace.
+        tenant = await self.runtime.directory.get(slug) if SLUG.match(slug) else None
         if tenant is None or not tenant.active:
             raise Unauthenticated("wrong workspace, email or password")
         return self._open(tenant)
