@@ -67,7 +67,7 @@ LIST = (
 _real_flush = db.audit.flush
 
 
-async def _no_flush(session: Any, buffer: db.audit.AuditBuffer, *, use_copy: bool = True) -> int:
+async def _no_flush(session: Any, buffer: db.audit.AuditBuffer) -> int:
     """The "off" side: drop the buffered events instead of writing them (benchmark only)."""
     count = len(buffer)
     buffer.clear()

@@ -1,11 +1,12 @@
 """The audit writer: a request-scoped buffer of audit events, flushed as one hash-chained batch per flush.
 
 Audit rows name *what* was touched (entity, field paths, PII categories) and never hold field values.
-Each `flush` is one batch: its rows are written with COPY into the month-partitioned `audit_events`
-table and a row in `audit_batches` chains the batch to the previous one by SHA-256 (tamper evidence):
+Each `flush` is one batch and one database round trip: the SQL function `audit_append` (see the
+migrations) takes the workspace's chain lock, ensures the months' partitions of `audit_events`, inserts
+the rows and a row in `audit_batches` that chains the batch to the previous one by SHA-256:
 
-    content_hash = sha256(CONTENT_VERSION || JSON [canonical rows sorted by (id, occurred_at)])
-    chain_hash   = sha256(prev_hash || content_hash || seq (8 bytes BE) || row_count (8 bytes BE))
+    content_hash = sha256(CONTENT_VERSION || JSON [canonical rows sorted by (id, occurred_at)])  (Python)
+    chain_hash   = sha256(prev_hash || content_hash || seq (8 bytes BE) || row_count (8 bytes BE))  (SQL)
 
 `verify_chain` walks the chain and recomputes both; `maintain_partitions` runs the monthly partition job.
 The chain is not keyed: it detects edits by anyone who does not recompute every later batch, so the newest
@@ -25,11 +26,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import event as sa_event
-from sqlalchemy import func, insert, select, text
-from sqlalchemy.engine import URL
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session, SessionTransaction
 
 from db.models.base import utcnow
 from db.models.meta import AuditBatch, WorkspaceMeta, audit_events
@@ -46,7 +44,6 @@ __all__ = [
     "ChainReport",
     "content_hash",
     "flush",
-    "forget_partitions",
     "link_hash",
     "maintain_partitions",
     "verify_chain",
@@ -62,7 +59,7 @@ DEFAULT_RETENTION_MONTHS = 13
 MIN_RETENTION_MONTHS = 12
 MONTHS_AHEAD = 3
 ZERO_HASH = bytes(32)
-CONTENT_VERSION = b"crm-audit-content-v1\n"
+CONTENT_VERSION = b"crm-audit-content-v2\n"
 
 _ACTION_RE = re.compile(r"^[A-Z][A-Z_]{0,15}$")
 _PARTITION_RE = re.compile(r"^audit_events_(\d{4})_(\d{2})$")
@@ -83,63 +80,6 @@ _IDX_DETAILS = AUDIT_COLUMNS.index("details")
 _IDX_BATCH_SEQ = AUDIT_COLUMNS.index("batch_seq")
 
 Month = tuple[int, int]
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Partition cache: months whose partition this process has seen committed, per database.
-#
-# A flush ensures the partition of every month it writes (`audit_ensure_partition`) unless the month is in
-# this cache. A month enters the cache only after the transaction that ensured it commits (the partition
-# may have been created by that transaction), and any error during a flush forgets the database's months,
-# so that a partition dropped behind our back costs one failed flush, after which the next flush re-ensures.
-# ---------------------------------------------------------------------------------------------------------
-
-_ensured: dict[str, set[Month]] = {}
-_PENDING_KEY = "db.audit.pending_partitions"
-
-
-def _database_key(url: URL) -> str:
-    return url.render_as_string(hide_password=True)
-
-
-def forget_partitions(database_key: str | None = None) -> None:
-    """Forget the cached partition months of one database (by its URL without password), or of all."""
-    if database_key is None:
-        _ensured.clear()
-    else:
-        _ensured.pop(database_key, None)
-
-
-@sa_event.listens_for(Session, "after_commit")
-def _promote_pending(session: Session) -> None:
-    pending: set[tuple[str, Month]] | None = session.info.pop(_PENDING_KEY, None)
-    for key, month in pending or ():
-        _ensured.setdefault(key, set()).add(month)
-
-
-@sa_event.listens_for(Session, "after_soft_rollback")
-def _drop_pending(session: Session, previous_transaction: SessionTransaction) -> None:
-    # Any rollback (a savepoint's too) may have undone a partition creation: re-ensure next time.
-    session.info.pop(_PENDING_KEY, None)
-
-
-def _month_of(ts: datetime) -> Month:
-    utc = ts.astimezone(UTC)
-    return (utc.year, utc.month)
-
-
-async def _ensure_partitions(session: AsyncSession, key: str, rows: Sequence[tuple[Any, ...]]) -> None:
-    known = _ensured.get(key, set())
-    pending: set[tuple[str, Month]] = session.info.setdefault(_PENDING_KEY, set())
-    firsts: dict[Month, datetime] = {}
-    for row in rows:
-        ts: datetime = row[_IDX_OCCURRED_AT]
-        month = _month_of(ts)
-        if month not in known and (key, month) not in pending and month not in firsts:
-            firsts[month] = ts
-    for month, ts in sorted(firsts.items()):
-        await session.execute(text("SELECT audit_ensure_partition(:ts)"), {"ts": ts})
-        pending.add((key, month))
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -192,9 +132,9 @@ _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan
 
 
 def _canonical_values(row: Sequence[Any]) -> list[Any]:
-    """One row, every column in table order: uuids as text, timestamps ISO UTC with microseconds, details as
-    canonical JSON text."""
-    values = list(row)
+    """One row, every column in table order but batch_seq (the chain names the batch): uuids as text,
+    timestamps ISO UTC with microseconds, details as canonical JSON text."""
+    values = list(row[:_IDX_BATCH_SEQ])
     values[_IDX_ID] = str(row[_IDX_ID])
     values[_IDX_OCCURRED_AT] = _iso(row[_IDX_OCCURRED_AT])
     values[_IDX_ACTOR_ID] = None if row[_IDX_ACTOR_ID] is None else str(row[_IDX_ACTOR_ID])
@@ -204,12 +144,16 @@ def _canonical_values(row: Sequence[Any]) -> list[Any]:
     return values
 
 
-def content_hash(rows: Iterable[Sequence[Any]]) -> bytes:
-    """SHA-256 of one batch's rows (in `audit_events` column order, batch_seq set): CONTENT_VERSION followed by
-    the compact JSON array of the canonical rows, sorted by (id, occurred_at)."""
+def canonical_body(rows: Iterable[Sequence[Any]]) -> str:
+    """The compact JSON array of the canonical rows (batch_seq left out), sorted by (id, occurred_at). It is
+    both what the batch's content hash covers and what `audit_append` inserts, so it is built once."""
     ordered = sorted(rows, key=lambda r: (r[_IDX_ID].int, r[_IDX_OCCURRED_AT]))
-    body = _ENCODER.encode([_canonical_values(row) for row in ordered])
-    return hashlib.sha256(CONTENT_VERSION + body.encode()).digest()
+    return _ENCODER.encode([_canonical_values(row) for row in ordered])
+
+
+def content_hash(rows: Iterable[Sequence[Any]], body: str | None = None) -> bytes:
+    """SHA-256 of one batch's rows (in `audit_events` column order): CONTENT_VERSION, then `canonical_body`."""
+    return hashlib.sha256(CONTENT_VERSION + (body if body is not None else canonical_body(rows)).encode()).digest()
 
 
 def link_hash(prev_hash: bytes, content: bytes, seq: int, row_count: int) -> bytes:
@@ -329,7 +273,13 @@ class AuditBuffer:
         key = (entity_type, str(entity_id))
         existing = self._reads.get(key)
         if existing is None:
-            self._reads[key] = self._new("READ", entity_type, key[1], fields, categories, None)
+            if len(key[1]) > _MAX_ENTITY_ID or len(entity_type) > _MAX_ENTITY_TYPE:
+                raise ValueError(f"entity type or id too long: {entity_type!r} {key[1]!r}")
+            # The hot path (one call per record returned): no generic validation, names taken as given.
+            event = _Event(uuid.uuid4(), self._now(), "READ", entity_type, key[1], dict.fromkeys(_names(fields)),
+                           dict.fromkeys(_names(categories)), None)
+            self._events.append(event)
+            self._reads[key] = event
             return
         existing.fields.update(dict.fromkeys(str(f) for f in _names(fields)))
         existing.categories.update(dict.fromkeys(str(c) for c in _names(categories)))
@@ -430,69 +380,21 @@ class AuditBuffer:
 # Flush
 # ---------------------------------------------------------------------------------------------------------
 
-_INSERT_SQL = (
-    f"INSERT INTO audit_events ({', '.join(AUDIT_COLUMNS)}) "
-    f"VALUES ({', '.join(f'${i}' for i in range(1, len(AUDIT_COLUMNS) + 1))})"
-)
+_APPEND = text("SELECT audit_append(:lock, :content, CAST(:rows AS jsonb))")
 
 
-async def flush(session: AsyncSession, buffer: AuditBuffer, *, use_copy: bool = True) -> int:
+async def flush(session: AsyncSession, buffer: AuditBuffer) -> int:
     """Write the buffered events as one chained batch inside the session's transaction; returns the row count.
 
-    Never commits: the caller commits (the chain lock is held until then, so flush last, just before the
-    commit). The buffer is cleared only on success. Any error propagates (the request must then fail) after
-    this database's partition cache is forgotten. `use_copy=False` inserts with `executemany` instead of COPY
-    (for comparison in benchmarks only).
+    One round trip (`audit_append`). Never commits: the caller commits, and the chain lock is held until
+    then, so flush last, just before the commit. The buffer is cleared only on success; any error
+    propagates (the request must then fail).
     """
     if not len(buffer):
         return 0
     rows = buffer.rows()
-    conn = await session.connection()
-    key = _database_key(conn.engine.url)
-    try:
-        # Lock first, then ensure partitions: creating a partition locks audit_events, and a writer that
-        # held that lock while waiting for the chain lock would deadlock with the chain holder's COPY.
-        await session.execute(select(func.pg_advisory_xact_lock(CHAIN_LOCK_KEY)))
-        await _ensure_partitions(session, key, rows)
-        last = (
-            await session.execute(
-                select(AuditBatch.seq, AuditBatch.chain_hash).order_by(AuditBatch.seq.desc()).limit(1)
-            )
-        ).first()
-        seq = 1 if last is None else last.seq + 1
-        prev_hash = ZERO_HASH if last is None else bytes(last.chain_hash)
-        stamped = [(*row[:_IDX_BATCH_SEQ], seq) for row in rows]
-        content = content_hash(stamped)
-        records = [
-            (*row[:_IDX_DETAILS], None if row[_IDX_DETAILS] is None else json.dumps(row[_IDX_DETAILS]), seq)
-            for row in stamped
-        ]
-        raw = await conn.get_raw_connection()
-        apg = raw.driver_connection
-        assert apg is not None
-        if not apg.is_in_transaction():  # the lock above began it; COPY must not autocommit on its own
-            raise RuntimeError("audit flush outside a transaction")
-        if use_copy:
-            await apg.copy_records_to_table("audit_events", records=records, columns=list(AUDIT_COLUMNS))
-        else:
-            await apg.executemany(_INSERT_SQL, records)
-        times = [row[_IDX_OCCURRED_AT] for row in rows]
-        await session.execute(
-            insert(AuditBatch.__table__).values(
-                seq=seq,
-                created_at=utcnow(),
-                row_count=len(rows),
-                content_hash=content,
-                prev_hash=prev_hash,
-                chain_hash=link_hash(prev_hash, content, seq, len(rows)),
-                first_occurred_at=min(times),
-                last_occurred_at=max(times),
-            )
-        )
-    except BaseException:
-        forget_partitions(key)
-        session.info.pop(_PENDING_KEY, None)
-        raise
+    body = canonical_body(rows)
+    await session.execute(_APPEND, {"lock": CHAIN_LOCK_KEY, "content": content_hash(rows, body), "rows": body})
     buffer.clear()
     return len(rows)
 
@@ -644,11 +546,4 @@ async def maintain_partitions(
         text("SELECT action, partition_name FROM audit_maintain(:now, :retention, :ahead)"),
         {"now": now, "retention": retention, "ahead": MONTHS_AHEAD},
     )
-    changes = [(str(action), str(name)) for action, name in result]
-    dropped = [m for action, name in changes if action == "dropped" and (m := _PARTITION_RE.match(name))]
-    if dropped:
-        conn = await session.connection()
-        months = _ensured.get(_database_key(conn.engine.url))
-        if months is not None:
-            months.difference_update((int(m[1]), int(m[2])) for m in dropped)
-    return changes
+    return [(str(action), str(name)) for action, name in result]
