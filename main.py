@@ -11,19 +11,24 @@ import asyncio
 import contextlib
 import logging
 import signal
+import ssl
 import sys
 import threading
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, TypedDict
 
 import uvicorn
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
+from starlette.datastructures import MutableHeaders
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.asgi import GraphQL
 
 from authz.reload import PolicyVersions
@@ -31,13 +36,16 @@ from authz.store import PolicyStore
 from db import migrate, tenancy
 from db.embedded import EmbeddedServers
 from db.sessions import EngineRouter, create_engine
-from resolvers import demo, workspaces
-from resolvers.errors import DomainError
+from resolvers import audit, demo, export_runner, keys, support, workspace_life, workspaces
+from resolvers.errors import Conflict, DomainError
+from resolvers.export_options import ExportOptions
+from resolvers.mail import Mailer
 from resolvers.runtime import Runtime
-from schema import downloads
+from schema import attachments, downloads, export_downloads
 from schema.context import Context, build_context
 from schema.root import build_schema
 from settings import InsecureSettings, Settings
+from workers.broker import make_broker, sender
 from workers.process import WorkerProcess
 
 log = logging.getLogger("crm")
@@ -85,6 +93,10 @@ async def open_runtime(settings: Settings, ep: Endpoints) -> Runtime:
         production=settings.production,
         export_dir=settings.exports_path,
         grace_days=settings.workspace_grace_days,
+        job_sender=sender(make_broker(ep.redis_url, settings.db_prefix)),  # a worker replaces it with its own
+        mailer=Mailer(settings.smtp_url, settings.mail_from),
+        exports=ExportOptions(settings.public_url, settings.export_batch_rows, settings.export_stale_seconds,
+                              settings.export_batch_delay_ms),
     )
 
 
@@ -112,7 +124,7 @@ class CrmGraphQL(GraphQL[Context, None]):
         return build_context(request, response, request.state.runtime)
 
 
-def create_app(settings: Settings, ep: Endpoints) -> Starlette:
+def create_app(settings: Settings, ep: Endpoints, *, tls: bool = False) -> Starlette:
     graphql = CrmGraphQL(
         build_schema(production=settings.production),
         graphql_ide=None if settings.production else "graphiql",
@@ -146,8 +158,38 @@ def create_app(settings: Settings, ep: Endpoints) -> Starlette:
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         *downloads.routes(),
+        *export_downloads.routes(),
+        *attachments.routes(),
     ]
-    return Starlette(routes=routes, lifespan=lifespan)
+    return Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(HSTSMiddleware)] if tls else [])
+
+
+class HSTSMiddleware:
+    """When `serve` terminates TLS itself: every response tells browsers to use HTTPS only, for a year."""
+
+    HEADER = "max-age=31536000; includeSubDomains"
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_hsts(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                MutableHeaders(scope=message).setdefault("strict-transport-security", self.HEADER)
+            await send(message)
+
+        await self.app(scope, receive, send_with_hsts)
+
+
+def tls13_context(config: uvicorn.Config, default: Any) -> ssl.SSLContext:
+    """uvicorn's SSL context (certificate and key from the options) refusing anything older than TLS 1.3."""
+    context: ssl.SSLContext = default()
+    context.minimum_version = ssl.TLSVersion.TLSv1_3
+    return context
 
 
 # ---------------------------------------------------------------- command line
@@ -167,14 +209,18 @@ async def _run_server(app: Starlette, host: str, port: int, on_ready: list[str],
 
 def _serve(settings: Settings, host: str, port: int, ssl_certfile: str | None, ssl_keyfile: str | None) -> None:
     with endpoints(settings) as ep:
-        app = create_app(settings, ep)
+        app = create_app(settings, ep, tls=bool(ssl_certfile))
         scheme = "https" if ssl_certfile else "http"
-        ssl = {"ssl_certfile": ssl_certfile, "ssl_keyfile": ssl_keyfile} if ssl_certfile else {}
-        asyncio.run(_run_server(app, host, port, [f"GraphQL: {scheme}://{host}:{port}/graphql"], **ssl))
+        tls = (
+            {"ssl_certfile": ssl_certfile, "ssl_keyfile": ssl_keyfile, "ssl_context_factory": tls13_context}
+            if ssl_certfile
+            else {}
+        )
+        asyncio.run(_run_server(app, host, port, [f"GraphQL: {scheme}://{host}:{port}/graphql"], **tls))
 
 
 def _start_worker(settings: Settings, ep: Endpoints) -> Any:
-    process = WorkerProcess(ep.redis_url, lambda: open_runtime(settings, ep))
+    process = WorkerProcess(ep.redis_url, lambda: open_runtime(settings, ep), deployment=settings.db_prefix)
     process.start()
     return process
 
@@ -243,11 +289,63 @@ def _workspace_create(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_command(settings: Settings, work: Any, render: Any) -> int:
+    """Run `work(runtime)` and print `render(result)`; a refusal is one `error: ...` line on stderr, exit 2."""
+    with endpoints(settings) as ep:
+        try:
+            result = asyncio.run(_with_runtime(settings, ep, work))
+        except DomainError as exc:
+            print(f"error: {exc}", file=sys.stderr, flush=True)
+            return 2
+    print(render(result), flush=True)
+    return 0
+
+
+def _rotate_keys(settings: Settings, args: argparse.Namespace) -> int:
+    tty = sys.stderr.isatty()
+
+    def bar(progress: keys.Progress) -> None:
+        print(("\r" if tty else "") + keys.render(progress), end="" if tty else "\n", file=sys.stderr, flush=True)
+
+    async def work(runtime: Runtime) -> keys.Rotation:
+        done = await keys.rotate(
+            runtime.directory, args.workspace, batch_size=args.batch_size, pause_seconds=args.pause, progress=bar
+        )
+        if tty:
+            print(file=sys.stderr)  # end the bar's line
+        return done
+
+    return _run_command(
+        settings,
+        work,
+        lambda r: f"workspace {args.workspace}: {'resumed, ' if r.resumed else ''}every value on key v{r.version} "
+        f"({r.reencrypted} re-encrypted in {r.rows} rows)",
+    )
+
+
+def _export(settings: Settings, args: argparse.Namespace) -> int:
+    """`export workspace --slug S`: the workspace export run in this process, a progress bar on stderr."""
+    tty, shown = sys.stderr.isatty(), [-1]
+
+    def bar(fraction: float) -> None:
+        percent = int(fraction * 100)
+        if percent != shown[0] and (tty or percent % 5 == 0):
+            shown[0] = percent
+            line = f"[{'#' * (percent // 4):<25}] {percent:3d}%"
+            print(("\r" if tty else "") + line, end="" if tty else "\n", file=sys.stderr, flush=True)
+
+    async def work(runtime: Runtime) -> str:
+        job = await export_runner.operator_export(runtime, args.slug, bar)
+        print(("\r" if tty else "") + f"[{'#' * 25}] 100%", file=sys.stderr, flush=True)
+        if job is None or job.status != "SUCCEEDED":
+            raise Conflict(f"the export failed: {job.error if job else 'it was taken over'}")
+        return f"{export_runner.file_path(runtime, job)}\n{job.size_bytes} bytes, sha256 {job.sha256}"
+
+    return _run_command(settings, work, lambda text: text)
+
+
 def _audit(settings: Settings, args: argparse.Namespace) -> int:
     """`audit verify --workspace S` (exit 1 when the chain is broken), `audit maintain [--workspace S]`."""
-    from datetime import UTC, datetime
-
-    from resolvers import audit
 
     async def verify(runtime: Runtime) -> int:
         report = await audit.verify_workspace(runtime.directory, args.workspace)
@@ -293,11 +391,21 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--region")
     create.add_argument("--admin-email", required=True)
     create.add_argument("--admin-password", required=True)
-    reopen = ws.add_parser("reopen")
+    reopen = ws.add_parser("reopen", help="reopen a closing workspace (in its grace period)")
     reopen.add_argument("--slug", required=True)
-    audit = sub.add_parser("audit", help="the audit log").add_subparsers(dest="action", required=True)
-    audit.add_parser("verify", help="verify a workspace's audit hash chain").add_argument("--workspace", required=True)
-    audit.add_parser("maintain", help="create and drop audit partitions").add_argument("--workspace")
+    support_login = sub.add_parser("support-login", help="a support token, only inside an admin's grant")
+    support_login.add_argument("--workspace", required=True)
+    support_login.add_argument("--reason", required=True)
+    rotate = sub.add_parser("rotate-keys", help="a new data key; re-encrypt every value (resumable)")
+    rotate.add_argument("--workspace", required=True)
+    rotate.add_argument("--batch-size", type=int, default=keys.DEFAULT_BATCH, help="rows per transaction")
+    rotate.add_argument("--pause", type=float, default=0.0, help="seconds between batches, to spare the database")
+    audit_cmd = sub.add_parser("audit", help="the audit log").add_subparsers(dest="action", required=True)
+    audit_cmd.add_parser("verify", help="verify a workspace's audit chain").add_argument("--workspace", required=True)
+    audit_cmd.add_parser("maintain", help="create and drop audit partitions").add_argument("--workspace")
+    export = sub.add_parser("export", help="export data").add_subparsers(dest="action", required=True)
+    export.add_parser("workspace", help="the workspace export, here, with a progress bar").add_argument(
+        "--slug", required=True)
     return parser
 
 
@@ -322,8 +430,22 @@ def main(argv: list[str] | None = None) -> int:
         _migrate(settings)
     elif args.command == "workspace" and args.action == "create":
         return _workspace_create(settings, args)
+    elif args.command == "workspace" and args.action == "reopen":
+        return _run_command(
+            settings,
+            lambda runtime: workspace_life.reopen(runtime, args.slug),
+            lambda ws: f"workspace {ws.slug}: reopened",
+        )
+    elif args.command == "support-login":
+        return _run_command(
+            settings, lambda runtime: support.login(runtime, args.workspace, args.reason), lambda s: s.token
+        )
+    elif args.command == "rotate-keys":
+        return _rotate_keys(settings, args)
     elif args.command == "audit":
         return _audit(settings, args)
+    elif args.command == "export":
+        return _export(settings, args)
     else:
         print(f"{args.command}: not available yet", file=sys.stderr)
         return 2

@@ -38,6 +38,14 @@ class Settings(BaseSettings):
     db_prefix: str = Field(default="crm", alias="CRM_DB_PREFIX")
     workspace_grace_days: int = Field(default=30, alias="CRM_WORKSPACE_GRACE_DAYS")
     max_engines: int = Field(default=32, alias="CRM_MAX_ENGINES")
+    # Exports and mail: the base of links in emails, the sender, rows per batch, how long a job may go without a
+    # heartbeat before another worker takes it over, and a pause after each batch (tests use it to kill a worker
+    # mid-export; leave it 0).
+    public_url: str | None = Field(default=None, alias="CRM_PUBLIC_URL")
+    mail_from: str = Field(default="CRM <no-reply@localhost>", alias="CRM_MAIL_FROM")
+    export_batch_rows: int = Field(default=2000, alias="CRM_EXPORT_BATCH_ROWS")
+    export_stale_seconds: float = Field(default=60, alias="CRM_EXPORT_STALE_SECONDS")
+    export_batch_delay_ms: int = Field(default=0, alias="CRM_EXPORT_BATCH_DELAY_MS")
 
     @property
     def production(self) -> bool:
@@ -85,7 +93,9 @@ class Settings(BaseSettings):
         return path.read_text().strip()
 
     def check_production(self) -> None:
-        """Stop the start when production runs with missing or development secrets."""
+        """Stop the start when production runs with missing or development secrets (or unsupported settings)."""
+        if self.export_s3_url:
+            raise InsecureSettings("EXPORT_S3_URL is not supported yet: unset it, exports then go to EXPORT_DIR")
         if self.production:
             self.secret_key()
             self.master_key()

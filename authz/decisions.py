@@ -125,7 +125,9 @@ class DecisionTable:
             return FieldRuling(FieldSpec(entity, name, "String", "free_text"), action, (), Effect.DENY)
         targets = {spec.resource, f"{entity}.*"} | set(self.groupings.get(spec.resource, ()))
         matched = [r for r in self.rules if r.action == action and r.resource in targets]
-        if action == "write":  # masking is meaningless for writes: treat as deny
+        # Masking is meaningless for writes, and impossible for a value with no masked form (a Boolean, an
+        # enum, a time, a relation: no mask kind, no `...Masked` companion): both fail closed, as DENY.
+        if action == "write" or not (spec.custom or spec.type == "String" or spec.mask):
             matched = [
                 Rule(r.role, r.resource, r.action, Effect.DENY, r.scope) if r.effect is Effect.MASK else r
                 for r in matched

@@ -91,4 +91,6 @@ def combine(entity: str, allow: tuple[str, ...], deny: tuple[str, ...], principa
         return allowed
     if "all" in deny:
         return false()
-    return and_(allowed, ~or_(*(predicate(entity, s, principal) for s in deny)))
+    # IS NOT TRUE, not NOT: a scope is NULL on rows lacking the attribute (no owner, no team), and NOT NULL
+    # would drop those rows although no denied scope covers them.
+    return and_(allowed, or_(*(predicate(entity, s, principal) for s in deny)).is_not(True))

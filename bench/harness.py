@@ -32,7 +32,7 @@ from sqlalchemy import insert, text  # noqa: E402
 from sqlalchemy.ext.asyncio import create_async_engine  # noqa: E402
 
 import main  # noqa: E402
-from db.models import Contact  # noqa: E402
+from db.models import Activity, Contact  # noqa: E402
 from db.queries import contacts as contact_q  # noqa: E402
 from db.sessions import database_url, session_factory  # noqa: E402
 from db.tenancy import Tenant  # noqa: E402
@@ -101,6 +101,37 @@ async def bulk_contacts(tenant: Tenant, count: int, *, owner: uuid.UUID | None =
                 rows = []
         if rows:
             await session.execute(insert(Contact), rows)
+
+
+async def bulk_activities(tenant: Tenant, contact_id: uuid.UUID, count: int, *, batch: int = 2000) -> None:
+    """Insert `count` activities of one contact (subjects, bodies, every fifth a purchase with an amount)."""
+    now = datetime.now(UTC)
+    kinds = ("NOTE", "EMAIL", "CALL", "MEETING", "PURCHASE")
+    rows = [{"id": uuid.uuid4(), "contact_id": contact_id, "kind": kinds[i % 5], "subject": f"Subject {i}",
+             "body": f"Discussed order {i} and delivery to Kwun Tong.", "private": False,
+             "amount_cents": 10_000 + i if i % 5 == 4 else None, "occurred_at": now - timedelta(minutes=i),
+             "created_at": now - timedelta(minutes=i)} for i in range(count)]
+    async with session_factory(tenant.engine)() as session, session.begin():
+        for start in range(0, count, batch):
+            await session.execute(insert(Activity), rows[start : start + batch])
+
+
+async def copy_activities(tenant: Tenant, count: int, *, batch: int = 50_000) -> None:
+    """`count` activities spread over every contact of the workspace, written with COPY (millions in seconds)."""
+    kinds = ("NOTE", "EMAIL", "CALL", "MEETING", "PURCHASE")
+    columns = ["id", "contact_id", "kind", "subject", "body", "private", "amount_cents", "occurred_at", "created_at"]
+    now = datetime.now(UTC)
+    async with tenant.engine.connect() as conn:
+        ids = list((await conn.execute(text("select id from contacts order by created_at"))).scalars())
+        apg = (await conn.get_raw_connection()).driver_connection
+        assert apg is not None and ids
+        for start in range(0, count, batch):
+            records = [(uuid.uuid4(), ids[i % len(ids)], kinds[i % 5], f"Subject {i}",
+                        f"Discussed order {i} and delivery to Kwun Tong.", False, 10_000 + i if i % 5 == 4 else None,
+                        now - timedelta(seconds=count - i), now - timedelta(seconds=count - i))
+                       for i in range(start, min(start + batch, count))]
+            await apg.copy_records_to_table("activities", records=records, columns=columns)
+        await conn.commit()
 
 
 async def paired(a: Callable[[], Awaitable[Any]], b: Callable[[], Awaitable[Any]], repeat: int,

@@ -221,6 +221,7 @@ class WorkspaceCipher:
         self._aead = {version: AESGCM(key) for version, key in keys.items()}
         self._index_key = index_key
         self._derived: dict[bytes, bytes] = {}
+        self._ad_static: dict[tuple[str, str], bytes] = {}
 
     def __repr__(self) -> str:
         versions = sorted(self._aead)
@@ -235,7 +236,7 @@ class WorkspaceCipher:
     def encrypt(self, loc: FieldLocation, plaintext: bytes) -> bytes:
         header = _HEADER.pack(FORMAT_VERSION, self.current_version)
         nonce = os.urandom(NONCE_SIZE)
-        ad = _field_ad(self._slug, loc, header)
+        ad = self._ad(loc, header)
         return header + nonce + self._aead[self.current_version].encrypt(nonce, plaintext, ad)
 
     def decrypt(self, loc: FieldLocation, blob: bytes) -> bytes:
@@ -246,11 +247,20 @@ class WorkspaceCipher:
         header = blob[:_HEADER_SIZE]
         nonce = blob[_HEADER_SIZE : _HEADER_SIZE + NONCE_SIZE]
         try:
-            return aead.decrypt(nonce, blob[_HEADER_SIZE + NONCE_SIZE :], _field_ad(self._slug, loc, header))
+            return aead.decrypt(nonce, blob[_HEADER_SIZE + NONCE_SIZE :], self._ad(loc, header))
         except InvalidTag:
             raise DecryptionError(
                 f"ciphertext does not authenticate for {self.slug}/{loc.table}.{loc.column}"
             ) from None
+
+    def _ad(self, loc: FieldLocation, header: bytes) -> bytes:
+        """`_field_ad`, with the slug/table/column part built once per column (it is most of the cost of a read)."""
+        static = self._ad_static.get((loc.table, loc.column))
+        if static is None:
+            parts = (self._slug, loc.table.encode(), loc.column.encode())
+            static = self._ad_static[(loc.table, loc.column)] = b"".join(_LENGTH.pack(len(p)) + p for p in parts)
+        row = loc.row_id.encode()
+        return b"".join((_FIELD_AD_PREFIX, header, static, _LENGTH.pack(len(row)), row))
 
     def reencrypt(self, loc: FieldLocation, blob: bytes) -> bytes:
         """Decrypt with the version the blob names and encrypt again with the current version."""

@@ -58,8 +58,9 @@ class EngineRouter:
         self._engines[key] = engine
         while len(self._engines) > self._max:
             _, old = self._engines.popitem(last=False)
-            # Checked-out connections stay valid; the pool closes them when they come back.
-            task = asyncio.get_running_loop().create_task(old.dispose(close=False))
+            # Idle connections are closed now (close=False would leave them open until garbage
+            # collection); checked-out ones stay valid and go back to the old pool.
+            task = asyncio.get_running_loop().create_task(old.dispose())
             self._disposals.add(task)
             task.add_done_callback(self._disposals.discard)
         return engine

@@ -70,6 +70,11 @@ class TenantDirectory:
     def database_name(self, slug: str) -> str:
         return f"{self.db_prefix}_ws_{slug.replace('-', '_')}"
 
+    @property
+    def ttl_seconds(self) -> float:
+        """How long another process may keep using a workspace's old state (status, keys) after a change."""
+        return self._ttl
+
     def invalidate(self, slug: str) -> None:
         self._cache.pop(slug, None)
 

@@ -17,7 +17,7 @@ from authz.errors import AccessDenied
 from authz.rules import Effect
 from db.models import Consent, Contact, ContactHistory, Team, User
 from db.queries import contacts as q
-from resolvers import pagination, validation
+from resolvers import opt_outs, pagination, suppression, validation
 from resolvers.contact_input import ContactPatch, build_patch
 from resolvers.errors import BadInput, NotFound
 from resolvers.projection import Record, Selection, project
@@ -63,6 +63,8 @@ def _conditions(caller: Caller, flt: ContactFilter | None) -> list[ColumnElement
         needs.append("vip")
         out.append(q.T.vip.is_(flt.vip))
     if flt.search:
+        if "\x00" in flt.search:  # PostgreSQL text cannot hold it
+            raise BadInput("search must not contain NUL characters", field="filter.search")
         needs += ["firstName", "lastName", "company"]
         out.append(q.search_condition(flt.search.strip()))
     if flt.email is not None:
@@ -214,7 +216,9 @@ async def _check_links(session: AsyncSession, patch: ContactPatch) -> None:
         raise BadInput("no such team", field="teamId")
 
 
-async def create(session: AsyncSession, caller: Caller, given: Mapping[str, Any]) -> uuid.UUID:
+async def create(
+    session: AsyncSession, caller: Caller, given: Mapping[str, Any], suppression_override: str | None = None
+) -> uuid.UUID:
     access = caller.access
     access.require(ENTITY, "write")
     patch = build_patch(given, access.table.registry, creating=True)
@@ -223,6 +227,7 @@ async def create(session: AsyncSession, caller: Caller, given: Mapping[str, Any]
         patch.values.setdefault("team", caller.principal.team_id)
     await _check_links(session, patch)
     contact_id = uuid.uuid4()
+    await suppression.check(session, caller, contact_id, patch.values, suppression_override)
     cipher = caller.tenant.cipher
     columns = q.encode(patch.values, contact_id, cipher)
     custom = {
@@ -316,6 +321,7 @@ async def record_consent(
     source: str,
     notice_version: str | None = None,
     expires_at: datetime | None = None,
+    opt_out_override: str | None = None,
 ) -> Consent:
     access = caller.access
     await _visible_row(session, access, contact_id)
@@ -327,7 +333,13 @@ async def record_consent(
         source = validation.normalize_name(source)
     except validation.InvalidValue as exc:
         raise BadInput(f"source: {exc}", field="source") from exc
+    if notice_version is not None:
+        try:
+            notice_version = validation.normalize_name(notice_version, 64)  # consents.notice_version: varchar(64)
+        except validation.InvalidValue as exc:
+            raise BadInput(f"noticeVersion: {exc}", field="noticeVersion") from exc
     now = datetime.now(UTC)
+    await opt_outs.register(session, caller, contact_id, purpose, granted, source, opt_out_override, now)
     consent = await session.scalar(select(Consent).where(Consent.contact_id == contact_id, Consent.purpose == purpose))
     if consent is None:
         consent = Consent(id=uuid.uuid4(), contact_id=contact_id, purpose=purpose, granted=granted, source=source)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from authz.fields import CUSTOM_FIELD_TYPES, ENTITIES, PII_CATEGORIES, FieldSpec
+from authz.fields import CUSTOM_FIELD_TYPES, ENCRYPTED_CATEGORIES, ENTITIES, PII_CATEGORIES, FieldSpec
 from db.models import Activity, Contact, FieldDefinition
 from db.queries import contacts as contact_q
 from resolvers import policies
@@ -118,10 +118,13 @@ class InventoryRow:
     field: str
     pii_category: str
     records_with_value: int
+    purpose: str | None = None
+    encrypted: bool = False
+    custom: bool = False
 
 
 async def inventory(session: AsyncSession, caller: Caller) -> list[InventoryRow]:
-    """Per PII field: how many records hold a value (counts only, no values)."""
+    """Per PII field: how many records hold a value (counts only, no values; erased contacts hold none)."""
     caller.access.require("field_definition", "read")
     registry = caller.access.table.registry
     rows: list[InventoryRow] = []
@@ -131,8 +134,14 @@ async def inventory(session: AsyncSession, caller: Caller) -> list[InventoryRow]
         counts = [func.count(_column(entity, s)) for s in specs]
         if not counts:
             continue
-        values = (await session.execute(select(*counts).select_from(table))).one()
-        rows += [InventoryRow(entity, s.name, s.pii or "", int(n)) for s, n in zip(specs, values, strict=True)]
+        live = Contact.anonymised_at.is_(None) if entity == "contact" else Activity.contact_id.in_(
+            select(Contact.id).where(Contact.anonymised_at.is_(None))
+        )
+        values = (await session.execute(select(*counts).select_from(table).where(live))).one()
+        rows += [
+            InventoryRow(entity, s.name, s.pii or "", int(n), s.purpose, s.pii in ENCRYPTED_CATEGORIES, s.custom)
+            for s, n in zip(specs, values, strict=True)
+        ]
     return rows
 
 

@@ -99,6 +99,8 @@ class Session:
 async def login(
     session: AsyncSession, runtime: Runtime, tenant: Tenant, audit: AuditBuffer, email: str, password: str
 ) -> Session:
+    if "\x00" in email:  # no stored address holds one, and PostgreSQL text cannot
+        raise Unauthenticated("wrong workspace, email or password")
     throttle_key = f"crm:login-failures:{tenant.slug}:{email.strip().lower()}"
     failures = int(await runtime.redis.get(throttle_key) or 0)
     if failures >= LOGIN_FAILURES_ALLOWED:
@@ -236,7 +238,7 @@ async def create_api_key(
         id=uuid.uuid4(),
         name=name,
         key_hash=credentials.hash_api_key(key),
-        prefix=key[: len(caller.tenant.slug) + 9],
+        prefix=key[: min(len(caller.tenant.slug) + 9, 32)],  # api_keys.prefix is varchar(32); slugs reach 32
         role=role,
         created_by=caller.principal.user_id,
         expires_at=expires_at,

@@ -47,6 +47,8 @@ def decode_cursor(cursor: str, kind: str) -> tuple[Any, uuid.UUID]:
         if cursor_kind != kind:
             raise ValueError("cursor of another ordering")
         value = datetime.fromisoformat(raw) if kind.endswith("datetime") else raw
+        if kind.endswith(".str") and not isinstance(value, str):  # a tampered cursor must not reach SQL
+            raise ValueError("cursor value of the wrong type")
         return value, uuid.UUID(row_id)
     except (ValueError, TypeError, json.JSONDecodeError) as exc:
         raise BadInput("invalid cursor", field="after") from exc

@@ -87,6 +87,8 @@ async def add_rule(session: AsyncSession, caller: Caller, rule: Rule) -> Rule:
     rule = rulebook.validate(rule, policy.registry)
     if rule in policy.rules(rule.role):
         raise Conflict("this rule exists already")
+    if rule.effect is Effect.DENY:  # a DENY can lock everyone out as surely as removing the last ALLOW
+        await _guard_lockout(session, policy, add_rule=rule)
     await q.add_line(session, "p", rule.as_casbin())
     await changed(session, caller, details={"change": "addPolicy", "rule": rule.as_casbin()})
     return rule
@@ -139,10 +141,13 @@ async def _guard_lockout(
     policy: WorkspacePolicy,
     *,
     remove_rule: Rule | None = None,
+    add_rule: Rule | None = None,
     revoke: tuple[uuid.UUID, str] | None = None,
 ) -> None:
     """Refuse a change after which no active user could edit policies any more."""
     lines = [("p", r.as_casbin()) for r in policy.rules() if r != remove_rule]
+    if add_rule is not None:
+        lines.append(("p", add_rule.as_casbin()))
     users = list((await session.execute(select(User.id).where(User.is_active.is_(True)))).scalars())
     for user_id in users:
         roles = set(policy.roles_of(user_subject(user_id)))

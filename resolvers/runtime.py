@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from redis.asyncio import Redis
@@ -13,7 +14,10 @@ from authz.principal import Principal
 from authz.reload import PolicyVersions
 from authz.store import PolicyStore, WorkspacePolicy
 from db.audit import AuditBuffer
+from db.models.base import utcnow
 from db.tenancy import Tenant, TenantDirectory
+from resolvers.export_options import ExportOptions
+from resolvers.mail import Mailer
 
 
 @dataclass
@@ -29,6 +33,13 @@ class Runtime:
     token_ttl_seconds: int = 8 * 3600
     grace_days: int = 30
     job_sender: Callable[[str, dict[str, str]], None] | None = None
+    mailer: Mailer = field(default_factory=Mailer)  # SMTP_URL, or the log in development
+    exports: ExportOptions = field(default_factory=ExportOptions)
+    # The business clock (deadlines, retention ages); tests replace it to move time.
+    clock: Callable[[], datetime] = utcnow
+
+    def now(self) -> datetime:
+        return self.clock()
 
     def send_job(self, actor_name: str, kwargs: dict[str, str]) -> None:
         if self.job_sender is None:

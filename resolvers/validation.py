@@ -38,7 +38,7 @@ MAX_SALARY = 1_000_000_000
 _MAX_EMAIL_INPUT = 320
 _MAX_PHONE_INPUT = 40
 _MAX_HKID_INPUT = 32
-_MAX_URL_LENGTH = 2048
+_MAX_URL_LENGTH = 500  # contacts.linkedin_url is varchar(500)
 
 # Digits (incl. full-width, which phonenumbers folds to ASCII), whitespace and the usual punctuation.
 # Letters are refused on purpose: phonenumbers would otherwise turn "9123-ABCD" into a vanity number,
@@ -161,7 +161,7 @@ def normalize_linkedin_url(value: str) -> str:
     """Accept an http(s) URL on linkedin.com or a subdomain; return it as https without port/fragment."""
     text = _require_str(value).strip()
     if not text or len(text) > _MAX_URL_LENGTH:
-        raise InvalidValue("must be a LinkedIn URL of at most 2048 characters")
+        raise InvalidValue(f"must be a LinkedIn URL of at most {_MAX_URL_LENGTH} characters")
     # urlsplit silently drops tabs/newlines and browsers read "\" as "/": refuse them up front.
     if not text.isascii() or any(char.isspace() or not char.isprintable() or char == "\\" for char in text):
         raise InvalidValue("must be a LinkedIn URL without spaces or control characters")
@@ -179,7 +179,10 @@ def normalize_linkedin_url(value: str) -> str:
     host = (parts.hostname or "").removesuffix(".")
     if _LINKEDIN_HOST_RE.fullmatch(host) is None:
         raise InvalidValue("must be on linkedin.com")
-    return urlunsplit(("https", host, parts.path or "/", parts.query, ""))
+    url = urlunsplit(("https", host, parts.path or "/", parts.query, ""))
+    if len(url) > _MAX_URL_LENGTH:  # "http://" became "https://"
+        raise InvalidValue(f"must be a LinkedIn URL of at most {_MAX_URL_LENGTH} characters")
+    return url
 
 
 def normalize_name(value: str, max_len: int = 200) -> str:

@@ -15,7 +15,7 @@ from authz.fields import BUILTIN_FIELDS
 from db import crypto, migrate, tenancy
 from db.models import DataKey, FieldDefinition, Workspace
 from db.sessions import session_factory
-from resolvers import identity, policies
+from resolvers import identity, policies, retention
 from resolvers.errors import BadInput, Conflict
 from resolvers.validation import InvalidValue, normalize_name
 
@@ -106,6 +106,7 @@ async def seed(session: AsyncSession, data: NewWorkspace) -> None:
         ],
     )
     await policies.seed_defaults(session)
+    await retention.seed_defaults(session)
     policy = policies.build_policy(1, await policies.q.load_policy_lines(session), [])
     await identity.insert_user(
         session,

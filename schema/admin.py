@@ -43,7 +43,10 @@ class PiiInventoryRow:
     entity: str
     field: str
     pii_category: str
-    records_with_value: int
+    records_with_value: int = strawberry.field(description="Records holding a value (erased contacts hold none).")
+    purpose: str | None
+    encrypted: bool = strawberry.field(description="Stored AES-256-GCM encrypted in the application.")
+    custom: bool
 
 
 @strawberry.type
@@ -67,7 +70,13 @@ class AdminQueries:
             rows = await fields.inventory(session, caller)
         return [
             PiiInventoryRow(
-                entity=r.entity, field=r.field, pii_category=r.pii_category, records_with_value=r.records_with_value
+                entity=r.entity,
+                field=r.field,
+                pii_category=r.pii_category,
+                records_with_value=r.records_with_value,
+                purpose=r.purpose,
+                encrypted=r.encrypted,
+                custom=r.custom,
             )
             for r in rows
         ]

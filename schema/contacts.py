@@ -10,7 +10,7 @@ import strawberry
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
-from resolvers import contacts
+from resolvers import contacts, erasure
 from resolvers.projection import Record
 from schema import selection
 from schema.activities import Activity, ActivityConnection, activity_page_key
@@ -111,6 +111,17 @@ class Contact(Node):
         guarded(self.record, "consents", "contact")
         rows = await info.context.loaders.consents_by_contact.load(self.record.id)
         return [Consent.from_model(c) for c in rows]
+
+    @strawberry.field(
+        description="Under legal hold: retention skips it and it cannot be erased. Null unless the caller may read "
+        "retention policies."
+    )
+    async def legal_hold(self, info: Info[Context, None]) -> bool | None:
+        return (await info.context.loaders.privacy_flags_by_contact.load(self.record.id)).legal_hold
+
+    @strawberry.field(description="An OPEN correction request disputes its data; every export flags it.")
+    async def correction_pending(self, info: Info[Context, None]) -> bool:
+        return bool((await info.context.loaders.privacy_flags_by_contact.load(self.record.id)).correction_pending)
 
     @strawberry.field
     async def activities(
@@ -240,10 +251,18 @@ class ContactQueries:
 @strawberry.type
 class ContactMutations:
     @strawberry.mutation
-    async def create_contact(self, info: Info[Context, None], input: ContactInput) -> Contact:
+    async def create_contact(
+        self,
+        info: Info[Context, None],
+        input: ContactInput,
+        suppression_override: Annotated[
+            str | None,
+            strawberry.argument(description="Admins: why a person on the suppression list is re-admitted (audited)."),
+        ] = None,
+    ) -> Contact:
         fields = selection.names(selection.node_fields(info))
         async with info.context.mutation() as (session, caller):
-            contact_id = await contacts.create(session, caller, input.given())
+            contact_id = await contacts.create(session, caller, input.given(), suppression_override)
             record = await contacts.get_contact(session, caller, contact_id, fields)
         info.context.redact_record(info, record)
         return Contact.wrap(record)  # type: ignore[return-value]
@@ -268,10 +287,24 @@ class ContactMutations:
         source: str,
         notice_version: str | None = None,
         expires_at: dt.datetime | None = None,
+        opt_out_override: Annotated[
+            str | None,
+            strawberry.argument(description="Why a standing opt-out no longer applies (granting again; audited)."),
+        ] = None,
     ) -> Consent:
         cid = uuid_of(str(contact_id), "Contact", "contactId")
         async with info.context.mutation() as (session, caller):
             consent = await contacts.record_consent(
-                session, caller, cid, purpose.value, granted, source, notice_version, expires_at
+                session, caller, cid, purpose.value, granted, source, notice_version, expires_at, opt_out_override
             )
         return Consent.from_model(consent)
+
+    @strawberry.mutation(description="Anonymise in place; links, history and counts survive. Idempotent.")
+    async def erase_contact(self, info: Info[Context, None], id: strawberry.ID, reason: str) -> Contact:
+        contact_id = uuid_of(str(id), "Contact", "id")
+        fields = selection.names(selection.node_fields(info))
+        async with info.context.mutation() as (session, caller):
+            await erasure.erase_contact(session, caller, contact_id, reason)
+            record = await contacts.get_contact(session, caller, contact_id, fields)
+        info.context.redact_record(info, record)
+        return Contact.wrap(record)  # type: ignore[return-value]

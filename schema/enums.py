@@ -74,3 +74,9 @@ class AuditAction(enum.Enum):
 class WorkspaceStatus(enum.Enum):
     ACTIVE = "ACTIVE"
     CLOSING = "CLOSING"
+
+
+@strawberry.enum(description="The language of a data request and of its export; of a privacy notice.")
+class Language(enum.Enum):
+    EN = "EN"
+    ZH = "ZH"

@@ -9,10 +9,12 @@ carries no data (fail closed).
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
 from graphql import GraphQLError
+from graphql.language import ArgumentNode, DocumentNode, Node, ObjectFieldNode, Visitor, visit
 from strawberry.extensions import SchemaExtension
 
 from authz.errors import AccessDenied, InvalidRule
@@ -64,8 +66,13 @@ class UnitOfWork(SchemaExtension):
                         extensions=_extensions(original),
                     )
                 )
-            elif original is None:  # parse, validation and limiter errors
+            elif original is None or (isinstance(original, GraphQLError) and not error.path):
+                # parse, validation and limiter errors; bad variable values (graphql-core wraps the cause)
                 message = "invalid request" if self.production else error.message
+                extensions: dict[str, Any] = {"code": "BAD_USER_INPUT"}
+                field = _input_field(error, self.execution_context.graphql_document)
+                if field:
+                    extensions["field"] = field
                 formatted.append(
                     GraphQLError(
                         message,
@@ -73,7 +80,7 @@ class UnitOfWork(SchemaExtension):
                         error.source,
                         error.positions,
                         error.path,
-                        extensions={"code": "BAD_USER_INPUT"},
+                        extensions=extensions,
                     )
                 )
             else:
@@ -104,6 +111,39 @@ class UnitOfWork(SchemaExtension):
             ]
         if result is not None and (formatted or errors):
             result.errors = formatted
+
+
+_BAD_VARIABLE = re.compile(r"^Variable '\$(\w+)' has invalid value(?: at (\S+))?:")
+
+
+class _InputFieldOf(Visitor):
+    """Finds the input field (or argument) whose value is a given literal node."""
+
+    def __init__(self, target: Node) -> None:
+        super().__init__()
+        self.target = target
+        self.found: str | None = None
+
+    def enter_object_field(self, node: ObjectFieldNode, *_: Any) -> None:
+        if node.value is self.target:
+            self.found = node.name.value
+
+    def enter_argument(self, node: ArgumentNode, *_: Any) -> None:
+        if node.value is self.target and self.found is None:
+            self.found = node.name.value
+
+
+def _input_field(error: GraphQLError, document: DocumentNode | None) -> str | None:
+    """The input field a bad value was given for: from a variable's path, or the literal's place in the query."""
+    match = _BAD_VARIABLE.match(error.message)
+    if match is not None:
+        names = re.findall(r"\.(\w+)", match.group(2) or "")
+        return names[-1] if names else match.group(1)
+    if document is None or len(error.nodes or ()) != 1:
+        return None
+    finder = _InputFieldOf(error.nodes[0])  # type: ignore[index]
+    visit(document, finder)
+    return finder.found
 
 
 def _redaction_errors(ctx: Context) -> list[GraphQLError]:

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from strawberry.dataloader import DataLoader
 
-from db.models import Attachment, Consent, Team, User
-from resolvers import activities, contacts
+from db.models import Attachment, Consent, ExportJob, Team, User
+from resolvers import activities, contacts, data_requests, legal_hold
 from resolvers.pagination import Page
 from resolvers.projection import Record, Selection
 
@@ -32,6 +32,8 @@ class Loaders:
     teams_by_id: DataLoader[uuid.UUID, Team | None]
     consents_by_contact: DataLoader[uuid.UUID, list[Consent]]
     attachments_by_activity: DataLoader[uuid.UUID, list[Attachment]]
+    privacy_flags_by_contact: DataLoader[uuid.UUID, legal_hold.PrivacyFlags]
+    linked_exports_by_id: DataLoader[uuid.UUID, tuple[ExportJob, bool] | None]
 
 
 def build_loaders(ctx: Context) -> Loaders:
@@ -93,6 +95,14 @@ def build_loaders(ctx: Context) -> Loaders:
             grouped[a.activity_id].append(a)  # type: ignore[index]
         return [grouped.get(k, []) for k in keys]
 
+    async def load_privacy_flags(keys: list[uuid.UUID]) -> list[legal_hold.PrivacyFlags]:
+        async with ctx.db() as (session, caller):
+            return await legal_hold.flags(session, caller, keys)
+
+    async def load_linked_exports(keys: list[uuid.UUID]) -> list[tuple[ExportJob, bool] | None]:
+        async with ctx.db() as (session, caller):
+            return await data_requests.linked_exports(session, caller, keys)
+
     return Loaders(
         contacts_by_id=DataLoader(by_id(contacts.contacts_by_ids)),
         activities_by_id=DataLoader(by_id(activities.activities_by_ids)),
@@ -101,4 +111,6 @@ def build_loaders(ctx: Context) -> Loaders:
         teams_by_id=DataLoader(load_teams),
         consents_by_contact=DataLoader(load_consents),
         attachments_by_activity=DataLoader(load_attachments),
+        privacy_flags_by_contact=DataLoader(load_privacy_flags),
+        linked_exports_by_id=DataLoader(load_linked_exports),
     )

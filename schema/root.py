@@ -20,13 +20,19 @@ from schema.admin import AdminMutations, AdminQueries
 from schema.audit import AuditMutations, AuditQueries
 from schema.contacts import Contact, ContactMutations, ContactQueries
 from schema.context import Context
+from schema.data_requests import DataRequestMutations, DataRequestQueries
 from schema.errors import UnitOfWork
+from schema.exports import ExportMutations, ExportQueries
 from schema.history import HistoryQueries
 from schema.identity import IdentityMutations, IdentityQueries, Team, User, team_of, user_of
 from schema.ids import from_global
 from schema.nodes import Node
 from schema.policies import PolicyMutations, PolicyQueries
+from schema.privacy import PrivacyMutations, PrivacyQueries
+from schema.retention import RetentionMutations, RetentionQueries
+from schema.scalars import SCALAR_OVERRIDES
 from schema.selection import names, node_fields
+from schema.workspace import WorkspaceLifeMutations, WorkspaceLifeQueries
 
 
 @strawberry.type
@@ -60,7 +66,12 @@ QUERIES: tuple[type, ...] = (
     PolicyQueries,
     AdminQueries,
     AuditQueries,
+    ExportQueries,
     HistoryQueries,
+    WorkspaceLifeQueries,
+    DataRequestQueries,
+    RetentionQueries,
+    PrivacyQueries,
 )
 MUTATIONS: tuple[type, ...] = (
     IdentityMutations,
@@ -69,6 +80,11 @@ MUTATIONS: tuple[type, ...] = (
     PolicyMutations,
     AdminMutations,
     AuditMutations,
+    ExportMutations,
+    WorkspaceLifeMutations,
+    DataRequestMutations,
+    RetentionMutations,
+    PrivacyMutations,
 )
 Query = merge_types("Query", QUERIES)
 Mutation = merge_types("Mutation", MUTATIONS)
@@ -89,7 +105,13 @@ def build_schema(*, production: bool = False) -> strawberry.Schema:
     ]
     if production:
         extensions.append(DisableIntrospection)
-    return CrmSchema(query=Query, mutation=Mutation, extensions=extensions, types=[Contact, Activity, User, Team])
+    return CrmSchema(
+        query=Query,
+        mutation=Mutation,
+        extensions=extensions,
+        types=[Contact, Activity, User, Team],
+        scalar_overrides=SCALAR_OVERRIDES,  # type: ignore[arg-type]
+    )
 
 
 def sdl() -> str:

@@ -25,6 +25,8 @@ os.environ["CRM_DATA_DIR"] = str(DATA_DIR)
 os.environ["CRM_SECRET_KEY"] = "test-secret-" + secrets.token_urlsafe(24)
 os.environ["CRM_MASTER_KEY"] = "test-master-" + secrets.token_urlsafe(24)
 os.environ.setdefault("CRM_ENV", "development")
+# Tests create many workspaces: keep few engines (and so connections) open at a time.
+os.environ.setdefault("CRM_MAX_ENGINES", "6")
 
 import main  # noqa: E402 - the environment above must be set first
 from db.sessions import database_url  # noqa: E402

@@ -27,8 +27,10 @@ MAINTENANCE_CHANCE = 100_000  # out of 1,000,000 per fetch
 HEARTBEAT_TIMEOUT_MS = 20_000
 
 
-def make_broker(redis_url: str) -> RedisBroker:
-    broker = RedisBroker(url=redis_url, namespace="crm-jobs", maintenance_chance=MAINTENANCE_CHANCE,
+def make_broker(redis_url: str, deployment: str = "crm") -> RedisBroker:
+    """`deployment` (CRM_DB_PREFIX) keeps deployments sharing one Redis, such as test runs, from taking each
+    other's messages."""
+    broker = RedisBroker(url=redis_url, namespace=f"{deployment}-jobs", maintenance_chance=MAINTENANCE_CHANCE,
                          heartbeat_timeout=HEARTBEAT_TIMEOUT_MS)
     broker.add_middleware(AsyncIO())
     return broker
@@ -85,5 +87,7 @@ async def unit_of_work(runtime: Runtime, slug: str) -> AsyncIterator[tuple[Async
 
 
 def register(broker: dramatiq.Broker, actors: dict[str, Callable[..., Awaitable[Any]]]) -> None:
+    """An actor function may carry `actor_options` (e.g. a longer `time_limit` than Dramatiq's 10 minutes)."""
     for name, fn in actors.items():
-        dramatiq.actor(fn, broker=broker, actor_name=name, queue_name=QUEUE, max_retries=5)
+        options = {"max_retries": 5, **getattr(fn, "actor_options", {})}
+        dramatiq.actor(fn, broker=broker, actor_name=name, queue_name=QUEUE, **options)

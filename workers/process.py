@@ -10,7 +10,7 @@ from typing import Any
 import dramatiq
 
 from resolvers.runtime import Runtime
-from workers import audit
+from workers import audit, exports, privacy, workspaces
 from workers.broker import QUEUE, WorkerRuntime, make_broker, register, sender
 from workers.scheduler import Scheduler
 
@@ -18,13 +18,16 @@ log = logging.getLogger(__name__)
 # One capability per line: each returns its actors by name, bound to the worker runtime.
 ACTOR_GROUPS: tuple[Callable[[WorkerRuntime], dict[str, Any]], ...] = (
     audit.actors,
+    workspaces.actors,
+    privacy.actors,
+    exports.actors,
 )
 
 
 class WorkerProcess:
     def __init__(self, redis_url: str, runtime_factory: Callable[[], Awaitable[Runtime]], *, threads: int = 2,
-                 scheduler: bool = True) -> None:
-        self.broker = make_broker(redis_url)
+                 scheduler: bool = True, deployment: str = "crm") -> None:
+        self.broker = make_broker(redis_url, deployment)
         send = sender(self.broker)
 
         async def runtime_with_sender() -> Runtime:
@@ -36,7 +39,7 @@ class WorkerProcess:
         for group in ACTOR_GROUPS:
             register(self.broker, group(self.runtime))
         self.worker = dramatiq.Worker(self.broker, worker_threads=threads, queues={QUEUE})
-        self.scheduler = Scheduler(redis_url, send) if scheduler else None
+        self.scheduler = Scheduler(redis_url, send, deployment=deployment) if scheduler else None
 
     def start(self) -> None:
         self.worker.start()

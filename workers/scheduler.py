@@ -28,13 +28,21 @@ class Periodic:
 # One job per line.
 SCHEDULE: tuple[Periodic, ...] = (
     Periodic("audit.maintain_all", 24 * 3600),
+    Periodic("exports.expire", 3600),
+    Periodic("exports.reconcile", 60),
+    Periodic("workspaces.purge_due", 24 * 3600),
+    Periodic("workspaces.remind", 24 * 3600),
+    Periodic("retention.run_all", 24 * 3600),
+    Periodic("data_requests.remind_all", 24 * 3600),
 )
 
 
 class Scheduler:
     def __init__(self, redis_url: str, send: object, schedule: tuple[Periodic, ...] = SCHEDULE,
-                 tick_seconds: float = 5.0) -> None:
+                 tick_seconds: float = 5.0, deployment: str = "crm") -> None:
         self.client = redis.Redis.from_url(redis_url)
+        self.lease_key = LEASE_KEY.replace("crm:", f"{deployment}:", 1)  # one scheduler per deployment
+        self.prefix = f"{deployment}:scheduler:"
         self.send = send
         self.schedule = schedule
         self.tick = tick_seconds
@@ -48,14 +56,14 @@ class Scheduler:
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(timeout=10)
-        if self.client.get(LEASE_KEY) == self.me.encode():
-            self.client.delete(LEASE_KEY)
+        if self.client.get(self.lease_key) == self.me.encode():
+            self.client.delete(self.lease_key)
 
     def holds_lease(self) -> bool:
-        if self.client.set(LEASE_KEY, self.me, nx=True, px=LEASE_MS):
+        if self.client.set(self.lease_key, self.me, nx=True, px=LEASE_MS):
             return True
-        if self.client.get(LEASE_KEY) == self.me.encode():
-            self.client.pexpire(LEASE_KEY, LEASE_MS)
+        if self.client.get(self.lease_key) == self.me.encode():
+            self.client.pexpire(self.lease_key, LEASE_MS)
             return True
         return False
 
@@ -64,7 +72,7 @@ class Scheduler:
         sent = []
         for job in self.schedule:
             period = int(now.timestamp()) // job.every_seconds
-            if self.client.set(f"crm:scheduler:{job.actor_name}:{period}", self.me, nx=True, ex=job.every_seconds * 2):
+            if self.client.set(f"{self.prefix}{job.actor_name}:{period}", self.me, nx=True, ex=job.every_seconds * 2):
                 self.send(job.actor_name, {})  # type: ignore[operator]
                 sent.append(job.actor_name)
         return sent

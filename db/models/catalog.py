@@ -32,6 +32,7 @@ class Workspace(CatalogBase):
     created_at: Mapped[datetime] = created_at()
     close_requested_at: Mapped[datetime | None]
     purge_after: Mapped[datetime | None]
+    purge_reminded_at: Mapped[datetime | None]  # the "purge in 7 days" e-mail went out
     purged_at: Mapped[datetime | None]
 
 
@@ -44,6 +45,8 @@ class DataKey(CatalogBase):
     version: Mapped[int] = mapped_column(primary_key=True)
     wrapped: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = created_at()
+    # When a rotation to this version had re-encrypted every value; NULL while one is unfinished.
+    reencrypted_at: Mapped[datetime | None]
 
 
 class SupportGrant(CatalogBase):

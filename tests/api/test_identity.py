@@ -81,7 +81,9 @@ async def test_email_is_matched_without_regard_to_case(gql: GraphQLClient, ws: W
 async def test_a_wrong_password_and_an_unknown_workspace_fail_alike(gql: GraphQLClient, ws: Workspace) -> None:
     wrong_password = only_error(await gql.raw(LOGIN, {"w": ws.slug, "e": ws.admin_email, "p": "not the password"}))
     unknown_email = only_error(await gql.raw(LOGIN, {"w": ws.slug, "e": new_email("nobody"), "p": PASSWORD}))
-    unknown_ws = only_error(await gql.raw(LOGIN, {"w": f"nope-{secrets.token_hex(3)}", "e": ws.admin_email, "p": PASSWORD}))
+    unknown_ws = only_error(
+        await gql.raw(LOGIN, {"w": f"nope-{secrets.token_hex(3)}", "e": ws.admin_email, "p": PASSWORD})
+    )
     for error in (wrong_password, unknown_email, unknown_ws):
         assert error["extensions"]["code"] == "UNAUTHENTICATED"
     # Nothing tells an attacker which of workspace, email or password was wrong.
@@ -151,7 +153,9 @@ async def test_an_expired_token_is_unauthenticated(gql: GraphQLClient, ws: Works
 async def test_a_token_signed_with_another_key_is_unauthenticated(gql: GraphQLClient, ws: Workspace) -> None:
     user_id = await _user_uuid(gql, ws)
     future = datetime.now(UTC) + timedelta(minutes=5)
-    forged = credentials.issue_token("not-the-server-secret-" + secrets.token_hex(16), credentials.TokenClaims(ws.slug, user_id, "user", future))
+    forged = credentials.issue_token(
+        "not-the-server-secret-" + secrets.token_hex(16), credentials.TokenClaims(ws.slug, user_id, "user", future)
+    )
     assert code_of(await gql.raw(ME, token=forged)) == "UNAUTHENTICATED"
 
 
@@ -166,7 +170,7 @@ async def _user_uuid(gql: GraphQLClient, ws: Workspace) -> uuid.UUID:
 
 
 async def test_admin_creates_a_user_in_a_team_who_can_sign_in(gql: GraphQLClient, ws: Workspace) -> None:
-    team = (await gql.ok("mutation{ createTeam(name: \"Kowloon Sales\"){ id name createdAt } }", token=ws.admin_token))[
+    team = (await gql.ok('mutation{ createTeam(name: "Kowloon Sales"){ id name createdAt } }', token=ws.admin_token))[
         "createTeam"
     ]
     assert team["name"] == "Kowloon Sales"
@@ -242,7 +246,9 @@ async def test_a_user_with_an_unknown_team_is_refused(gql: GraphQLClient, ws: Wo
     from schema.ids import to_global
 
     email = new_email("teamless")
-    body = await gql.raw(CREATE_USER, {"i": {**_valid_user(email), "teamId": to_global("Team", uuid.uuid4())}}, ws.admin_token)
+    body = await gql.raw(
+        CREATE_USER, {"i": {**_valid_user(email), "teamId": to_global("Team", uuid.uuid4())}}, ws.admin_token
+    )
     assert only_error(body)["extensions"] == {"code": "BAD_USER_INPUT", "field": "teamId"}
 
 
@@ -335,10 +341,10 @@ async def test_an_api_key_is_shown_once_works_as_bearer_and_stops_when_revoked(
 
 
 async def test_an_expired_api_key_is_refused(gql: GraphQLClient, ws: Workspace) -> None:
-    expires = datetime.now(UTC) + timedelta(seconds=1)
-    created = (await gql.ok(CREATE_KEY, {"n": "Short-lived", "r": "support", "x": expires.isoformat()}, ws.admin_token))[
-        "createApiKey"
-    ]
+    expires = datetime.now(UTC) + timedelta(seconds=1.5)
+    created = (
+        await gql.ok(CREATE_KEY, {"n": "Short-lived", "r": "support", "x": expires.isoformat()}, ws.admin_token)
+    )["createApiKey"]
     assert datetime.fromisoformat(created["apiKey"]["expiresAt"]) == expires
     await gql.ok(CONTACTS, token=created["key"])
     await asyncio.sleep(max(0.0, (expires - datetime.now(UTC)).total_seconds()) + 0.05)
@@ -372,3 +378,36 @@ async def test_revoking_an_unknown_key_is_not_found(gql: GraphQLClient, ws: Work
 
     body = await gql.raw(REVOKE_KEY, {"id": to_global("ApiKey", uuid.uuid4())}, ws.admin_token)
     assert code_of(body) == "NOT_FOUND"
+
+
+async def test_an_expiry_without_a_time_zone_is_refused(gql: GraphQLClient, ws: Workspace) -> None:
+    # "2030-01-01T00:00:00" could be Hong Kong or UTC time: the API does not guess.
+    body = await gql.raw(CREATE_KEY, {"n": "Ambiguous", "r": "manager", "x": "2030-01-01T00:00:00"}, ws.admin_token)
+    assert only_error(body)["extensions"]["code"] == "BAD_USER_INPUT"
+    assert body["data"] is None
+    hk = (await gql.ok(CREATE_KEY, {"n": "HK time", "r": "manager", "x": "2030-01-01T08:00:00+08:00"}, ws.admin_token))[
+        "createApiKey"
+    ]
+    assert datetime.fromisoformat(hk["apiKey"]["expiresAt"]) == datetime(2030, 1, 1, tzinfo=UTC)
+
+
+async def test_api_keys_work_in_a_workspace_with_the_longest_slug(
+    gql: GraphQLClient, workspaces: WorkspaceFactory
+) -> None:
+    long = await workspaces.create(slug=f"w{secrets.token_hex(15)}z")
+    assert len(long.slug) == 32
+    created = (await gql.ok(CREATE_KEY, {"n": "Long slug", "r": "manager"}, long.admin_token))["createApiKey"]
+    assert created["key"].startswith(created["apiKey"]["prefix"])
+    assert (await gql.ok(CONTACTS, token=created["key"]))["contacts"]["totalCount"] == 0
+
+
+@pytest.mark.parametrize(
+    ("workspace", "email"),
+    [("x\u0000y", "a@example.com"), (None, "admin\u0000@example.com"), ("W" * 300, "a@example.com"), ("", "")],
+    ids=["nul-in-workspace", "nul-in-email", "overlong-workspace", "empty"],
+)
+async def test_strange_login_input_is_just_a_failed_login(
+    gql: GraphQLClient, ws: Workspace, workspace: str | None, email: str
+) -> None:
+    body = await gql.raw(LOGIN, {"w": workspace or ws.slug, "e": email, "p": PASSWORD})
+    assert only_error(body)["extensions"] == {"code": "UNAUTHENTICATED"}

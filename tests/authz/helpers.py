@@ -202,7 +202,7 @@ class World:
 async def record_consent(gql: GraphQLClient, ws: Workspace, contact_id: str, granted: bool, **extra: Any) -> None:
     await gql.ok(
         "mutation($c:ID!,$g:Boolean!,$e:DateTime){recordConsent(contactId:$c,purpose:EMAIL,granted:$g,"
-        "source:\"web form\",expiresAt:$e){id}}",
+        'source:"web form",expiresAt:$e){id}}',
         {"c": contact_id, "g": granted, "e": extra.get("expiresAt")},
         ws.admin_token,
     )
@@ -214,9 +214,7 @@ async def build_world(workspaces: WorkspaceFactory, gql: GraphQLClient) -> World
     for label, (roles, team) in USERS.items():
         await ws.user(label, roles, team)
     for label, (owner, team, data) in CONTACT_DATA.items():
-        world.contacts[label] = await ws.contact(
-            ownerId=ws.users[owner]["id"], teamId=await ws.team(team), **data
-        )
+        world.contacts[label] = await ws.contact(ownerId=ws.users[owner]["id"], teamId=await ws.team(team), **data)
     await record_consent(gql, ws, world.contacts["consented"], True)
     await record_consent(gql, ws, world.contacts["withdrawn"], True)
     await record_consent(gql, ws, world.contacts["withdrawn"], False)

@@ -2,19 +2,17 @@
 
 The matrix verified here (authz/default_policy.csv):
 
-| field                  | admin | manager | sales                      | support | marketing |
-| ---------------------- | ----- | ------- | -------------------------- | ------- | --------- |
-| contacts visible       | all   | all     | own + team                 | all     | active marketing consent only |
-| firstName, lastName    | clear | clear   | clear                      | clear   | clear     |
-| email                  | clear | clear   | clear on own, masked on team | clear | clear     |
-| phone                  | clear | clear   | clear                      | clear   | denied    |
-| linkedinUrl, bio       | clear | clear   | clear                      | clear   | denied    |
-| hkid, taxId            | clear | masked  | masked                     | denied  | denied    |
-| dateOfBirth            | clear | clear   | masked                     | denied  | denied    |
-| salary                 | clear | clear   | masked                     | denied  | denied    |
-| company, jobTitle, vip | clear | clear   | clear                      | clear   | clear     |
-| stage                  | clear | clear   | clear                      | denied (node null) | denied (node null) |
-| activities             | all   | all     | own, non-private, or on non-VIP contacts (and contact visible) | non-private | none |
+| field / what                | admin | manager | sales                        | support     | marketing       |
+| --------------------------- | ----- | ------- | ---------------------------- | ----------- | --------------- |
+| contacts visible            | all   | all     | own + team                   | all         | active consent  |
+| firstName, lastName         | clear | clear   | clear                        | clear       | clear           |
+| email                       | clear | clear   | clear on own, masked on team | clear       | clear           |
+| phone, linkedinUrl, bio     | clear | clear   | clear                        | clear       | denied          |
+| hkid, taxId                 | clear | masked  | masked                       | denied      | denied          |
+| dateOfBirth, salary         | clear | clear   | masked (`...Masked`)         | denied      | denied          |
+| company, jobTitle, vip      | clear | clear   | clear                        | clear       | clear           |
+| stage (non-null)            | clear | clear   | clear                        | denied: node null | denied: node null |
+| activities (contact visible)| all   | all     | own, non-private or non-VIP  | non-private | none            |
 """
 
 from __future__ import annotations
@@ -169,8 +167,12 @@ async def check_activities(gql: GraphQLClient, world: World, who: str, visible: 
     assert body["activities"]["totalCount"] == len(visible)
     for label, node in got.items():
         _, contact, private, subject = ACTIVITY_DATA[label]
-        assert node == {"id": world.activities[label], "subject": subject, "private": private,
-                        "contact": {"id": world.contacts[contact]}}
+        assert node == {
+            "id": world.activities[label],
+            "subject": subject,
+            "private": private,
+            "contact": {"id": world.contacts[contact]},
+        }
 
 
 async def test_admin_sees_every_contact_and_activity_in_clear(gql: GraphQLClient, world: World) -> None:
@@ -183,7 +185,9 @@ async def test_admin_sees_every_contact_and_activity_in_clear(gql: GraphQLClient
 async def test_manager_sees_everything_with_government_ids_masked(gql: GraphQLClient, world: World) -> None:
     await check_contacts(gql, world, "manager", "manager", ALL_CONTACTS)
     await check_activities(gql, world, "manager", ALL_ACTIVITIES)
-    body = await gql.ok("query($id:ID!){contact(id:$id){stage}}", {"id": world.contacts["other"]}, world.token("manager"))
+    body = await gql.ok(
+        "query($id:ID!){contact(id:$id){stage}}", {"id": world.contacts["other"]}, world.token("manager")
+    )
     assert body["contact"] == {"stage": "LEAD"}
 
 
@@ -204,7 +208,8 @@ async def test_sales_sees_own_and_team_contacts_and_not_others_private_notes_on_
     assert nested["contact"]["activities"]["totalCount"] == 2
     # The colleague who wrote it sees their own private note on the VIP.
     nested = await gql.ok(
-        "query($id:ID!){contact(id:$id){activities{edges{node{id}}}}}", {"id": world.contacts["own"]},
+        "query($id:ID!){contact(id:$id){activities{edges{node{id}}}}}",
+        {"id": world.contacts["own"]},
         world.token("sales2"),
     )
     assert {world.activity_label(n["id"]) for n in nodes(nested["contact"]["activities"])} == {
@@ -237,9 +242,7 @@ async def test_support_sees_every_contact_but_no_government_ids_pipeline_or_priv
     await _stage_is_denied(gql, world, "support", "own")
 
 
-async def test_marketing_sees_only_contacts_with_an_active_marketing_consent(
-    gql: GraphQLClient, world: World
-) -> None:
+async def test_marketing_sees_only_contacts_with_an_active_marketing_consent(gql: GraphQLClient, world: World) -> None:
     # Withdrawn and expired consents do not count.
     await check_contacts(gql, world, "marketing", "marketing", ("consented",))
     await check_activities(gql, world, "marketing", ())

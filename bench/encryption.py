@@ -1,0 +1,140 @@
+"""Encryption-at-rest benchmark, in one run: 1,000 contacts read over HTTP (5 pages of 200, the contract's
+largest page) with every encrypted field selected (HKID, tax id, birth date, salary and a custom
+government-id field) from a workspace where they are AES-256-GCM encrypted, vs. the same requests on a second
+workspace whose same columns hold the values in clear. The clear arm exists *in this process only*: the
+bench stores plaintext in the same bytea / JSON columns and monkeypatches `db.queries.contacts.value` to read
+it, around each clear sample. Samples are interleaved; prints medians and the ratio (target <= 1.10x).
+
+    .venv/bin/python bench/encryption.py
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Mapping
+from datetime import date
+from typing import Any
+
+from harness import Bench, bench_app, bulk_contacts, paired
+from sqlalchemy import select, update
+from sqlalchemy.engine import Row
+
+from authz.fields import FieldSpec, custom_field_spec
+from db.crypto import WorkspaceCipher
+from db.models import Contact
+from db.queries import contacts as contact_q
+from db.sessions import session_factory
+from db.tenancy import Tenant
+
+COUNT = 1000
+PAGE = 200
+REPEAT = 21
+CUSTOM = custom_field_spec("contact", "passportNo", "String", "government_id", "KYC")
+ENCRYPTED = "hkid taxId dateOfBirth salary customFields"
+SELECTIONS = {
+    "names, contact details and every encrypted field": f"id firstName lastName email phone company stage {ENCRYPTED}",
+    "only the encrypted fields": f"id {ENCRYPTED}",
+}
+QUERY = "query($n:Int!,$a:String){contacts(first:$n,after:$a){pageInfo{endCursor}edges{node{%s}}}}"
+ORIGINAL_ENCODE = contact_q.encode
+ORIGINAL_VALUE = contact_q.value
+
+
+def clear_encode(values: Mapping[str, Any], row_id: uuid.UUID, cipher: WorkspaceCipher) -> dict[str, Any]:
+    """`encode`, but the encrypted columns get the plaintext bytes (blind indexes as in the product)."""
+    out = ORIGINAL_ENCODE(values, row_id, cipher)
+    for name, raw in values.items():
+        if name in contact_q.ENCRYPTED_COLUMNS and raw is not None:
+            column = contact_q.ENCRYPTED_COLUMNS[name][0]
+            out[column] = (raw.isoformat() if isinstance(raw, date) else str(raw)).encode()
+    return out
+
+
+def clear_value(row: Row[Any] | Mapping[str, Any], spec: FieldSpec, cipher: WorkspaceCipher) -> Any:
+    """`value`, reading those plaintext bytes with the same conversions as decryption does."""
+    encrypted = None if spec.custom else contact_q.ENCRYPTED_COLUMNS.get(spec.name)
+    if encrypted is None:
+        return ORIGINAL_VALUE(row, spec, cipher)  # custom values stored in clear are returned as they are
+    m: Mapping[str, Any] = row._mapping if isinstance(row, Row) else row
+    blob = m[encrypted[0]]
+    if blob is None:
+        return None
+    text = bytes(blob).decode("utf-8")
+    return int(text) if encrypted[1] == "int" else date.fromisoformat(text) if encrypted[1] == "date" else text
+
+
+def in_clear(on: bool) -> None:
+    contact_q.value = clear_value if on else ORIGINAL_VALUE  # type: ignore[assignment]
+
+
+async def fill(b: Bench, tenant: Tenant, admin: str, *, encrypted: bool) -> None:
+    await b.gql('mutation{ defineCustomField(entity:"contact", name:"passportNo", type:"String",'
+                ' piiCategory:"government_id", purpose:"KYC"){ name } }', token=admin)
+    contact_q.encode = ORIGINAL_ENCODE if encrypted else clear_encode  # type: ignore[assignment]
+    try:
+        await bulk_contacts(tenant, COUNT)
+    finally:
+        contact_q.encode = ORIGINAL_ENCODE  # type: ignore[assignment]
+    async with session_factory(tenant.engine)() as session, session.begin():
+        ids = list((await session.execute(select(Contact.id))).scalars())
+        for i, contact_id in enumerate(ids):
+            passport = f"K{i:07d}"
+            stored = contact_q.encode_custom(CUSTOM, contact_id, passport, tenant.cipher) if encrypted else passport
+            await session.execute(
+                update(Contact).where(Contact.id == contact_id).values(custom_fields={"passportNo": stored})
+            )
+
+
+async def fetch(b: Bench, token: str, query: str) -> int:
+    seen, after = 0, None
+    while seen < COUNT:
+        body = await b.gql(query, {"n": PAGE, "a": after}, token)
+        assert not body.get("errors"), body["errors"]
+        page = body["data"]["contacts"]
+        seen += len(page["edges"])
+        after = page["pageInfo"]["endCursor"]
+    return seen
+
+
+def decrypt_cost(tenant: Tenant) -> float:
+    """Microseconds per AES-256-GCM field decryption (with its associated data), for scale."""
+    locations = [contact_q.location("hkid_enc", uuid.uuid4()) for _ in range(5000)]
+    blobs = [tenant.cipher.encrypt_str(loc, "A123456(3)") for loc in locations]
+    start = time.perf_counter()
+    for loc, blob in zip(locations, blobs, strict=True):
+        tenant.cipher.decrypt_str(loc, blob)
+    return (time.perf_counter() - start) / len(blobs) * 1e6
+
+
+async def run() -> None:
+    async with bench_app() as b:
+        secret, secret_admin = await b.workspace()
+        clear, clear_admin = await b.workspace()
+        await fill(b, secret, secret_admin, encrypted=True)
+        await fill(b, clear, clear_admin, encrypted=False)
+        for label, fields in SELECTIONS.items():
+            query = QUERY % fields
+            in_clear(True)
+            try:
+                assert await fetch(b, clear_admin, query) == COUNT
+            finally:
+                in_clear(False)
+            assert await fetch(b, secret_admin, query) == COUNT
+
+            async def encrypted_arm(query: str = query) -> None:
+                await fetch(b, secret_admin, query)
+
+            async def clear_arm(query: str = query) -> None:
+                await fetch(b, clear_admin, query)
+
+            enc_ms, clear_ms = await paired(encrypted_arm, clear_arm, REPEAT, around=in_clear)
+            print(f"{COUNT:,} contacts in {COUNT // PAGE} pages of {PAGE}, {label}: encrypted {enc_ms:.1f} ms, "
+                  f"in clear {clear_ms:.1f} ms; ratio {enc_ms / clear_ms:.3f}x (target <= 1.10x)", flush=True)
+        print(f"AES-256-GCM decryption of one field value: {decrypt_cost(secret):.1f} us "
+              f"({5 * COUNT:,} values per 1,000 contacts)", flush=True)
+
+
+if __name__ == "__main__":
+    asyncio.run(run())

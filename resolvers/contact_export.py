@@ -1,0 +1,181 @@
+"""The data-access copy of one person (DPP6): `contact.json`, `activities.json`, `history.json`, `audit.json`,
+`attachments/` and a readable `index.html`, in the language of the data request.
+
+Everything goes through the requester's record scopes and field decisions (resolvers.export_rows); other
+people's identifying details in activity text are replaced (resolvers.third_parties, s.20(2)); the audit
+trail names what was done and by which kind of actor, not the staff members themselves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import uuid
+from typing import Any
+
+from sqlalchemy import ColumnElement, String, and_, cast, func, or_, select
+
+from db.crypto import FieldLocation, WorkspaceCipher
+from db.models import Activity, Attachment, Consent, Contact, ContactHistory, DataRequest, audit_events
+from resolvers import data_requests, export_html, export_rows, third_parties
+from resolvers.export_context import ExportContext, ExportRefused, Summary
+from resolvers.export_zip import ExportZip
+
+SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def attachment_path(attachment: Any) -> str:
+    name = SAFE_NAME.sub("_", attachment.filename).strip("._") or "file"
+    return f"attachments/{attachment.id}-{name[:100]}"
+
+
+def attachment_row(a: Any) -> dict[str, Any]:
+    return {"id": a.id, "filename": a.filename, "contentType": a.content_type, "sizeBytes": a.size_bytes,
+            "sha256": a.sha256, "createdAt": a.created_at, "file": attachment_path(a)}
+
+
+def decrypt_history(cipher: WorkspaceCipher, row: Any, column: str) -> Any:
+    blob = getattr(row, column)
+    if blob is None:
+        return None
+    return json.loads(cipher.decrypt_str(FieldLocation("contact_history", column, str(row.id)), blob))
+
+
+def contact_audit_filter(contact_id: uuid.UUID) -> ColumnElement[bool]:
+    """Events on the contact and on its activities."""
+    c = audit_events.c
+    activity_ids = select(cast(Activity.id, String)).where(Activity.contact_id == contact_id)
+    return or_(and_(c.entity_type == "contact", c.entity_id == str(contact_id)),
+               and_(c.entity_type == "activity", c.entity_id.in_(activity_ids)))
+
+
+async def _own_identifiers(ctx: ExportContext, contact_id: uuid.UUID) -> dict[str, str | None]:
+    """The person's own identifiers in clear, only to tell them apart from other people's (never exported)."""
+    row = (await ctx.read.execute(select(Contact).where(Contact.id == contact_id))).scalar_one()
+    cipher = ctx.caller.tenant.cipher
+    hkid = None if row.hkid_enc is None else cipher.decrypt_str(FieldLocation("contacts", "hkid_enc", str(row.id)),
+                                                                 row.hkid_enc)
+    return {"email": row.email, "phone": row.phone, "hkid": hkid, "firstName": row.first_name,
+            "lastName": row.last_name}
+
+
+async def build(ctx: ExportContext, archive: ExportZip) -> Summary:
+    job, read, scope, access = ctx.job, ctx.read, ctx.scope, ctx.caller.access
+    contact_id = job.contact_id
+    if contact_id is None:
+        raise ExportRefused("the export names no contact")
+    cipher = ctx.caller.tenant.cipher
+    in_contact = [Activity.contact_id == contact_id]
+    audit_allowed = access.can("audit", "read")
+    n_activities = int(await read.scalar(select(func.count()).select_from(scope.activity_ids().where(*in_contact)
+                                                                          .subquery())) or 0)
+    n_history = int(await read.scalar(select(func.count()).where(ContactHistory.contact_id == contact_id)) or 0)
+    n_audit = int(await read.scalar(select(func.count()).select_from(audit_events)
+                                    .where(contact_audit_filter(contact_id))) or 0) if audit_allowed else 0
+    ctx.progress.total = 1 + 2 * n_activities + n_history + n_audit
+
+    contact = None
+    async for batch in export_rows.contacts(read, scope, cipher, ctx.tally, 1, where=[Contact.id == contact_id]):
+        contact = batch[0]
+    if contact is None:
+        raise ExportRefused("the contact is no longer in the requester's export scope, or was deleted")
+    summary = Summary(records=1, counts={"contact": 1})
+    doc = export_rows.as_row(contact)
+    if await data_requests.correction_pending(read, [contact_id]):
+        doc["correctionPending"] = True  # an open correction request disputes this data
+    consents: list[dict[str, Any]] = []
+    if "consents" not in contact.denied:
+        for c in (await read.execute(select(Consent).where(Consent.contact_id == contact_id)
+                                     .order_by(Consent.purpose))).scalars():
+            consents.append({"purpose": c.purpose, "granted": c.granted, "source": c.source,
+                             "noticeVersion": c.notice_version, "grantedAt": c.granted_at,
+                             "withdrawnAt": c.withdrawn_at, "expiresAt": c.expires_at, "updatedAt": c.updated_at})
+    doc["consents"] = consents
+    requests: list[dict[str, Any]] = []
+    if access.can("data_request", "read"):
+        for r in (await read.execute(select(DataRequest).where(DataRequest.contact_id == contact_id)
+                                     .order_by(DataRequest.received_at))).scalars():
+            requests.append({"id": r.id, "kind": r.kind, "status": r.status, "language": r.language,
+                             "receivedAt": r.received_at, "dueAt": r.due_at, "fulfilledAt": r.fulfilled_at,
+                             "refusalReason": r.refusal_reason})
+    else:
+        summary.notes.append("dataRequests: the requester may not read data requests")
+    doc["dataRequests"] = requests
+    summary.counts.update(consents=len(consents), dataRequests=len(requests))
+    await asyncio.to_thread(archive.document, "contact.json", doc)
+    await ctx.progress.advance(1)
+
+    # s.20(2): find other contacts' names in the activity text first, then write the activities without them.
+    found: set[str] = set()
+    text_rows = select(Activity.subject, Activity.body).where(*in_contact)
+    async for rows in export_rows.rows(read, text_rows, ctx.batch):
+        third_parties.candidates((t for row in rows for t in row), found)
+        await ctx.progress.advance(len(rows))
+    names = await third_parties.other_names(read, contact_id, found)
+    redactor = third_parties.Redactor(await _own_identifiers(ctx, contact_id), names, job.language)
+
+    files: list[Any] = []
+    with archive.array("activities.json") as entry:
+        async for records in export_rows.activities(read, scope, ctx.tally, ctx.batch, where=in_contact):
+            shown = [r.id for r in records if "attachments" not in r.denied]
+            attached: dict[uuid.UUID, list[Any]] = {}
+            if shown:
+                for a in (await read.execute(select(Attachment).where(Attachment.activity_id.in_(shown),
+                                                                       Attachment.deleted_at.is_(None))
+                                             .order_by(Attachment.created_at))).scalars():
+                    attached.setdefault(a.activity_id, []).append(a)  # type: ignore[arg-type]
+            out = []
+            for record in records:
+                row = export_rows.as_row(record, contactId=record.source.contact_id)
+                for name in ("subject", "body"):
+                    if isinstance(row.get(name), str):
+                        row[name] = redactor.text(row[name])
+                row["attachments"] = [attachment_row(a) for a in attached.get(record.id, [])]
+                files.extend(attached.get(record.id, []))
+                out.append(row)
+            await asyncio.to_thread(entry.items, out)
+            await ctx.progress.advance(len(records))
+        summary.counts["activities"] = entry.rows
+
+    with archive.array("history.json") as entry:
+        stmt = select(*ContactHistory.__table__.c).where(ContactHistory.contact_id == contact_id).order_by(
+            ContactHistory.occurred_at, ContactHistory.id)
+        async for rows in export_rows.rows(read, stmt, ctx.batch):
+            out = []
+            for h in rows:
+                spec = access.table.registry.get("contact", h.field)
+                old, old_withheld = export_rows.history_value(access, h.field, decrypt_history(cipher, h, "old_enc"))
+                new, new_withheld = export_rows.history_value(access, h.field, decrypt_history(cipher, h, "new_enc"))
+                out.append({"occurredAt": h.occurred_at, "field": f"customFields.{h.field}" if spec and spec.custom
+                            else h.field, "oldValue": old, "newValue": new, "changedBy": h.actor_kind,
+                            **({"withheld": True} if old_withheld or new_withheld else {})})
+            await asyncio.to_thread(entry.items, out)
+            await ctx.progress.advance(len(rows))
+        summary.counts["history"] = entry.rows
+
+    with archive.array("audit.json") as entry:
+        if audit_allowed:
+            c = audit_events.c
+            stmt = select(c.occurred_at, c.action, c.entity_type, c.entity_id, c.fields, c.actor_kind).where(
+                contact_audit_filter(contact_id)).order_by(c.occurred_at, c.id)
+            async for rows in export_rows.rows(read, stmt, ctx.batch):
+                await asyncio.to_thread(entry.items, [
+                    {"occurredAt": r.occurred_at, "action": r.action, "entityType": r.entity_type,
+                     "entityId": r.entity_id, "fields": list(r.fields), "actorKind": r.actor_kind} for r in rows])
+                await ctx.progress.advance(len(rows))
+        else:
+            summary.notes.append("audit.json: the requester may not read the audit log")
+        summary.counts["audit"] = entry.rows
+
+    copied = 0
+    for a in files:
+        if await asyncio.to_thread(archive.copy, attachment_path(a), ctx.store.path(a.storage_key)) is not None:
+            copied += 1
+    summary.counts["attachments"] = copied
+    summary.counts["redactions"] = redactor.redactions
+    summary.records += summary.counts["activities"] + summary.counts["history"] + summary.counts["audit"]
+
+    page = export_html.render(job.language, doc, access.table.registry, summary.counts, [f.name for f in archive.files])
+    await asyncio.to_thread(archive.text, "index.html", page)
+    return summary

@@ -1,0 +1,81 @@
+"""The daily reminder: e-mail the workspace's admins about OPEN data requests due within 7 days, and overdue ones.
+
+The message names requests by id, kind and deadline only (no requester names: e-mail is a weaker channel
+than the CRM). With no such requests nothing is sent. Sent through the runtime's mailer (`SMTP_URL`, or the
+log in development).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from authz.defaults import ADMIN_ROLE
+from db.models import CasbinRule, DataRequest, User
+from resolvers.data_requests import days_remaining
+from resolvers.mail import Mailer
+
+REMIND_WITHIN = timedelta(days=7)
+
+
+@dataclass(frozen=True)
+class Reminder:
+    due_soon: list[DataRequest]
+    overdue: list[DataRequest]
+    recipients: list[str]
+    sent: bool
+
+
+async def pending(session: AsyncSession, now: datetime) -> tuple[list[DataRequest], list[DataRequest]]:
+    """(due within 7 days, overdue), soonest deadline first."""
+    stmt = (
+        select(DataRequest)
+        .where(DataRequest.status == "OPEN", DataRequest.due_at <= now + REMIND_WITHIN)
+        .order_by(DataRequest.due_at, DataRequest.id)
+    )
+    rows = list((await session.execute(stmt)).scalars())
+    return [r for r in rows if r.due_at >= now], [r for r in rows if r.due_at < now]
+
+
+async def admin_emails(session: AsyncSession) -> list[str]:
+    admins = select(CasbinRule.v0).where(CasbinRule.ptype == "g", CasbinRule.v1 == ADMIN_ROLE)
+    stmt = (
+        select(User.email)
+        .where(User.is_active.is_(True), func.concat("user:", User.id).in_(admins))
+        .order_by(User.email)
+    )
+    return list((await session.execute(stmt)).scalars())
+
+
+def _line(request: DataRequest, now: datetime) -> str:
+    days = days_remaining(request, now)
+    when = f"{days} day(s) left" if days is not None and days >= 0 else f"{-(days or 0)} day(s) overdue"
+    return f"  - {request.kind} request {request.id}: due {request.due_at:%Y-%m-%d %H:%M} UTC ({when})"
+
+
+def message(workspace: str, due_soon: list[DataRequest], overdue: list[DataRequest], now: datetime) -> tuple[str, str]:
+    subject = f"[{workspace}] Data requests: {len(overdue)} overdue, {len(due_soon)} due within 7 days"
+    parts = [
+        "Under the PDPO a data access or correction request must be answered within 40 days of receipt",
+        "(s.19(1), s.23(1)); a request that cannot be fully met in time needs a written notice before the deadline.",
+        "",
+    ]
+    if overdue:
+        parts += ["Overdue:", *(_line(r, now) for r in overdue), ""]
+    if due_soon:
+        parts += ["Due within 7 days:", *(_line(r, now) for r in due_soon), ""]
+    parts.append("Open the CRM's data-request register to fulfil, refuse or record a partial-compliance notice.")
+    return subject, "\n".join(parts)
+
+
+async def remind(session: AsyncSession, mailer: Mailer, workspace: str, now: datetime) -> Reminder:
+    due_soon, overdue = await pending(session, now)
+    recipients = await admin_emails(session)
+    if not (due_soon or overdue) or not recipients:
+        return Reminder(due_soon, overdue, recipients, sent=False)
+    subject, body = message(workspace, due_soon, overdue, now)
+    await mailer.send(recipients, subject, body)
+    return Reminder(due_soon, overdue, recipients, sent=True)

@@ -1,0 +1,99 @@
+"""`disclosures(contactId)`: who outside the workspace received a contact's data in the last 12 months, so that
+a correction can be passed on to them (PDPO s.23(1)(c)). Computed from the audit log:
+
+* exports: downloads (EXPORT events, phase `downloaded`) of this contact's export (e.g. for an access
+  request) and of whole-workspace exports made after the contact existed; their fields are those the
+  finished export recorded;
+* partner API keys: READ events by `api_key` actors on the contact or its activities.
+
+Needs `data_request` `read` and the contact visible. Reading it is itself audited (a READ on `audit`).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.models import Contact
+from resolvers.errors import NotFound
+from resolvers.runtime import Caller
+
+WINDOW = timedelta(days=365)
+
+_SQL = """
+WITH ev AS (
+  SELECT e.id, e.occurred_at, e.actor_id, e.actor_kind,
+         CASE WHEN e.action = 'EXPORT' THEN coalesce((
+             SELECT c.fields FROM audit_events c
+             WHERE c.action = 'EXPORT' AND c.details ->> 'phase' = 'completed'
+               AND c.details ->> 'exportId' = e.details ->> 'exportId' LIMIT 1), '{}') ELSE e.fields END AS fields,
+         CASE WHEN e.action = 'EXPORT' AND e.entity_type = 'workspace' THEN 'WORKSPACE_EXPORT'
+              WHEN e.action = 'EXPORT' THEN 'CONTACT_EXPORT'
+              ELSE 'API_KEY' END AS channel,
+         CASE WHEN e.entity_type = 'activity' THEN 'activities.' ELSE '' END AS prefix
+  FROM audit_events e
+  WHERE e.occurred_at >= :since AND e.occurred_at >= :created
+    AND (
+      (e.action = 'EXPORT' AND e.details ->> 'phase' = 'downloaded' AND (
+          (e.entity_type = 'contact' AND e.entity_id = :cid) OR e.entity_type = 'workspace'))
+      OR (e.action = 'READ' AND e.actor_kind = 'api_key' AND (
+          (e.entity_type = 'contact' AND e.entity_id = :cid)
+          OR (e.entity_type = 'activity'
+              AND e.entity_id IN (SELECT a.id::text FROM activities a WHERE a.contact_id = :cuuid))))
+    )
+)
+SELECT ev.channel, ev.actor_kind, ev.actor_id, coalesce(k.name, u.email) AS label,
+       min(ev.occurred_at) AS first_at, max(ev.occurred_at) AS last_at, count(DISTINCT ev.id) AS n,
+       coalesce(array_agg(DISTINCT ev.prefix || f.name ORDER BY ev.prefix || f.name)
+                FILTER (WHERE f.name IS NOT NULL), '{}') AS fields
+FROM ev
+LEFT JOIN LATERAL unnest(ev.fields) AS f(name) ON true
+LEFT JOIN users u ON ev.actor_kind = 'user' AND u.id = ev.actor_id
+LEFT JOIN api_keys k ON ev.actor_kind = 'api_key' AND k.id = ev.actor_id
+GROUP BY ev.channel, ev.actor_kind, ev.actor_id, k.name, u.email
+ORDER BY max(ev.occurred_at) DESC, ev.channel, ev.actor_id
+"""
+
+
+@dataclass(frozen=True)
+class Disclosure:
+    channel: str  # API_KEY | CONTACT_EXPORT | WORKSPACE_EXPORT
+    actor_kind: str
+    actor_id: uuid.UUID | None
+    label: str  # the API key's name, or the e-mail of who made the export
+    first_at: datetime
+    last_at: datetime
+    count: int
+    fields: list[str]
+
+
+async def disclosures(session: AsyncSession, caller: Caller, contact_id: uuid.UUID) -> list[Disclosure]:
+    caller.access.require("data_request", "read")
+    created = await session.scalar(
+        select(Contact.created_at).where(caller.access.record_filter("contact"), Contact.id == contact_id)
+    )
+    if created is None:
+        raise NotFound("no such contact")
+    now = caller.runtime.now()
+    params: dict[str, Any] = {"cid": str(contact_id), "cuuid": contact_id, "since": now - WINDOW, "created": created}
+    rows = await session.execute(text(_SQL), params)
+    out = [
+        Disclosure(
+            r.channel,
+            r.actor_kind,
+            r.actor_id,
+            r.label or r.actor_kind,
+            r.first_at,
+            r.last_at,
+            int(r.n),
+            list(r.fields),
+        )
+        for r in rows
+    ]
+    caller.audit.event("READ", entity_type="audit", details={"report": "disclosures", "contactId": str(contact_id)})
+    return out

@@ -1,0 +1,216 @@
+"""Export jobs: asking for one (a contact's data for an access request, or the whole workspace), reading a
+job's state, its signed download link, and opening a download.
+
+Permissions: `export` on `contact` (its record scope says which contacts) or on `workspace`; the default
+policy gives both to admins only. The job remembers who asked: the worker rebuilds that principal's current
+roles, scopes and field decisions and exports only what they may read (resolvers.export_rows).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from authz.access import Access
+from authz.defaults import ADMIN_ROLE
+from authz.errors import AccessDenied
+from authz.principal import Principal
+from db import audit as audit_log
+from db.audit import AuditActor, AuditBuffer
+from db.files import FileStore
+from db.models import ApiKey, Contact, DataRequest, ExportJob, User
+from db.sessions import session_factory
+from db.tenancy import Tenant
+from resolvers import export_tokens, policies
+from resolvers.errors import BadInput, NotFound
+from resolvers.export_context import ExportRefused
+from resolvers.runtime import Caller, Runtime
+
+DOWNLOAD_TTL = timedelta(hours=24)
+LANGUAGES = ("EN", "ZH")
+RUN_ACTOR = "exports.run"
+
+
+async def request_contact_export(
+    session: AsyncSession,
+    caller: Caller,
+    contact_id: uuid.UUID,
+    data_request_id: uuid.UUID | None = None,
+    language: str = "EN",
+) -> ExportJob:
+    """A copy of everything held on one person (DPP6). Visible contact first (else NOT_FOUND), then the
+    `export` permission on it (else FORBIDDEN). With a data request, the export is linked to it and written in
+    the request's language."""
+    access = caller.access
+    visible = select(Contact.id).where(access.record_filter("contact"), Contact.id == contact_id)
+    if await session.scalar(visible) is None:
+        raise NotFound("no such contact")
+    if not await session.scalar(select(access.record_filter("contact", "export")).where(Contact.id == contact_id)):
+        raise AccessDenied("not allowed to export this contact")
+    request: DataRequest | None = None
+    if data_request_id is not None:
+        access.require("data_request", "read")
+        request = await session.get(DataRequest, data_request_id)
+        if request is None or request.contact_id != contact_id:
+            raise BadInput("no such data request for this contact", field="dataRequestId")
+        language = request.language or language
+    language = (language or "EN").upper()
+    if language not in LANGUAGES:
+        raise BadInput("language is EN or ZH", field="language")
+    job = await _new_job(session, caller, "CONTACT", contact_id=contact_id, data_request_id=data_request_id,
+                         language=language)
+    if request is not None:
+        request.export_id = job.id
+        await session.flush()
+    caller.audit.event(
+        "EXPORT", entity_type="contact", entity_id=str(contact_id),
+        details={"exportId": str(job.id), "phase": "requested", "kind": "CONTACT",
+                 **({"dataRequestId": str(data_request_id)} if data_request_id else {})},
+    )
+    caller.enqueue(RUN_ACTOR, slug=caller.tenant.slug, export_id=str(job.id))
+    return job
+
+
+async def request_workspace_export(session: AsyncSession, caller: Caller) -> ExportJob:
+    """Everything in the workspace (backup, or leaving). A second request while one of the caller's is still
+    queued or running returns that one."""
+    caller.access.require("workspace", "export")
+    principal = caller.principal
+    pending = await session.scalar(
+        select(ExportJob).where(
+            ExportJob.kind == "WORKSPACE",
+            ExportJob.status.in_(("QUEUED", "RUNNING")),
+            ExportJob.requested_by == principal.id,
+            ExportJob.requested_by_kind == principal.kind,
+        ).order_by(ExportJob.created_at.desc()).limit(1)
+    )
+    if pending is not None:
+        return pending
+    job = await _new_job(session, caller, "WORKSPACE")
+    caller.audit.event("EXPORT", entity_type="workspace", entity_id=caller.tenant.slug,
+                       details={"exportId": str(job.id), "phase": "requested", "kind": "WORKSPACE"})
+    caller.enqueue(RUN_ACTOR, slug=caller.tenant.slug, export_id=str(job.id))
+    return job
+
+
+async def _new_job(session: AsyncSession, caller: Caller, kind: str, *, contact_id: uuid.UUID | None = None,
+                   data_request_id: uuid.UUID | None = None, language: str = "EN") -> ExportJob:
+    principal = caller.principal
+    email = None
+    if principal.kind == "user" and principal.id is not None:
+        email = await session.scalar(select(User.email).where(User.id == principal.id))
+    job = ExportJob(
+        id=uuid.uuid4(), kind=kind, status="QUEUED", progress=0.0, contact_id=contact_id,
+        data_request_id=data_request_id, language=language, requested_by=principal.id,
+        requested_by_kind=principal.kind, requested_roles=sorted(principal.roles), notify_email=email, attempts=0,
+    )
+    session.add(job)
+    await session.flush()
+    return job
+
+
+async def new_operator_job(session: AsyncSession) -> ExportJob:
+    """The CLI's workspace export: asked by the operator (actor `system`) with the admin role's decisions."""
+    job = ExportJob(id=uuid.uuid4(), kind="WORKSPACE", status="QUEUED", progress=0.0, language="EN",
+                    requested_by=None, requested_by_kind="system", requested_roles=[ADMIN_ROLE], attempts=0)
+    session.add(job)
+    await session.flush()
+    return job
+
+
+async def get_job(session: AsyncSession, caller: Caller, job_id: uuid.UUID) -> ExportJob:
+    """The caller's own jobs; everyone's for those who may export the workspace. NOT_FOUND otherwise."""
+    job = await session.get(ExportJob, job_id)
+    principal = caller.principal
+    own = job is not None and job.requested_by == principal.id and job.requested_by_kind == principal.kind
+    if job is None or not (own or caller.access.can("workspace", "export")):
+        raise NotFound("no such export")
+    return job
+
+
+def download_url(runtime: Runtime, slug: str, job: ExportJob, base_url: str) -> str | None:
+    if job.status != "SUCCEEDED" or job.expires_at is None or job.expires_at <= runtime.now():
+        return None
+    return f"{base_url.rstrip('/')}/exports/{export_tokens.sign(runtime.secret_key, slug, job.id, job.expires_at)}"
+
+
+async def requester(session: AsyncSession, runtime: Runtime, tenant: Tenant, job: ExportJob,
+                    audit: AuditBuffer) -> Caller:
+    """The principal who asked, as they are now (roles, team, key state): an export never outlives a revocation."""
+    policy = await policies.workspace_policy(session, runtime, tenant.slug)
+    kind, pid = job.requested_by_kind, job.requested_by
+    if kind == "user":
+        user = await session.get(User, pid) if pid else None
+        if user is None or not user.is_active:
+            raise ExportRefused("the requester's account no longer exists or is disabled")
+        principal = Principal("user", user.id, policy.roles_of(policies.user_subject(user.id)), user.team_id,
+                              label=user.email)
+    elif kind == "api_key":
+        key = await session.get(ApiKey, pid) if pid else None
+        now = datetime.now(UTC)
+        if key is None or key.revoked_at is not None or (key.expires_at is not None and key.expires_at <= now):
+            raise ExportRefused("the requesting API key is revoked or expired")
+        principal = Principal("api_key", key.id, frozenset({key.role}), None, label=key.name)
+    else:  # the operator (CLI) or a support session: the roles recorded when it was asked
+        principal = Principal(kind, pid, frozenset(job.requested_roles), None, label=kind)  # type: ignore[arg-type]
+    access = Access(principal, policy.table(principal.roles))
+    return Caller(runtime, tenant, principal, access, audit, policy)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Downloads
+# ---------------------------------------------------------------------------------------------------------
+
+
+class LinkExpired(Exception):
+    """The link or the export has expired (HTTP 410)."""
+
+
+@dataclass(frozen=True)
+class Download:
+    path: Path
+    filename: str
+    size: int
+
+
+async def open_download(runtime: Runtime, token: str, actor: AuditActor) -> Download:
+    """Check a download link and audit the download (an EXPORT event committed before any byte is sent).
+
+    Raises NotFound (unknown or tampered link, or no such finished export) or LinkExpired."""
+    try:
+        claims = export_tokens.verify(runtime.secret_key, token, runtime.now())
+    except export_tokens.InvalidToken as exc:
+        raise NotFound("no such export") from exc
+    except export_tokens.ExpiredToken as exc:
+        raise LinkExpired("this download link has expired") from exc
+    tenant = await runtime.directory.get(claims.slug)
+    if tenant is None:
+        raise NotFound("no such export")
+    store = FileStore(runtime.export_dir)
+    async with session_factory(tenant.engine)() as session:
+        job = await session.get(ExportJob, claims.job_id)
+        if job is None or job.status not in ("SUCCEEDED", "EXPIRED") or job.file_key is None:
+            raise NotFound("no such export")
+        if job.status == "EXPIRED" or job.expires_at is None or job.expires_at <= runtime.now():
+            raise LinkExpired("this export has expired")
+        path = store.path(job.file_key)
+        if not path.is_file():
+            raise LinkExpired("this export's file is gone")
+        # The link holder acts for whoever asked for the export; the client address says where it went.
+        audit = AuditBuffer(AuditActor(job.requested_by, job.requested_by_kind, actor.request_id, actor.client_ip,
+                                       actor.user_agent))
+        audit.event(
+            "EXPORT", entity_type="contact" if job.kind == "CONTACT" else "workspace",
+            entity_id=str(job.contact_id) if job.kind == "CONTACT" else tenant.slug,
+            details={"exportId": str(job.id), "phase": "downloaded", "kind": job.kind, "sizeBytes": job.size_bytes},
+        )
+        await audit_log.flush(session, audit)
+        await session.commit()
+    stamp = (job.finished_at or job.created_at).strftime("%Y%m%d-%H%M")
+    name = f"{tenant.slug}-{'contact' if job.kind == 'CONTACT' else 'workspace'}-export-{stamp}.zip"
+    return Download(path, name, int(job.size_bytes or path.stat().st_size))

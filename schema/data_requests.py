@@ -1,0 +1,243 @@
+"""The data-request register, disclosures and the s.27 log book. Adapters only: parse, call one resolver, wrap."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from typing import Any
+
+import strawberry
+from strawberry.types import Info
+
+from resolvers import data_requests, disclosures
+from schema import selection
+from schema.contacts import Contact
+from schema.context import Context
+from schema.enums import Language
+from schema.exports import ExportJob, export_job_of
+from schema.ids import to_global, uuid_of
+from schema.nodes import Connection, connection
+
+
+@strawberry.enum
+class DataRequestKind(enum.Enum):
+    ACCESS = "ACCESS"
+    CORRECTION = "CORRECTION"
+    ERASURE = "ERASURE"
+
+
+@strawberry.enum
+class DataRequestStatus(enum.Enum):
+    OPEN = "OPEN"
+    FULFILLED = "FULFILLED"
+    REFUSED = "REFUSED"
+
+
+@strawberry.type(description="A data access, correction or erasure request; it is due 40 days after receipt.")
+class DataRequest:
+    id: strawberry.ID
+    kind: DataRequestKind
+    requester_name: str
+    language: Language
+    received_at: dt.datetime
+    due_at: dt.datetime
+    status: DataRequestStatus
+    refusal_reason: str | None
+    fulfilled_at: dt.datetime | None
+    partial_notice_at: dt.datetime | None = strawberry.field(description="When the s.19(2) notice was given.")
+    partial_notice: str | None
+    days_remaining: int | None = strawberry.field(
+        description="Whole days left before dueAt (0 on the last day, negative once overdue); null unless OPEN."
+    )
+    overdue: bool = strawberry.field(description="OPEN and past dueAt.")
+    export_id: strawberry.ID | None = strawberry.field(description="The ExportJob of an ACCESS request.")
+    contact_id: strawberry.Private[Any]
+    raw_export_id: strawberry.Private[Any]
+
+    @strawberry.field(description="The export answering an ACCESS request; its link only for who may download it.")
+    async def export(self, info: Info[Context, None]) -> ExportJob | None:
+        if self.raw_export_id is None:
+            return None
+        found = await info.context.loaders.linked_exports_by_id.load(self.raw_export_id)
+        if found is None:
+            return None
+        job, may_download = found
+        return export_job_of(info, job, info.context.tenant.slug) if may_download else ExportJob.from_model(job, None)
+
+    @strawberry.field
+    async def contact(self, info: Info[Context, None]) -> Contact | None:
+        fields = selection.names(selection.node_fields(info))
+        record = await info.context.loaders.contacts_by_id.load((self.contact_id, fields.names))
+        if record is None:
+            return None
+        info.context.redact_record(info, record)
+        return Contact.wrap(record)
+
+    @classmethod
+    def from_model(cls, r: Any, now: dt.datetime) -> DataRequest:
+        return cls(
+            id=strawberry.ID(to_global("DataRequest", r.id)),
+            kind=DataRequestKind(r.kind),
+            requester_name=r.requester_name,
+            language=Language(r.language),
+            received_at=r.received_at,
+            due_at=r.due_at,
+            status=DataRequestStatus(r.status),
+            refusal_reason=r.refusal_reason,
+            fulfilled_at=r.fulfilled_at,
+            partial_notice_at=r.partial_notice_at,
+            partial_notice=r.partial_notice,
+            days_remaining=data_requests.days_remaining(r, now),
+            overdue=data_requests.is_overdue(r, now),
+            export_id=strawberry.ID(to_global("ExportJob", r.export_id)) if r.export_id else None,
+            contact_id=r.contact_id,
+            raw_export_id=r.export_id,
+        )
+
+
+DataRequestConnection = Connection[DataRequest]
+
+
+@strawberry.input
+class DataRequestInput:
+    kind: DataRequestKind
+    contact_id: strawberry.ID
+    requester_name: str
+    received_at: dt.datetime | None = None
+    language: Language | None = None
+
+    def to_new(self) -> data_requests.NewRequest:
+        return data_requests.NewRequest(
+            kind=self.kind.value,
+            contact_id=uuid_of(str(self.contact_id), "Contact", "contactId"),
+            requester_name=self.requester_name,
+            received_at=self.received_at,
+            language=self.language.value if self.language else None,
+        )
+
+
+@strawberry.type(description="PDPO s.27 log book: a refused request, kept 4 years.")
+class LogBookEntry:
+    id: strawberry.ID
+    data_request_id: strawberry.ID | None
+    contact_id: strawberry.ID | None
+    kind: str
+    requester_name: str | None
+    reason: str
+    refused_at: dt.datetime
+    keep_until: dt.datetime
+
+    @classmethod
+    def from_model(cls, e: Any) -> LogBookEntry:
+        return cls(
+            id=strawberry.ID(str(e.id)),
+            data_request_id=strawberry.ID(to_global("DataRequest", e.data_request_id)) if e.data_request_id else None,
+            contact_id=strawberry.ID(to_global("Contact", e.contact_id)) if e.contact_id else None,
+            kind=e.kind,
+            requester_name=e.requester_name,
+            reason=e.reason,
+            refused_at=e.refused_at,
+            keep_until=e.keep_until,
+        )
+
+
+@strawberry.type(description="Who outside the workspace received a contact's data (s.23(1)(c)).")
+class Disclosure:
+    channel: str = strawberry.field(description="API_KEY | CONTACT_EXPORT | WORKSPACE_EXPORT")
+    actor_kind: str
+    actor_id: strawberry.ID | None
+    recipient: str = strawberry.field(description="The API key's name, or who made the export.")
+    first_at: dt.datetime
+    last_at: dt.datetime
+    count: int
+    fields: list[str]
+
+    @classmethod
+    def of(cls, d: disclosures.Disclosure) -> Disclosure:
+        type_name = {"api_key": "ApiKey", "user": "User"}.get(d.actor_kind)
+        actor = to_global(type_name, d.actor_id) if type_name and d.actor_id else (d.actor_id and str(d.actor_id))
+        return cls(
+            channel=d.channel,
+            actor_kind=d.actor_kind,
+            actor_id=strawberry.ID(actor) if actor else None,
+            recipient=d.label,
+            first_at=d.first_at,
+            last_at=d.last_at,
+            count=d.count,
+            fields=d.fields,
+        )
+
+
+def _id(value: strawberry.ID) -> Any:
+    return uuid_of(str(value), "DataRequest", "id")
+
+
+@strawberry.type
+class DataRequestQueries:
+    @strawberry.field
+    async def data_request(self, info: Info[Context, None], id: strawberry.ID) -> DataRequest:
+        async with info.context.db() as (session, caller):
+            return DataRequest.from_model(await data_requests.get(session, caller, _id(id)), caller.runtime.now())
+
+    @strawberry.field(description="The register, soonest deadline first. At most 200 a page.")
+    async def data_requests(
+        self,
+        info: Info[Context, None],
+        status: DataRequestStatus | None = None,
+        overdue: bool | None = None,
+        first: int | None = 50,
+        after: str | None = None,
+    ) -> DataRequestConnection:
+        async with info.context.db() as (session, caller):
+            page = await data_requests.list_requests(
+                session,
+                caller,
+                status=status.value if status else None,
+                overdue=overdue,
+                first=first,
+                after=after,
+                want_total=selection.connection_wants(info, "totalCount"),
+            )
+            now = caller.runtime.now()
+        return connection(page, lambda r: DataRequest.from_model(r, now))  # type: ignore[no-any-return]
+
+    @strawberry.field(description="Who outside the workspace received this contact's data in the last 12 months.")
+    async def disclosures(self, info: Info[Context, None], contact_id: strawberry.ID) -> list[Disclosure]:
+        cid = uuid_of(str(contact_id), "Contact", "contactId")
+        async with info.context.db() as (session, caller):
+            return [Disclosure.of(d) for d in await disclosures.disclosures(session, caller, cid)]
+
+    @strawberry.field(description="The s.27 log book of refused requests, newest first.")
+    async def log_book(self, info: Info[Context, None]) -> list[LogBookEntry]:
+        async with info.context.db() as (session, caller):
+            return [LogBookEntry.from_model(e) for e in await data_requests.log_book(session, caller)]
+
+
+@strawberry.type
+class DataRequestMutations:
+    @strawberry.mutation
+    async def create_data_request(self, info: Info[Context, None], input: DataRequestInput) -> DataRequest:
+        data = input.to_new()
+        async with info.context.mutation() as (session, caller):
+            return DataRequest.from_model(await data_requests.create(session, caller, data), caller.runtime.now())
+
+    @strawberry.mutation(
+        description="ACCESS: links (or requests) its export. ERASURE: erases the contact. CORRECTION: records it."
+    )
+    async def fulfil_data_request(self, info: Info[Context, None], id: strawberry.ID) -> DataRequest:
+        async with info.context.mutation() as (session, caller):
+            return DataRequest.from_model(await data_requests.fulfil(session, caller, _id(id)), caller.runtime.now())
+
+    @strawberry.mutation(description="Refuses the request and writes the s.27 log book.")
+    async def refuse_data_request(self, info: Info[Context, None], id: strawberry.ID, reason: str) -> DataRequest:
+        async with info.context.mutation() as (session, caller):
+            request = await data_requests.refuse(session, caller, _id(id), reason)
+            return DataRequest.from_model(request, caller.runtime.now())
+
+    @strawberry.mutation(description="Records the s.19(2) written notice; only before dueAt.")
+    async def record_partial_compliance_notice(
+        self, info: Info[Context, None], id: strawberry.ID, notice: str
+    ) -> DataRequest:
+        async with info.context.mutation() as (session, caller):
+            request = await data_requests.record_partial_notice(session, caller, _id(id), notice)
+            return DataRequest.from_model(request, caller.runtime.now())

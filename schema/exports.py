@@ -1,0 +1,101 @@
+"""Export jobs: `exportJob`, `requestContactExport`, `requestWorkspaceExport`. Adapters only."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from typing import Any
+
+import strawberry
+from strawberry.types import Info
+
+from resolvers import exports
+from schema.context import Context
+from schema.ids import to_global, uuid_of
+
+MAX_GRAPHQL_INT = 2**31 - 1
+
+
+@strawberry.enum
+class ExportKind(enum.Enum):
+    CONTACT = "CONTACT"
+    WORKSPACE = "WORKSPACE"
+
+
+@strawberry.enum
+class ExportStatus(enum.Enum):
+    QUEUED = "QUEUED"
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    EXPIRED = "EXPIRED"
+
+
+@strawberry.type(description="An export being made or made: a ZIP downloadable for 24 hours through a signed link.")
+class ExportJob:
+    id: strawberry.ID
+    kind: ExportKind
+    status: ExportStatus
+    progress: float = strawberry.field(description="0..1, moves while the job runs.")
+    created_at: dt.datetime
+    finished_at: dt.datetime | None
+    download_url: str | None = strawberry.field(
+        description="A signed link (no sign-in needed: keep it private) while the export is downloadable."
+    )
+    expires_at: dt.datetime | None
+    size_bytes: int | None = strawberry.field(description="Null above 2^31-1 bytes (GraphQL Int).")
+    sha256: str | None
+    error: str | None
+
+    @classmethod
+    def from_model(cls, job: Any, download_url: str | None) -> ExportJob:
+        size = job.size_bytes
+        return cls(
+            id=strawberry.ID(to_global("ExportJob", job.id)),
+            kind=ExportKind(job.kind),
+            status=ExportStatus(job.status),
+            progress=float(job.progress or 0.0),
+            created_at=job.created_at,
+            finished_at=job.finished_at,
+            download_url=download_url,
+            expires_at=job.expires_at,
+            size_bytes=size if size is not None and size <= MAX_GRAPHQL_INT else None,
+            sha256=job.sha256,
+            error=job.error,
+        )
+
+
+def export_job_of(info: Info[Context, None], job: Any, slug: str) -> ExportJob:
+    """The GraphQL shape of a job, its link based on CRM_PUBLIC_URL or the request's own URL."""
+    runtime = info.context.runtime
+    base = runtime.exports.public_url or str(info.context.request.base_url)
+    return ExportJob.from_model(job, exports.download_url(runtime, slug, job, base))
+
+
+@strawberry.type
+class ExportQueries:
+    @strawberry.field(description="One export job: the caller's own, or any for those who may export the workspace.")
+    async def export_job(self, info: Info[Context, None], id: strawberry.ID) -> ExportJob | None:
+        job_id = uuid_of(str(id), "ExportJob", "id")
+        async with info.context.db() as (session, caller):
+            job = await exports.get_job(session, caller, job_id)
+        return export_job_of(info, job, caller.tenant.slug)
+
+
+@strawberry.type
+class ExportMutations:
+    @strawberry.mutation(description="A copy of everything held on one person (data access request, DPP6).")
+    async def request_contact_export(
+        self, info: Info[Context, None], contact_id: strawberry.ID, data_request_id: strawberry.ID | None = None
+    ) -> ExportJob:
+        cid = uuid_of(str(contact_id), "Contact", "contactId")
+        rid = uuid_of(str(data_request_id), "DataRequest", "dataRequestId") if data_request_id else None
+        async with info.context.mutation() as (session, caller):
+            job = await exports.request_contact_export(session, caller, cid, rid)
+        return export_job_of(info, job, caller.tenant.slug)
+
+    @strawberry.mutation(description="Everything in the workspace, as JSON Lines files with a manifest.")
+    async def request_workspace_export(self, info: Info[Context, None]) -> ExportJob:
+        async with info.context.mutation() as (session, caller):
+            job = await exports.request_workspace_export(session, caller)
+        return export_job_of(info, job, caller.tenant.slug)

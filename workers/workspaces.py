@@ -1,0 +1,25 @@
+"""Workspace life actors: the daily purge of closed workspaces past their grace period (one message per
+workspace) and the daily "deleted in 7 days" reminder to their admins."""
+
+from __future__ import annotations
+
+from resolvers import workspace_life
+from workers.broker import WorkerRuntime
+
+
+def actors(runtime: WorkerRuntime) -> dict[str, object]:
+    async def purge_due() -> None:
+        rt = await runtime.get()
+        for slug in await workspace_life.due_for_purge(rt):
+            rt.send_job("workspaces.purge", {"slug": slug})
+
+    async def purge(slug: str) -> None:
+        rt = await runtime.get()
+        await workspace_life.purge(rt, slug)
+
+    async def remind() -> None:
+        rt = await runtime.get()
+        for slug in await workspace_life.due_for_reminder(rt):
+            await workspace_life.remind(rt, slug)
+
+    return {"workspaces.purge_due": purge_due, "workspaces.purge": purge, "workspaces.remind": remind}
