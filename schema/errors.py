@@ -43,6 +43,25 @@ class UnitOfWork(SchemaExtension):
         ctx: Context = self.execution_context.context
         result = self.execution_context.result
         errors: list[GraphQLError] = list(getattr(result, "errors", None) or [])
+        try:
+            formatted, unexpected = self._format(ctx, errors)
+            formatted.extend(_redaction_errors(ctx))
+        except Exception:  # never let the error handler itself leak a message or the session
+            log.exception("request %s: formatting errors failed", ctx.request_id)
+            if result is not None:
+                result.data = None
+            formatted, unexpected = [_internal(ctx, "internal error")], True
+        try:
+            await ctx.finish(ok=not unexpected)
+        except Exception:
+            log.exception("request %s: audit flush or commit failed; no data returned", ctx.request_id)
+            if result is not None:
+                result.data = None
+            formatted = [_internal(ctx, "internal error: the request could not be recorded")]
+        if result is not None and (formatted or errors):
+            result.errors = formatted
+
+    def _format(self, ctx: Context, errors: list[GraphQLError]) -> tuple[list[GraphQLError], bool]:
         formatted: list[GraphQLError] = []
         unexpected = False
         for error in errors:
@@ -96,21 +115,11 @@ class UnitOfWork(SchemaExtension):
                         extensions={"code": "INTERNAL", "requestId": ctx.request_id},
                     )
                 )
-        formatted.extend(_redaction_errors(ctx))
-        try:
-            await ctx.finish(ok=not unexpected)
-        except Exception:
-            log.exception("request %s: audit flush or commit failed; no data returned", ctx.request_id)
-            if result is not None:
-                result.data = None
-            formatted = [
-                GraphQLError(
-                    "internal error: the request could not be recorded",
-                    extensions={"code": "INTERNAL", "requestId": ctx.request_id},
-                )
-            ]
-        if result is not None and (formatted or errors):
-            result.errors = formatted
+        return formatted, unexpected
+
+
+def _internal(ctx: Context, message: str) -> GraphQLError:
+    return GraphQLError(message, extensions={"code": "INTERNAL", "requestId": ctx.request_id})
 
 
 _BAD_VARIABLE = re.compile(r"^Variable '\$(\w+)' has invalid value(?: at (\S+))?:")
