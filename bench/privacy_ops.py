@@ -1,6 +1,6 @@
 """Privacy operations benchmark: `eraseContact` of one contact with 1,000 activities (median of 5, with its SQL
-statement count), and retention runs over 100,000 contacts (dry run, ARCHIVE, ANONYMISE) in rows per second.
-Everything goes over HTTP (GraphQL, authz, audit) against real PostgreSQL.
+statement count), and retention runs over 100,000 contacts (dry run and real run, ARCHIVE then ANONYMISE) in
+rows per second. Everything goes over HTTP (GraphQL, authz, audit) against real PostgreSQL.
 
     .venv/bin/python bench/privacy_ops.py
 """
@@ -86,8 +86,9 @@ async def retention(b: Bench) -> None:
         seconds = time.perf_counter() - start
         count = body["data"]["runRetention"]["affected"][0]["count"]
         assert count == CONTACTS, body
+        how = "done in a savepoint, rolled back" if dry else "committed, every row audited with its policy"
         print(f"retention {label} over {CONTACTS:,} contacts: {seconds:.2f} s = {count / seconds:,.0f} rows/s "
-              f"(one runRetention request, every row audited)", flush=True)
+              f"(one runRetention request; {how})", flush=True)
 
 
 async def run() -> None:

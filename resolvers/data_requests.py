@@ -128,8 +128,10 @@ async def list_requests(
     first: int | None,
     after: str | None,
     want_total: bool,
+    due_within_days: int | None = None,
 ) -> pagination.Page[DataRequest]:
-    """Soonest deadline first. `overdue: true` is OPEN and past `dueAt`; `overdue: false` everything else."""
+    """Soonest deadline first. `overdue: true` is OPEN and past `dueAt`; `overdue: false` everything else;
+    `due_within_days`: OPEN, not yet overdue, due within that many days."""
     caller.access.require(RESOURCE, "read")
     size = pagination.page_size(first)
     now = caller.runtime.now()
@@ -140,6 +142,11 @@ async def list_requests(
         conditions.append(DataRequest.status == status)
     if overdue is not None:
         conditions.append(_overdue(now) if overdue else ~_overdue(now))
+    if due_within_days is not None:
+        if not 0 <= due_within_days <= 40:
+            raise BadInput("dueWithinDays is between 0 and 40", field="dueWithinDays")
+        horizon = now + timedelta(days=due_within_days)
+        conditions += [DataRequest.status == "OPEN", DataRequest.due_at >= now, DataRequest.due_at <= horizon]
     stmt = select(DataRequest).where(*conditions)
     if after:
         value, row_id = pagination.decode_cursor(after, CURSOR_KIND)

@@ -73,10 +73,13 @@ async def rotate(
 ) -> Rotation:
     if batch_size < 1:
         raise BadInput("the batch size is at least 1", field="batchSize")
-    version, resumed = await _start(directory, slug)
-    if not resumed:
-        # API processes keep the old key set for up to the cache TTL: none may meet a value it cannot decrypt.
-        await asyncio.sleep(directory.ttl_seconds + SETTLE_MARGIN_SECONDS if settle_seconds is None else settle_seconds)
+    version, resumed, key_created = await _start(directory, slug)
+    # API processes keep the old key set for up to the cache TTL: none may meet a value it cannot decrypt yet
+    # (a resumed run that follows a fresh key closely waits too).
+    settle = directory.ttl_seconds + SETTLE_MARGIN_SECONDS if settle_seconds is None else settle_seconds
+    wait = settle - (datetime.now(UTC) - key_created).total_seconds()
+    if wait > 0:
+        await asyncio.sleep(wait)
     directory.invalidate(slug)
     tenant = await directory.get(slug)
     if tenant is None:
@@ -106,8 +109,8 @@ async def rotate(
     return Rotation(version, resumed, done, reencrypted)
 
 
-async def _start(directory: tenancy.TenantDirectory, slug: str) -> tuple[int, bool]:
-    """(target version, resumed): the unfinished rotation's version, or a new key made current."""
+async def _start(directory: tenancy.TenantDirectory, slug: str) -> tuple[int, bool, datetime]:
+    """(target version, resumed, its key's creation): the unfinished rotation's, or a new key made current."""
     async with directory.catalog.begin() as conn:
         ws = (await conn.execute(select(Workspace).where(Workspace.slug == slug).with_for_update())).one_or_none()
         if ws is None or ws.status == WorkspaceStatus.PURGED:
@@ -115,14 +118,17 @@ async def _start(directory: tenancy.TenantDirectory, slug: str) -> tuple[int, bo
         keys = {k.version: k for k in (await conn.execute(select(DataKey).where(DataKey.workspace_id == ws.id))).all()}
         current = keys.get(ws.current_key_version)
         if ws.current_key_version > 1 and current is not None and current.reencrypted_at is None:
-            return ws.current_key_version, True
+            return ws.current_key_version, True, current.created_at
         version = max(keys) + 1
         key = crypto.generate_data_key()
         wrapped = crypto.wrap_data_key(directory.master_key, slug, key, version)
-        await conn.execute(insert(DataKey).values(workspace_id=ws.id, version=version, wrapped=wrapped))
+        created = datetime.now(UTC)
+        await conn.execute(
+            insert(DataKey).values(workspace_id=ws.id, version=version, wrapped=wrapped, created_at=created)
+        )
         await conn.execute(update(Workspace).where(Workspace.id == ws.id).values(current_key_version=version))
     directory.invalidate(slug)
-    return version, False
+    return version, False, created
 
 
 async def _batch(

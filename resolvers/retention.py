@@ -4,7 +4,7 @@ A policy acts on the rows of its entity that match its condition (`resolvers.ret
 older than `afterDays` (contacts: since their last activity, or creation; activities: since they occurred;
 consents: since granted). Actions per entity: `resolvers.retention_actions`.
 
-A dry run is the real run inside a SAVEPOINT that is rolled back (its audit events dropped with it), so its
+A dry run is the real run inside a SAVEPOINT that is rolled back (and audits nothing but itself), so its
 counts and sample ids are exactly what the real run at the same time does, policies that feed each other
 included. The scheduler runs the enabled policies daily (`workers.privacy`). A new workspace gets three
 default policies, all disabled until an admin enables them; older workspaces get them when they first list
@@ -198,19 +198,23 @@ async def run_policies(
     after commit (none for a dry run)."""
     if not dry_run:
         return await _apply_all(session, audit, registry, policies, now, dry_run=False)
-    mark = audit.savepoint()
     savepoint = await session.begin_nested()
     try:
-        result, _ = await _apply_all(session, audit, registry, policies, now, dry_run=True)
+        result, _ = await _apply_all(session, None, registry, policies, now, dry_run=True)
     finally:
         await savepoint.rollback()
-        audit.rollback_to(mark)
+    audit.event(
+        "READ",
+        entity_type=RESOURCE,
+        details={"dryRun": True, "policies": [str(r.policy.id) for r in result.policies],
+                 "affected": [r.count for r in result.policies]},
+    )
     return result, []
 
 
 async def _apply_all(
     session: AsyncSession,
-    audit: AuditBuffer,
+    audit: AuditBuffer | None,
     registry: FieldRegistry,
     policies: Sequence[RetentionPolicy],
     now: datetime,
@@ -225,7 +229,7 @@ async def _apply_all(
         outcome = await retention_actions.apply(session, audit, registry, row, condition, now)
         files += outcome.files
         runs.append(PolicyRun(policy, outcome.count, outcome.sample))
-        if not dry_run:
+        if audit is not None:
             row.last_run_at = now
             row.last_result = {"affected": outcome.count, "at": now.isoformat()}
             audit.event(
@@ -234,7 +238,7 @@ async def _apply_all(
                 entity_id=str(row.id),
                 details={"run": True, "action": row.action, "entity": row.entity, "affected": outcome.count},
             )
-    if not dry_run:
+    if audit is not None:
         await session.flush()
     return RunResult(dry_run, now, runs), files
 

@@ -128,12 +128,13 @@ def _details(policy: RetentionPolicy) -> dict[str, Any]:
 
 async def apply(
     session: AsyncSession,
-    audit: AuditBuffer,
+    audit: AuditBuffer | None,
     registry: FieldRegistry,
     policy: RetentionPolicy,
     condition: ColumnElement[bool],
     now: datetime,
 ) -> Outcome:
+    """Act on every selected row; with `audit` None (a dry run, rolled back anyway) nothing is audited."""
     ids = list((await session.execute(selection(policy, condition, now))).scalars())
     outcome = Outcome()
     for start in range(0, len(ids), BATCH):
@@ -145,7 +146,7 @@ async def apply(
 
 async def _act(
     session: AsyncSession,
-    audit: AuditBuffer,
+    audit: AuditBuffer | None,
     registry: FieldRegistry,
     policy: RetentionPolicy,
     ids: list[uuid.UUID],
@@ -154,16 +155,17 @@ async def _act(
 ) -> None:
     details = _details(policy)
     entity, action = policy.entity, policy.action
+    emit = audit.event if audit is not None else _discard
     if entity == "contact" and action == "ARCHIVE":
         await session.execute(update(Contact).where(among(Contact.id, ids)).values(archived_at=now, updated_at=now))
         for i in ids:
-            audit.event("UPDATE", entity_type="contact", entity_id=str(i), fields=["archivedAt"], details=details)
+            emit("UPDATE", entity_type="contact", entity_id=str(i), fields=["archivedAt"], details=details)
     elif entity == "contact" and action == "ANONYMISE":
         result = await erasure.anonymise(session, registry, ids, now)
         outcome.files += result.files
         fields, categories = erasure.audit_fields(registry)
         for i in ids:
-            audit.event(
+            emit(
                 "ERASE", entity_type="contact", entity_id=str(i), fields=fields, categories=categories, details=details
             )
     elif entity == "contact":
@@ -171,7 +173,7 @@ async def _act(
         await session.execute(delete(ContactHistory).where(among(ContactHistory.contact_id, ids)))
         await session.execute(delete(Contact).where(among(Contact.id, ids)))
         for i in ids:
-            audit.event("DELETE", entity_type="contact", entity_id=str(i), details=details)
+            emit("DELETE", entity_type="contact", entity_id=str(i), details=details)
     elif entity == "activity":
         found = await session.execute(select(Activity.id, Activity.contact_id).where(among(Activity.id, ids)))
         owners = {row[0]: row[1] for row in found}
@@ -181,7 +183,7 @@ async def _act(
             await session.execute(delete(Activity).where(among(Activity.id, ids)))
         verb, fields = ("UPDATE", ["subject", "body"]) if action == "ANONYMISE" else ("DELETE", [])
         for i in ids:
-            audit.event(
+            emit(
                 verb,
                 entity_type="activity",
                 entity_id=str(i),
@@ -196,13 +198,17 @@ async def _act(
             .returning(Consent.contact_id, Consent.purpose)
         )
         for contact_id, purpose in rows:
-            audit.event(
+            emit(
                 "UPDATE",
                 entity_type="contact",
                 entity_id=str(contact_id),
                 fields=[f"consents.{purpose}"],
                 details={**details, "consentExpired": True},
             )
+
+
+def _discard(*_: Any, **__: Any) -> None:
+    return None
 
 
 def valid_action(entity: str, action: str) -> bool:

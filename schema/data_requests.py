@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 from strawberry.types import Info
@@ -187,6 +187,9 @@ class DataRequestQueries:
         overdue: bool | None = None,
         first: int | None = 50,
         after: str | None = None,
+        due_within_days: Annotated[
+            int | None, strawberry.argument(description="OPEN requests not yet overdue, due within this many days.")
+        ] = None,
     ) -> DataRequestConnection:
         async with info.context.db() as (session, caller):
             page = await data_requests.list_requests(
@@ -197,6 +200,7 @@ class DataRequestQueries:
                 first=first,
                 after=after,
                 want_total=selection.connection_wants(info, "totalCount"),
+                due_within_days=due_within_days,
             )
             now = caller.runtime.now()
         return connection(page, lambda r: DataRequest.from_model(r, now))  # type: ignore[no-any-return]

@@ -69,6 +69,8 @@ async def test_deadlines_overdue_and_due_soon_with_an_injected_clock(
         assert late["edges"][0]["node"]["overdue"] is True
         on_time = (await gql.ok(LIST, {"o": False, "s": "OPEN"}, ws.admin_token))["dataRequests"]
         assert [n["node"]["id"] for n in on_time["edges"]] == [due_soon["id"], fresh["id"]]  # soonest first
+        soon = (await gql.ok("{ dataRequests(dueWithinDays: 7){ edges { node { id } } } }", token=ws.admin_token))
+        assert [n["node"]["id"] for n in soon["dataRequests"]["edges"]] == [due_soon["id"]]
 
         outbox = Outbox()
         async with unit_of_work(runtime, ws.slug) as unit:

@@ -146,13 +146,31 @@ async def test_delete_only_where_nothing_links_and_activity_policies(
                          ws.admin_token))["createActivity"]["id"]
     await sql(runtime, ws.slug, "UPDATE activities SET occurred_at = :t WHERE id = :id",
               {"t": NOW - timedelta(days=40), "id": from_global(note)[1]})
+    purchases = []
+    for _ in range(2):
+        made = await gql.ok("mutation($i:ActivityInput!){ createActivity(input:$i){ id } }",
+                            {"i": {"contactId": _gid(linked), "kind": "PURCHASE", "subject": "receipt"}},
+                            ws.admin_token)
+        purchases.append(from_global(made["createActivity"]["id"])[1])
+    await sql(runtime, ws.slug, "UPDATE activities SET occurred_at = :t WHERE id = ANY(:ids)",
+              {"t": NOW - timedelta(days=8 * 365), "ids": purchases})
+    await sql(
+        runtime, ws.slug, "INSERT INTO attachments (id, activity_id, filename, content_type, size_bytes, sha256, "
+        "storage_key, created_at) VALUES (:id, :a, 'r.pdf', 'application/pdf', 1, 'x', 'k', now())",
+        {"id": uuid.uuid4(), "a": purchases[1]},
+    )
     delete = await policy(gql, ws, name="Drop prospects", condition="stage = PROSPECT", afterDays=30, action="DELETE")
     clear = await policy(gql, ws, name="Clear old notes", entity="activity", condition="kind = NOTE", afterDays=30,
                          action="ANONYMISE")
+    receipts = await policy(gql, ws, name="Receipts after 7 years", entity="activity", condition="kind = PURCHASE",
+                            afterDays=7 * 365 + 2, action="DELETE")
     with frozen(runtime, NOW):
-        run = (await gql.ok(RUN, {"d": False, "p": [delete["id"], clear["id"]]}, ws.admin_token))["runRetention"]
-    counts = {a["policy"]["name"]: a["count"] for a in run["affected"]}
-    assert counts["Drop prospects"] >= 1 and counts["Clear old notes"] >= 1
+        run = (await gql.ok(RUN, {"d": False, "p": [delete["id"], clear["id"], receipts["id"]]}, ws.admin_token))
+    counts = {a["policy"]["name"]: a["count"] for a in run["runRetention"]["affected"]}
+    assert counts == {"Drop prospects": 1, "Clear old notes": 1, "Receipts after 7 years": 1}
+    kept = {r[0] for r in await sql(runtime, ws.slug, "SELECT id FROM activities WHERE id = ANY(:ids)",
+                                    {"ids": purchases})}
+    assert kept == {purchases[1]}  # its attachment links to it
     left = {r[0] for r in await sql(runtime, ws.slug, "SELECT id FROM contacts WHERE id IN (:a, :b)",
                                     {"a": bare, "b": linked})}
     assert left == {linked}  # its activity links to it
