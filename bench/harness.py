@@ -60,24 +60,39 @@ class Bench:
         slug = f"bench-{secrets.token_hex(3)}"
         email = f"admin-{secrets.token_hex(3)}@example.com"
         tenant = await workspaces.create_workspace(
-            self.runtime.directory, workspaces.NewWorkspace(slug, "Bench", self.settings.default_region, email, PASSWORD))
+            self.runtime.directory,
+            workspaces.NewWorkspace(slug, "Bench", self.settings.default_region, email, PASSWORD),
+        )
         return tenant, await self.login(slug, email)
 
     async def login(self, slug: str, email: str) -> str:
-        body = await self.gql("mutation($w:String!,$e:String!,$p:String!){login(workspace:$w,email:$e,password:$p){token}}",
-                              {"w": slug, "e": email, "p": PASSWORD})
+        body = await self.gql(
+            "mutation($w:String!,$e:String!,$p:String!){login(workspace:$w,email:$e,password:$p){token}}",
+            {"w": slug, "e": email, "p": PASSWORD},
+        )
         return str(body["data"]["login"]["token"])
 
     async def user(self, tenant: Tenant, admin: str, roles: list[str], team_id: str | None) -> tuple[str, str]:
         email = f"u-{secrets.token_hex(3)}@example.com"
-        body = await self.gql("mutation($i:UserInput!){createUser(input:$i){id}}",
-                              {"i": {"email": email, "password": PASSWORD, "displayName": "Bench User", "roles": roles,
-                                     "teamId": team_id}}, admin)
+        body = await self.gql(
+            "mutation($i:UserInput!){createUser(input:$i){id}}",
+            {
+                "i": {
+                    "email": email,
+                    "password": PASSWORD,
+                    "displayName": "Bench User",
+                    "roles": roles,
+                    "teamId": team_id,
+                }
+            },
+            admin,
+        )
         return body["data"]["createUser"]["id"], await self.login(tenant.slug, email)
 
 
-async def bulk_contacts(tenant: Tenant, count: int, *, owner: uuid.UUID | None = None, team: uuid.UUID | None = None,
-                        batch: int = 2000) -> None:
+async def bulk_contacts(
+    tenant: Tenant, count: int, *, owner: uuid.UUID | None = None, team: uuid.UUID | None = None, batch: int = 2000
+) -> None:
     """Insert `count` contacts with every PII field filled (encrypted columns encrypted)."""
     now = datetime.now(UTC)
     async with session_factory(tenant.engine)() as session, session.begin():
@@ -86,16 +101,33 @@ async def bulk_contacts(tenant: Tenant, count: int, *, owner: uuid.UUID | None =
             cid = uuid.uuid4()
             digits = f"{i % 10**6:06d}"
             values = {
-                "firstName": f"Given{i}", "lastName": f"Family{i}", "email": f"person{i}@example.hk",
-                "phone": f"+8529{i % 10**7:07d}", "hkid": f"A{digits}({hkid_check_digit('A', digits)})",
-                "taxId": f"TX-{i:08d}", "dateOfBirth": date(1960 + i % 40, 1 + i % 12, 1 + i % 28),
-                "salary": 20000 + i, "company": f"Company {i % 97}", "jobTitle": "Manager", "bio": "Likes dim sum.",
-                "linkedinUrl": f"https://www.linkedin.com/in/person{i}", "stage": "LEAD", "vip": i % 10 == 0,
-                "owner": owner, "team": team,
+                "firstName": f"Given{i}",
+                "lastName": f"Family{i}",
+                "email": f"person{i}@example.hk",
+                "phone": f"+8529{i % 10**7:07d}",
+                "hkid": f"A{digits}({hkid_check_digit('A', digits)})",
+                "taxId": f"TX-{i:08d}",
+                "dateOfBirth": date(1960 + i % 40, 1 + i % 12, 1 + i % 28),
+                "salary": 20000 + i,
+                "company": f"Company {i % 97}",
+                "jobTitle": "Manager",
+                "bio": "Likes dim sum.",
+                "linkedinUrl": f"https://www.linkedin.com/in/person{i}",
+                "stage": "LEAD",
+                "vip": i % 10 == 0,
+                "owner": owner,
+                "team": team,
             }
             created = now - timedelta(seconds=count - i)
-            rows.append({"id": cid, "custom_fields": {}, "created_at": created, "updated_at": created,
-                         **contact_q.encode(values, cid, tenant.cipher)})
+            rows.append(
+                {
+                    "id": cid,
+                    "custom_fields": {},
+                    "created_at": created,
+                    "updated_at": created,
+                    **contact_q.encode(values, cid, tenant.cipher),
+                }
+            )
             if len(rows) >= batch:
                 await session.execute(insert(Contact), rows)
                 rows = []
@@ -107,10 +139,20 @@ async def bulk_activities(tenant: Tenant, contact_id: uuid.UUID, count: int, *, 
     """Insert `count` activities of one contact (subjects, bodies, every fifth a purchase with an amount)."""
     now = datetime.now(UTC)
     kinds = ("NOTE", "EMAIL", "CALL", "MEETING", "PURCHASE")
-    rows = [{"id": uuid.uuid4(), "contact_id": contact_id, "kind": kinds[i % 5], "subject": f"Subject {i}",
-             "body": f"Discussed order {i} and delivery to Kwun Tong.", "private": False,
-             "amount_cents": 10_000 + i if i % 5 == 4 else None, "occurred_at": now - timedelta(minutes=i),
-             "created_at": now - timedelta(minutes=i)} for i in range(count)]
+    rows = [
+        {
+            "id": uuid.uuid4(),
+            "contact_id": contact_id,
+            "kind": kinds[i % 5],
+            "subject": f"Subject {i}",
+            "body": f"Discussed order {i} and delivery to Kwun Tong.",
+            "private": False,
+            "amount_cents": 10_000 + i if i % 5 == 4 else None,
+            "occurred_at": now - timedelta(minutes=i),
+            "created_at": now - timedelta(minutes=i),
+        }
+        for i in range(count)
+    ]
     async with session_factory(tenant.engine)() as session, session.begin():
         for start in range(0, count, batch):
             await session.execute(insert(Activity), rows[start : start + batch])
@@ -126,21 +168,35 @@ async def copy_activities(tenant: Tenant, count: int, *, batch: int = 50_000) ->
         apg = (await conn.get_raw_connection()).driver_connection
         assert apg is not None and ids
         for start in range(0, count, batch):
-            records = [(uuid.uuid4(), ids[i % len(ids)], kinds[i % 5], f"Subject {i}",
-                        f"Discussed order {i} and delivery to Kwun Tong.", False, 10_000 + i if i % 5 == 4 else None,
-                        now - timedelta(seconds=count - i), now - timedelta(seconds=count - i))
-                       for i in range(start, min(start + batch, count))]
+            records = [
+                (
+                    uuid.uuid4(),
+                    ids[i % len(ids)],
+                    kinds[i % 5],
+                    f"Subject {i}",
+                    f"Discussed order {i} and delivery to Kwun Tong.",
+                    False,
+                    10_000 + i if i % 5 == 4 else None,
+                    now - timedelta(seconds=count - i),
+                    now - timedelta(seconds=count - i),
+                )
+                for i in range(start, min(start + batch, count))
+            ]
             await apg.copy_records_to_table("activities", records=records, columns=columns)
         await conn.commit()
 
 
-async def paired(a: Callable[[], Awaitable[Any]], b: Callable[[], Awaitable[Any]], repeat: int,
-                 around: Callable[[bool], Any] | None = None) -> tuple[float, float]:
+async def paired(
+    a: Callable[[], Awaitable[Any]],
+    b: Callable[[], Awaitable[Any]],
+    repeat: int,
+    around: Callable[[bool], Any] | None = None,
+) -> tuple[float, float]:
     """Median milliseconds of `a` and `b`, measured interleaved (a, b, b, a, ...) so that load changes on the
     machine hit both arms alike. `around(True)` is called before each `b` sample and `around(False)` after."""
     samples: dict[bool, list[float]] = {False: [], True: []}
     for i in range(repeat + 1):
-        for second in ((False, True) if i % 2 == 0 else (True, False)):
+        for second in (False, True) if i % 2 == 0 else (True, False):
             if second and around:
                 around(True)
             gc.collect()
@@ -179,8 +235,9 @@ async def bench_app(*, owner: bool = True) -> AsyncIterator[Bench]:
             await app(scope, receive, send)
 
         try:
-            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=with_state), base_url="http://bench",
-                                         timeout=120) as http:
+            async with httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=with_state), base_url="http://bench", timeout=120
+            ) as http:
                 yield Bench(settings, ep, runtime, http)
         finally:
             await main.close_runtime(runtime)
@@ -194,8 +251,15 @@ async def drop_databases(ep: main.Endpoints, prefix: str) -> None:
     for server in set(ep.regions.values()):
         engine = create_async_engine(database_url(server, "postgres"), isolation_level="AUTOCOMMIT")
         async with engine.connect() as conn:
-            names = (await conn.execute(text("select datname from pg_database where datname like :p"),
-                                        {"p": f"{prefix}\\_%"})).scalars().all()
+            names = (
+                (
+                    await conn.execute(
+                        text("select datname from pg_database where datname like :p"), {"p": f"{prefix}\\_%"}
+                    )
+                )
+                .scalars()
+                .all()
+            )
             for name in names:
                 await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         await engine.dispose()
