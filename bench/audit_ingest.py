@@ -1,7 +1,7 @@
 """Audit ingestion benchmark on a throwaway workspace database: field-reads per second (target >= 50k/s).
 
-Run with `.venv/bin/python bench/audit_ingest.py`. The server is `DATABASE_URL` (any postgresql:// URL; its
-database part is replaced), default postgres on 127.0.0.1 with trust auth. Each batch is 1,000 READ events
+Run with `.venv/bin/python bench/audit_ingest.py` (on `DATABASE_URL` when set, else embedded servers, like
+every benchmark here: see bench/harness.py). Each batch is 1,000 READ events
 of 5 fields, flushed as one chained batch (one round trip: `audit_append`) and committed. Prints rows/s and
 field-reads/s (rows x fields), then the chain verification speed.
 """
@@ -10,38 +10,19 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import os
-import secrets
 import sys
 import time
 import uuid
 
-from sqlalchemy import text
-from sqlalchemy.engine import URL, make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
-from sqlalchemy.pool import NullPool
+from harness import bench_app
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from db.audit import AuditActor, AuditBuffer, flush, verify_chain
-from db.migrate import upgrade
 
-DEFAULT_SERVER = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 BATCHES = 50
 EVENTS_PER_BATCH = 1_000
-FIELDS = ("contact.first_name", "contact.last_name", "contact.email", "contact.phone", "contact.company")
-CATEGORIES = ("identity", "contact_details")
-
-
-def server_url(database: str) -> URL:
-    return make_url(os.environ.get("DATABASE_URL") or DEFAULT_SERVER).set(
-        drivername="postgresql+asyncpg", database=database
-    )
-
-
-def admin_engine() -> AsyncEngine:
-    server = make_url(os.environ.get("DATABASE_URL") or DEFAULT_SERVER)
-    return create_async_engine(
-        server_url(server.database or "postgres"), isolation_level="AUTOCOMMIT", poolclass=NullPool
-    )
+FIELDS = ("firstName", "lastName", "email", "phone", "company")
+CATEGORIES = ("name", "contact")
 
 
 def make_buffer(actor: AuditActor, batch: int) -> AuditBuffer:
@@ -82,19 +63,9 @@ async def run(engine: AsyncEngine) -> None:
 
 
 async def main() -> int:
-    name = f"crm_bench_audit_{secrets.token_hex(6)}"
-    admin = admin_engine()
-    async with admin.connect() as conn:
-        await conn.execute(text(f'CREATE DATABASE "{name}"'))
-    engine = create_async_engine(server_url(name), pool_size=2, max_overflow=0)
-    try:
-        await upgrade(engine, "workspace")
-        await run(engine)
-    finally:
-        await engine.dispose()
-        async with admin.connect() as conn:
-            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        await admin.dispose()
+    async with bench_app() as b:
+        tenant, _ = await b.workspace()
+        await run(tenant.engine)
     return 0
 
 
