@@ -259,15 +259,17 @@ async def _with_runtime(settings: Settings, ep: Endpoints, work: Any) -> Any:
         await close_runtime(runtime)
 
 
-def _migrate(settings: Settings) -> None:
+def _migrate(settings: Settings) -> int:
 
-    async def work(runtime: Runtime) -> None:
+    async def work(runtime: Runtime) -> workspaces.MigrationSummary:
         print("catalog: up to date", flush=True)
-        count = await workspaces.migrate_all(runtime.directory, lambda line: print(line, flush=True))
-        print(f"migrated {count} workspace(s)", flush=True)
+        summary = await workspaces.migrate_all(runtime.directory, lambda line: print(line, flush=True))
+        print(f"migrated {summary.migrated} workspace(s), {summary.failed} failed", flush=True)
+        return summary
 
     with endpoints(settings) as ep:
-        asyncio.run(_with_runtime(settings, ep, work))
+        summary = asyncio.run(_with_runtime(settings, ep, work))
+    return 1 if summary.failed else 0
 
 
 def _workspace_create(settings: Settings, args: argparse.Namespace) -> int:
@@ -427,7 +429,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "worker":
         _worker(settings)
     elif args.command == "migrate":
-        _migrate(settings)
+        return _migrate(settings)
     elif args.command == "workspace" and args.action == "create":
         return _workspace_create(settings, args)
     elif args.command == "workspace" and args.action == "reopen":

@@ -125,14 +125,16 @@ class DecisionTable:
             return FieldRuling(FieldSpec(entity, name, "String", "free_text"), action, (), Effect.DENY)
         targets = {spec.resource, f"{entity}.*"} | set(self.groupings.get(spec.resource, ()))
         matched = [r for r in self.rules if r.action == action and r.resource in targets]
-        # Masking is meaningless for writes, and impossible for a value with no masked form (a Boolean, an
-        # enum, a time, a relation: no mask kind, no `...Masked` companion): both fail closed, as DENY.
-        if action == "write" or not (spec.custom or spec.type == "String" or spec.mask):
-            matched = [
-                Rule(r.role, r.resource, r.action, Effect.DENY, r.scope) if r.effect is Effect.MASK else r
-                for r in matched
-            ]
         ordered = tuple(sorted(matched, key=_precedence))
+        # Masking is meaningless for writes, and impossible for a value with no masked form (a Boolean, an
+        # enum, a time, a relation: no mask kind, no `...Masked` companion): both fail closed, as DENY. The
+        # rule keeps its MASK rank in the precedence (a narrower ALLOW still wins on its rows); only its
+        # outcome is hidden.
+        if action == "write" or not (spec.custom or spec.type == "String" or spec.mask):
+            ordered = tuple(
+                Rule(r.role, r.resource, r.action, Effect.DENY, r.scope) if r.effect is Effect.MASK else r
+                for r in ordered
+            )
         default = Effect.DENY if spec.pii else Effect.ALLOW
         return FieldRuling(spec, action, ordered, default)
 

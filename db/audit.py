@@ -2,7 +2,7 @@
 
 Audit rows name *what* was touched (entity, field paths, PII categories) and never hold field values.
 Each `flush` is one batch and one database round trip: the SQL function `audit_append` (see the
-migrations) takes the workspace's chain lock, ensures the months' partitions of `audit_events`, inserts
+migrations) takes the workspace's chain lock, ensures the months' partitions of `audit_log`, inserts
 the rows and a row in `audit_batches` that chains the batch to the previous one by SHA-256:
 
     content_hash = sha256(CONTENT_VERSION || JSON [canonical rows sorted by (id, occurred_at)])  (Python)
@@ -30,7 +30,7 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models.base import utcnow
-from db.models.meta import AuditBatch, WorkspaceMeta, audit_events
+from db.models.meta import AuditBatch, WorkspaceMeta, audit_events, audit_log
 
 __all__ = [
     "ACTOR_KINDS",
@@ -62,19 +62,22 @@ ZERO_HASH = bytes(32)
 CONTENT_VERSION = b"crm-audit-content-v2\n"
 
 _ACTION_RE = re.compile(r"^[A-Z][A-Z_]{0,15}$")
-_PARTITION_RE = re.compile(r"^audit_events_(\d{4})_(\d{2})$")
+_PARTITION_RE = re.compile(r"^audit_log_(\d{4})_(\d{2})$")
 _MAX_ENTITY_TYPE = 32
 _MAX_ENTITY_ID = 64
 _MAX_REQUEST_ID = 64
 _MAX_CLIENT_IP = 64
 _MAX_USER_AGENT = 300
 _BATCH_PAGE = 1000  # audit_batches rows read per query by verify_chain
-_ROWS_PER_FETCH = 20_000  # audit_events rows (about) read per query by verify_chain
+_ROWS_PER_FETCH = 20_000  # audit_log rows (about) read per query by verify_chain
 
 _IDX_ID = AUDIT_COLUMNS.index("id")
 _IDX_OCCURRED_AT = AUDIT_COLUMNS.index("occurred_at")
 _IDX_ACTOR_ID = AUDIT_COLUMNS.index("actor_id")
+_IDX_ENTITY = AUDIT_COLUMNS.index("entity_id")  # in `audit_log`: entity_ids, at the same position
 _IDX_FIELDS = AUDIT_COLUMNS.index("fields")
+_IDX_ACTION = AUDIT_COLUMNS.index("action")
+_IDX_ENTITY_TYPE = AUDIT_COLUMNS.index("entity_type")
 _IDX_CATEGORIES = AUDIT_COLUMNS.index("categories")
 _IDX_DETAILS = AUDIT_COLUMNS.index("details")
 _IDX_BATCH_SEQ = AUDIT_COLUMNS.index("batch_seq")
@@ -138,10 +141,46 @@ def _canonical_values(row: Sequence[Any]) -> list[Any]:
     values[_IDX_ID] = str(row[_IDX_ID])
     values[_IDX_OCCURRED_AT] = _iso(row[_IDX_OCCURRED_AT])
     values[_IDX_ACTOR_ID] = None if row[_IDX_ACTOR_ID] is None else str(row[_IDX_ACTOR_ID])
+    values[_IDX_ENTITY] = _entities(row[_IDX_ENTITY])
     values[_IDX_FIELDS] = list(row[_IDX_FIELDS])
     values[_IDX_CATEGORIES] = list(row[_IDX_CATEGORIES])
     values[_IDX_DETAILS] = None if row[_IDX_DETAILS] is None else _canon_json(row[_IDX_DETAILS])
     return values
+
+
+def _entities(value: str | Sequence[str] | None) -> str | list[str] | None:
+    """A row's records: none (null), one (a string: rows written before grouping look the same), or a list."""
+    if value is None or isinstance(value, str):
+        return value
+    items = list(value)
+    if not items:
+        return None
+    return items[0] if len(items) == 1 else items
+
+
+_GROUPED = frozenset({"READ", "DENIED"})
+
+
+def group_rows(rows: Sequence[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """The physical rows of a batch: READ and DENIED events of one record each, with no details, that name the
+    same fields and categories become one row naming all their records (the earliest time, the first id)."""
+    out: list[tuple[Any, ...]] = []
+    groups: dict[tuple[Any, ...], int] = {}
+    for row in rows:
+        if row[_IDX_ACTION] not in _GROUPED or row[_IDX_DETAILS] is not None or row[_IDX_ENTITY] is None:
+            out.append(row)
+            continue
+        key = (row[_IDX_ACTION], row[_IDX_ENTITY_TYPE], tuple(row[_IDX_FIELDS]), tuple(row[_IDX_CATEGORIES]))
+        at = groups.get(key)
+        if at is None:
+            groups[key] = len(out)
+            out.append((*row[:_IDX_ENTITY], [row[_IDX_ENTITY]], *row[_IDX_ENTITY + 1 :]))
+            continue
+        first = out[at]
+        first[_IDX_ENTITY].append(row[_IDX_ENTITY])
+        if row[_IDX_OCCURRED_AT] < first[_IDX_OCCURRED_AT]:
+            out[at] = (*first[:_IDX_OCCURRED_AT], row[_IDX_OCCURRED_AT], *first[_IDX_OCCURRED_AT + 1 :])
+    return out
 
 
 def canonical_body(rows: Iterable[Sequence[Any]]) -> str:
@@ -384,7 +423,7 @@ _APPEND = text("SELECT audit_append(:lock, :content, CAST(:rows AS jsonb))")
 
 
 async def flush(session: AsyncSession, buffer: AuditBuffer) -> int:
-    """Write the buffered events as one chained batch inside the session's transaction; returns the row count.
+    """Write the buffered events as one chained batch inside the session's transaction; returns the event count.
 
     One round trip (`audit_append`). Never commits: the caller commits, and the chain lock is held until
     then, so flush last, just before the commit. The buffer is cleared only on success; any error
@@ -392,11 +431,12 @@ async def flush(session: AsyncSession, buffer: AuditBuffer) -> int:
     """
     if not len(buffer):
         return 0
-    rows = buffer.rows()
+    events = len(buffer)
+    rows = group_rows(buffer.rows())
     body = canonical_body(rows)
     await session.execute(_APPEND, {"lock": CHAIN_LOCK_KEY, "content": content_hash(rows, body), "rows": body})
     buffer.clear()
-    return len(rows)
+    return events
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -418,7 +458,7 @@ async def _oldest_partition_start(session: AsyncSession) -> datetime | None:
         await session.execute(
             text(
                 "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
-                "WHERE i.inhparent = 'audit_events'::regclass"
+                "WHERE i.inhparent = 'audit_log'::regclass"
             )
         )
     ).scalars()
@@ -428,11 +468,11 @@ async def _oldest_partition_start(session: AsyncSession) -> datetime | None:
     return datetime(months[0][0], months[0][1], 1, tzinfo=UTC)
 
 
-_ROW_COLUMNS = [audit_events.c[name] for name in AUDIT_COLUMNS]
+_ROW_COLUMNS = [audit_log.c["entity_ids" if name == "entity_id" else name] for name in AUDIT_COLUMNS]
 
 
 async def _rows_by_batch(session: AsyncSession, lo: int, hi: int) -> dict[int, list[tuple[Any, ...]]]:
-    result = await session.execute(select(*_ROW_COLUMNS).where(audit_events.c.batch_seq.between(lo, hi)))
+    result = await session.execute(select(*_ROW_COLUMNS).where(audit_log.c.batch_seq.between(lo, hi)))
     grouped: dict[int, list[tuple[Any, ...]]] = {}
     for row in result:
         grouped.setdefault(row[_IDX_BATCH_SEQ], []).append(tuple(row))
@@ -442,7 +482,7 @@ async def _rows_by_batch(session: AsyncSession, lo: int, hi: int) -> dict[int, l
 async def _orphans(session: AsyncSession) -> list[tuple[int | None, int]]:
     result = await session.execute(
         text(
-            "SELECT e.batch_seq, count(*) FROM audit_events e LEFT JOIN audit_batches b ON b.seq = e.batch_seq "
+            "SELECT e.batch_seq, count(*) FROM audit_log e LEFT JOIN audit_batches b ON b.seq = e.batch_seq "
             "WHERE b.seq IS NULL GROUP BY e.batch_seq ORDER BY e.batch_seq NULLS FIRST"
         )
     )

@@ -18,7 +18,7 @@ target_metadata = CatalogBase.metadata if tree == "catalog" else WorkspaceBase.m
 def include_object(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
     # audit_events and its monthly partitions are managed by hand-written SQL in the migrations.
     table = name if type_ == "table" else getattr(getattr(obj, "table", None), "name", "")
-    return not (table or "").startswith("audit_events")
+    return not (table or "").startswith(("audit_events", "audit_log"))
 
 
 connection = config.attributes["connection"]

@@ -116,20 +116,35 @@ async def seed(session: AsyncSession, data: NewWorkspace) -> None:
     )
 
 
-async def migrate_all(directory: tenancy.TenantDirectory, report: Callable[[str], Awaitable[None] | None]) -> int:
-    """Upgrade every workspace database, one after another (Alembic's context is process-global)."""
-    count = 0
+@dataclass(frozen=True)
+class MigrationSummary:
+    migrated: int
+    failed: int
+
+
+async def migrate_all(
+    directory: tenancy.TenantDirectory, report: Callable[[str], Awaitable[None] | None]
+) -> MigrationSummary:
+    """Upgrade every workspace database, one after another (Alembic's context is process-global).
+
+    A workspace that cannot be reached (its region is not configured here, its server is down) is reported
+    and skipped; the others are still migrated.
+    """
+    migrated = failed = 0
     for slug in await directory.all_slugs():
-        tenant = await directory.get(slug)
-        if tenant is None:
-            continue
-        before, after = await migrate.upgrade(tenant.engine, "workspace")
-        result = report(
-            f"workspace {slug}: {before or 'empty'} -> {after}"
-            if before != after
-            else f"workspace {slug}: up to date ({after})"
-        )
+        try:
+            tenant = await directory.get(slug)
+            if tenant is None:
+                continue
+            before, after = await migrate.upgrade(tenant.engine, "workspace")
+        except Exception as exc:  # one unreachable workspace must not stop the others
+            failed += 1
+            line = f"workspace {slug}: FAILED ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})"
+        else:
+            migrated += 1
+            line = (f"workspace {slug}: {before or 'empty'} -> {after}" if before != after
+                    else f"workspace {slug}: up to date ({after})")
+        result = report(line)
         if result is not None:
             await result
-        count += 1
-    return count
+    return MigrationSummary(migrated, failed)

@@ -75,12 +75,14 @@ async def test_the_catalog_upgrade_is_idempotent(runtime: Runtime) -> None:
 async def test_migrate_all_reports_every_workspace(runtime: Runtime, workspaces: WorkspaceFactory) -> None:
     created = [(await workspaces.create()).slug for _ in range(2)]
     lines: list[str] = []
-    count = await workspace_ops.migrate_all(runtime.directory, lines.append)
+    summary = await workspace_ops.migrate_all(runtime.directory, lines.append)
     slugs = await runtime.directory.all_slugs()
     assert set(created) <= set(slugs)
-    assert count == len(slugs) == len(lines)
+    # Other tests may leave workspaces on servers this runtime does not reach: reported, not fatal.
+    assert summary.migrated + summary.failed == len(lines) <= len(slugs)
+    assert summary.failed == sum("FAILED" in line for line in lines)
     revision = head("workspace")
-    for slug in slugs:
+    for slug in created:
         assert lines.count(f"workspace {slug}: up to date ({revision})") == 1, lines
 
     # An async reporter is awaited.
@@ -89,5 +91,25 @@ async def test_migrate_all_reports_every_workspace(runtime: Runtime, workspaces:
     async def report(line: str) -> None:
         seen.append(line)
 
-    assert await workspace_ops.migrate_all(runtime.directory, report) == count
+    assert await workspace_ops.migrate_all(runtime.directory, report) == summary
     assert seen == lines
+
+
+async def test_an_unreachable_workspace_is_reported_and_the_others_migrate(
+    runtime: Runtime, workspaces: WorkspaceFactory
+) -> None:
+    ok = await workspaces.create()
+    lost = await workspaces.create()
+    async with runtime.directory.catalog.begin() as conn:
+        await conn.execute(text("UPDATE workspaces SET region = 'mars' WHERE slug = :s"), {"s": lost.slug})
+    runtime.directory.invalidate(lost.slug)
+    lines: list[str] = []
+    try:
+        summary = await workspace_ops.migrate_all(runtime.directory, lines.append)
+    finally:
+        async with runtime.directory.catalog.begin() as conn:
+            await conn.execute(text("UPDATE workspaces SET region = 'hk' WHERE slug = :s"), {"s": lost.slug})
+        runtime.directory.invalidate(lost.slug)
+    assert summary.failed >= 1
+    assert any(line.startswith(f"workspace {lost.slug}: FAILED (UnknownRegion") for line in lines), lines
+    assert f"workspace {ok.slug}: up to date ({head('workspace')})" in lines

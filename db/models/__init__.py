@@ -11,6 +11,7 @@ from db.models.meta import (
     LogBookEntry,
     WorkspaceMeta,
     audit_events,
+    audit_log,
 )
 from db.models.privacy import DataRequest, ExportJob, OptOut, RetentionPolicy, Suppression
 
@@ -40,4 +41,5 @@ __all__ = [
     "WorkspaceMeta",
     "WorkspaceStatus",
     "audit_events",
+    "audit_log",
 ]

@@ -10,7 +10,6 @@ from sqlalchemy import (
     BigInteger,
     Column,
     DateTime,
-    Index,
     LargeBinary,
     String,
     Table,
@@ -58,30 +57,37 @@ class FieldDefinition(WorkspaceBase):
     created_at: Mapped[datetime] = created_at()
 
 
-# Partitioned by month (see migrations); no ORM class: rows are written with COPY and read with Core.
-audit_events = Table(
-    "audit_events",
+def _audit_columns(entity: Column[Any]) -> list[Column[Any]]:
+    return [
+        Column("id", Uuid, primary_key=True),
+        Column("occurred_at", DateTime(timezone=True), primary_key=True),
+        Column("actor_id", Uuid),
+        Column("actor_kind", String(16), nullable=False),
+        Column("action", String(16), nullable=False),
+        Column("entity_type", String(32)),
+        entity,
+        Column("fields", ARRAY(Text), nullable=False),
+        Column("categories", ARRAY(Text), nullable=False),
+        Column("request_id", String(64)),
+        Column("client_ip", String(64)),
+        Column("user_agent", String(300)),
+        Column("policy_version", BigInteger),
+        Column("details", JSONB),
+        Column("batch_seq", BigInteger),
+    ]
+
+
+# Both are created by hand-written SQL in the migrations (no ORM class): `audit_log` is the physical table,
+# partitioned by month, written only by the SQL function `audit_append`; a READ or DENIED row may name many
+# records of one request (`entity_ids`). `audit_events` is a view with one row per (event, record): what
+# every reader uses.
+audit_log = Table(
+    "audit_log",
     WorkspaceBase.metadata,
-    Column("id", Uuid, primary_key=True),
-    Column("occurred_at", DateTime(timezone=True), primary_key=True),
-    Column("actor_id", Uuid),
-    Column("actor_kind", String(16), nullable=False),
-    Column("action", String(16), nullable=False),
-    Column("entity_type", String(32)),
-    Column("entity_id", String(64)),
-    Column("fields", ARRAY(Text), nullable=False),
-    Column("categories", ARRAY(Text), nullable=False),
-    Column("request_id", String(64)),
-    Column("client_ip", String(64)),
-    Column("user_agent", String(300)),
-    Column("policy_version", BigInteger),
-    Column("details", JSONB),
-    Column("batch_seq", BigInteger),
+    *_audit_columns(Column("entity_ids", ARRAY(Text), nullable=False)),
     postgresql_partition_by="RANGE (occurred_at)",
 )
-Index("ix_audit_events_entity", audit_events.c.entity_type, audit_events.c.entity_id)
-Index("ix_audit_events_actor", audit_events.c.actor_id, audit_events.c.occurred_at)
-Index("ix_audit_events_batch_seq", audit_events.c.batch_seq)
+audit_events = Table("audit_events", WorkspaceBase.metadata, *_audit_columns(Column("entity_id", String(64))))
 
 
 class AuditBatch(WorkspaceBase):

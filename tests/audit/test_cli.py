@@ -46,7 +46,7 @@ async def test_verify_passes_then_names_the_tampered_batch(
     await execute(
         runtime,
         ws.slug,
-        "UPDATE audit_events SET fields = ARRAY['company'] WHERE id = :id",
+        "UPDATE audit_log SET fields = ARRAY['company'] WHERE id = :id",
         {"id": victim.id},
     )
     code, out, err = await cli("audit", "verify", "--workspace", ws.slug)

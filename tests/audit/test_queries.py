@@ -338,7 +338,7 @@ async def test_a_csv_download_whose_audit_write_fails_returns_no_data(
     await execute(
         runtime,
         scene.ws.slug,
-        "ALTER TABLE audit_events ADD CONSTRAINT no_exports CHECK (action <> 'EXPORT') NOT VALID",
+        "ALTER TABLE audit_log ADD CONSTRAINT no_exports CHECK (action <> 'EXPORT') NOT VALID",
     )
     try:
         response = await http.get(
@@ -347,7 +347,7 @@ async def test_a_csv_download_whose_audit_write_fails_returns_no_data(
             headers={"Authorization": f"Bearer {scene.ws.admin_token}"},
         )
     finally:
-        await execute(runtime, scene.ws.slug, "ALTER TABLE audit_events DROP CONSTRAINT no_exports")
+        await execute(runtime, scene.ws.slug, "ALTER TABLE audit_log DROP CONSTRAINT no_exports")
     assert response.status_code == 500
     assert response.json()["errors"][0]["extensions"]["code"] == "INTERNAL"
     assert scene.rep["email"] not in response.text

@@ -111,7 +111,7 @@ async def test_a_failing_audit_write_returns_no_pii(
     ws = await workspaces.create()
     rep, _ = await sales_workspace(ws, N)
     await execute(
-        runtime, ws.slug, "ALTER TABLE audit_events ADD CONSTRAINT no_reads CHECK (action <> 'READ') NOT VALID"
+        runtime, ws.slug, "ALTER TABLE audit_log ADD CONSTRAINT no_reads CHECK (action <> 'READ') NOT VALID"
     )
     try:
         rid = request_id("fail")
@@ -128,7 +128,7 @@ async def test_a_failing_audit_write_returns_no_pii(
             assert leaked not in response.text
         assert await rows(runtime, ws.slug, request_id=rid) == []  # nothing of the request was kept
     finally:
-        await execute(runtime, ws.slug, "ALTER TABLE audit_events DROP CONSTRAINT no_reads")
+        await execute(runtime, ws.slug, "ALTER TABLE audit_log DROP CONSTRAINT no_reads")
     rid = request_id("after")
     body = await post(http, LIST, token=rep["token"], rid=rid)
     assert len(body["data"]["contacts"]["edges"]) == N

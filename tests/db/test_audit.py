@@ -30,7 +30,7 @@ from db.audit import (
     verify_chain,
 )
 from db.migrate import upgrade
-from db.models.meta import AuditBatch, LogBookEntry, WorkspaceMeta, audit_events
+from db.models.meta import AuditBatch, LogBookEntry, WorkspaceMeta, audit_events, audit_log
 
 DEFAULT_SERVER = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 ACTOR = AuditActor(uuid.uuid4(), "user", request_id="req-1", client_ip="203.0.113.7", user_agent="pytest")
@@ -55,7 +55,7 @@ def add_months(ts: datetime, months: int) -> datetime:
 
 
 def partition_of(ts: datetime) -> str:
-    return f"audit_events_{ts.year:04d}_{ts.month:02d}"
+    return f"audit_log_{ts.year:04d}_{ts.month:02d}"
 
 
 def fixed_clock(ts: datetime) -> Callable[[], datetime]:
@@ -135,7 +135,7 @@ async def three_batches(sessions: async_sessionmaker[AsyncSession]) -> None:
 
 async def a_row_of_batch(session: AsyncSession, seq: int) -> uuid.UUID:
     return (
-        await session.execute(select(audit_events.c.id).where(audit_events.c.batch_seq == seq).limit(1))
+        await session.execute(select(audit_log.c.id).where(audit_log.c.batch_seq == seq).limit(1))
     ).scalar_one()
 
 
@@ -224,7 +224,8 @@ async def test_flush_writes_rows_and_batch(sessions: async_sessionmaker[AsyncSes
         "id": str(uuid.UUID(int=7)),
     }
     assert rows[1].fields == ["contact.email", "contact.phone"] and rows[1].actor_kind == "user"
-    assert [(b.seq, b.row_count, b.prev_hash) for b in batches] == [(1, 6, bytes(32))]
+    # the five reads name the same fields: one physical row, plus the export's
+    assert [(b.seq, b.row_count, b.prev_hash) for b in batches] == [(1, 2, bytes(32))]
     assert batches[0].first_occurred_at <= batches[0].last_occurred_at
     assert await check(sessions) == ChainReport(True, 1, None, None)
 
@@ -276,7 +277,7 @@ async def test_flush_creates_a_missing_partition(sessions: async_sessionmaker[As
 async def test_failed_insert_raises_and_keeps_the_buffer(sessions: async_sessionmaker[AsyncSession]) -> None:
     async with sessions() as session:
         await session.execute(text(
-            "ALTER TABLE audit_events ADD CONSTRAINT no_reads_here CHECK (action <> 'READ') NOT VALID"))
+            "ALTER TABLE audit_log ADD CONSTRAINT no_reads_here CHECK (action <> 'READ') NOT VALID"))
         await session.commit()
     buffer = reads(2, tag="refused")
     try:
@@ -287,7 +288,7 @@ async def test_failed_insert_raises_and_keeps_the_buffer(sessions: async_session
         assert len(buffer) == 2  # kept: nothing was written
     finally:
         async with sessions() as session:
-            await session.execute(text("ALTER TABLE audit_events DROP CONSTRAINT no_reads_here"))
+            await session.execute(text("ALTER TABLE audit_log DROP CONSTRAINT no_reads_here"))
             await session.commit()
     assert await write(sessions, buffer) == 2
     assert (await check(sessions)).ok
@@ -312,7 +313,7 @@ async def test_edited_row_is_caught(sessions: async_sessionmaker[AsyncSession]) 
     await three_batches(sessions)
     async with sessions() as session:
         row_id = await a_row_of_batch(session, 2)
-        await session.execute(update(audit_events).where(audit_events.c.id == row_id).values(fields=["contact.notes"]))
+        await session.execute(update(audit_log).where(audit_log.c.id == row_id).values(fields=["contact.notes"]))
         await session.commit()
     assert await check(sessions) == ChainReport(False, 1, 2, "row edited or removed in batch 2")
 
@@ -321,9 +322,27 @@ async def test_deleted_row_is_caught(sessions: async_sessionmaker[AsyncSession])
     await three_batches(sessions)
     async with sessions() as session:
         row_id = await a_row_of_batch(session, 3)
-        await session.execute(delete(audit_events).where(audit_events.c.id == row_id))
+        await session.execute(delete(audit_log).where(audit_log.c.id == row_id))
         await session.commit()
     assert await check(sessions) == ChainReport(False, 2, 3, "row edited or removed in batch 3")
+
+
+async def test_a_record_taken_out_of_a_grouped_row_is_caught(sessions: async_sessionmaker[AsyncSession]) -> None:
+    await three_batches(sessions)
+    async with sessions() as session:
+        await session.execute(text("UPDATE audit_log SET entity_ids = entity_ids[2:] WHERE batch_seq = 2"))
+        await session.commit()
+    assert await check(sessions) == ChainReport(False, 1, 2, "row edited or removed in batch 2")
+
+
+async def test_reads_of_one_request_are_one_row_and_many_events(sessions: async_sessionmaker[AsyncSession]) -> None:
+    assert await write(sessions, reads(5, tag="g")) == 5
+    async with sessions() as session:
+        physical = (await session.execute(select(audit_log.c.entity_ids))).scalars().all()
+        logical = (await session.execute(select(audit_events.c.id, audit_events.c.entity_id))).all()
+    assert [sorted(ids) for ids in physical] == [[f"g-{i}" for i in range(5)]]
+    assert sorted(e for _, e in logical) == [f"g-{i}" for i in range(5)]
+    assert len({i for i, _ in logical}) == 5  # each event keeps an id of its own
 
 
 async def test_inserted_row_is_caught(sessions: async_sessionmaker[AsyncSession]) -> None:
@@ -331,9 +350,11 @@ async def test_inserted_row_is_caught(sessions: async_sessionmaker[AsyncSession]
     async with sessions() as session:
         await session.execute(
             text(
-                "INSERT INTO audit_events SELECT gen_random_uuid(), occurred_at, actor_id, actor_kind, action, "
-                "entity_type, entity_id, fields, categories, request_id, client_ip, user_agent, policy_version, "
-                "details, batch_seq FROM audit_events WHERE batch_seq = 1 LIMIT 1"
+                "INSERT INTO audit_log (id, occurred_at, actor_id, actor_kind, action, entity_type, entity_ids, "
+                "fields, categories, request_id, client_ip, user_agent, policy_version, details, batch_seq) "
+                "SELECT gen_random_uuid(), occurred_at, actor_id, actor_kind, action, entity_type, entity_ids, "
+                "fields, categories, request_id, client_ip, user_agent, policy_version, details, batch_seq "
+                "FROM audit_log WHERE batch_seq = 1 LIMIT 1"
             )
         )
         await session.commit()
@@ -377,11 +398,12 @@ async def test_rows_without_a_batch_are_caught(sessions: async_sessionmaker[Asyn
     await three_batches(sessions)
     async with sessions() as session:
         await session.execute(
-            insert(audit_events).values(
+            insert(audit_log).values(
                 id=uuid.uuid4(),
                 occurred_at=NOW,
                 actor_kind="user",
                 action="READ",
+                entity_ids=[],
                 fields=[],
                 categories=[],
                 batch_seq=99,

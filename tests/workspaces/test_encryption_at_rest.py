@@ -61,7 +61,7 @@ async def test_a_raw_dump_holds_no_high_risk_pii(gql: GraphQLClient, workspaces:
     assert got["customFields"] == {"passportNo": PASSPORT}
 
     text = await dump(runtime, ws.slug)
-    assert "-- contacts" in text and "-- contact_history" in text and "-- audit_events" in text
+    assert "-- contacts" in text and "-- contact_history" in text and "-- audit_log" in text
     assert "Plainname" in text  # the dump is real: unencrypted fields are there
     for canary in CANARIES:
         assert canary not in text, canary
