@@ -29,12 +29,12 @@ os.environ.setdefault("CRM_MASTER_KEY", "bench-master-" + secrets.token_urlsafe(
 
 import httpx  # noqa: E402
 from sqlalchemy import insert, text  # noqa: E402
-from sqlalchemy.ext.asyncio import create_async_engine  # noqa: E402
 
 import main  # noqa: E402
+from db import tenancy  # noqa: E402
 from db.models import Activity, Contact  # noqa: E402
 from db.queries import contacts as contact_q  # noqa: E402
-from db.sessions import database_url, session_factory  # noqa: E402
+from db.sessions import session_factory  # noqa: E402
 from db.tenancy import Tenant  # noqa: E402
 from resolvers import workspaces  # noqa: E402
 from resolvers.runtime import Runtime  # noqa: E402
@@ -249,17 +249,4 @@ async def bench_app(*, owner: bool = True) -> AsyncIterator[Bench]:
 
 async def drop_databases(ep: main.Endpoints, prefix: str) -> None:
     for server in set(ep.regions.values()):
-        engine = create_async_engine(database_url(server, "postgres"), isolation_level="AUTOCOMMIT")
-        async with engine.connect() as conn:
-            names = (
-                (
-                    await conn.execute(
-                        text("select datname from pg_database where datname like :p"), {"p": f"{prefix}\\_%"}
-                    )
-                )
-                .scalars()
-                .all()
-            )
-            for name in names:
-                await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        await engine.dispose()
+        await tenancy.drop_databases_with_prefix(server, prefix)

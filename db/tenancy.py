@@ -135,3 +135,22 @@ async def drop_database(server_url: str, database: str) -> None:
             await conn.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
     finally:
         await admin.dispose()
+
+
+async def drop_databases_with_prefix(server_url: str, prefix: str) -> list[str]:
+    """Drop every database named `<prefix>_...` on a server (test and benchmark runs clean up with this)."""
+    admin = create_async_engine(database_url(server_url, "postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        async with admin.connect() as conn:
+            names = list(
+                (
+                    await conn.execute(
+                        text("select datname from pg_database where datname like :p"), {"p": f"{prefix}\\_%"}
+                    )
+                ).scalars()
+            )
+            for name in names:
+                await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        await admin.dispose()
+    return names

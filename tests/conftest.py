@@ -14,8 +14,6 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
 
 ROOT = Path(__file__).resolve().parent.parent
 RUN = secrets.token_hex(4)
@@ -28,8 +26,8 @@ os.environ.setdefault("CRM_ENV", "development")
 # Tests create many workspaces: keep few engines (and so connections) open at a time.
 os.environ.setdefault("CRM_MAX_ENGINES", "6")
 
-import main  # noqa: E402 - the environment above must be set first
-from db.sessions import database_url  # noqa: E402
+import main  # noqa: E402
+from db import tenancy  # noqa: E402 - the environment above must be set first
 from resolvers.runtime import Runtime  # noqa: E402
 from settings import Settings  # noqa: E402
 from tests.factories.workspaces import GraphQLClient, WorkspaceFactory  # noqa: E402
@@ -52,20 +50,7 @@ def endpoints(settings: Settings) -> Iterator[main.Endpoints]:
 
 async def _drop_test_databases(ep: main.Endpoints, prefix: str) -> None:
     for server in set(ep.regions.values()):
-        engine = create_async_engine(database_url(server, "postgres"), isolation_level="AUTOCOMMIT")
-        async with engine.connect() as conn:
-            names = (
-                (
-                    await conn.execute(
-                        text("select datname from pg_database where datname like :p"), {"p": f"{prefix}\\_%"}
-                    )
-                )
-                .scalars()
-                .all()
-            )
-            for name in names:
-                await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        await engine.dispose()
+        await tenancy.drop_databases_with_prefix(server, prefix)
 
 
 @pytest.fixture(scope="session")
