@@ -11,8 +11,6 @@ download's EXPORT audit event is committed before any byte is sent.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
-from typing import Any
 
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
@@ -20,31 +18,18 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Message, Receive
 
-from authz.errors import AccessDenied, InvalidRule
 from resolvers import attachments
-from resolvers.errors import BadInput, DomainError, NotFound
-from schema.context import Context, build_context
-from schema.downloads import STATUS
+from resolvers.errors import BadInput, NotFound
+from schema.context import build_context
 from schema.ids import from_global, to_global
+from schema.routes import error, handle
 
 log = logging.getLogger("crm.attachments")
 MULTIPART_OVERHEAD = 64 * 1024
-TYPED = (DomainError, AccessDenied, InvalidRule)
 
 
 class _BodyTooLarge(Exception):
     pass
-
-
-def error(code: str, message: str, request_id: str, *, field: str | None = None, status: int | None = None) -> Response:
-    extensions: dict[str, Any] = {"code": code}
-    if field:
-        extensions["field"] = field
-    if code == "INTERNAL":
-        extensions["requestId"] = request_id
-    return JSONResponse({"errors": [{"message": message, "extensions": extensions}]},
-                        status_code=status or STATUS.get(code, 500),
-                        headers={"X-Request-Id": request_id, "Cache-Control": "no-store"})
 
 
 def _limited(receive: Receive, limit: int) -> Receive:
@@ -61,34 +46,6 @@ def _limited(receive: Receive, limit: int) -> Receive:
     return wrapped
 
 
-async def handle(ctx: Context, operation: str, work: Callable[[], Awaitable[Response]]) -> Response:
-    """Run `work` in the request's unit of work: typed errors become JSON errors (refusals audited as DENIED),
-    anything else is INTERNAL; the audit buffer is flushed and committed before the response goes out."""
-    response: Response
-    unexpected = False
-    try:
-        response = await work()
-    except _BodyTooLarge:
-        response = error("BAD_USER_INPUT", "attachments are at most 25 MB", ctx.request_id, field="file", status=413)
-    except TYPED as exc:
-        if isinstance(exc, AccessDenied):
-            ctx.audit.denied(None, None, [exc.field] if exc.field else [],  # type: ignore[arg-type]
-                             details={"operation": operation, "reason": str(exc)})
-        status = 413 if isinstance(exc, attachments.TooLarge) else None
-        response = error(exc.code, str(exc), ctx.request_id, field=getattr(exc, "field", None), status=status)
-    except Exception:
-        unexpected = True
-        log.exception("request %s: %s failed", ctx.request_id, operation)
-        response = error("INTERNAL", "internal error", ctx.request_id)
-    try:
-        await ctx.finish(ok=not unexpected)
-    except Exception:
-        log.exception("request %s: audit flush or commit failed; no data returned", ctx.request_id)
-        return error("INTERNAL", "internal error: the request could not be recorded", ctx.request_id)
-    response.headers.setdefault("X-Request-Id", ctx.request_id)
-    return response
-
-
 async def upload(request: Request) -> Response:
     ctx = build_context(request, None, request.state.runtime)
 
@@ -96,20 +53,33 @@ async def upload(request: Request) -> Response:
         await ctx.caller()  # authenticate before reading a large body
         length = request.headers.get("content-length")
         limit = attachments.MAX_BYTES + MULTIPART_OVERHEAD
+        too_large = error("BAD_USER_INPUT", "attachments are at most 25 MB", ctx.request_id, field="file", status=413)
         if length and length.isdigit() and int(length) > limit:
-            raise _BodyTooLarge
+            return too_large
         limited = Request(request.scope, _limited(request.receive, limit))
-        async with limited.form(max_files=1, max_fields=5) as form:
-            part = form.get("file")
-            if not isinstance(part, UploadFile):
-                raise BadInput("send the file as a multipart part named `file`", field="file")
-            async with ctx.mutation() as (session, caller):
-                row = await attachments.upload(session, caller, part.filename, part.content_type, part.file)
+        try:
+            async with limited.form(max_files=1, max_fields=5) as form:
+                part = form.get("file")
+                if not isinstance(part, UploadFile):
+                    raise BadInput("send the file as a multipart part named `file`", field="file")
+                async with ctx.mutation() as (session, caller):
+                    row = await attachments.upload(session, caller, part.filename, part.content_type, part.file)
+        except _BodyTooLarge:
+            return too_large
         return JSONResponse(
-            {"id": to_global("Attachment", row.id), "filename": row.filename, "contentType": row.content_type,
-             "sizeBytes": row.size_bytes, "sha256": row.sha256}, status_code=201)
+            {
+                "id": to_global("Attachment", row.id),
+                "filename": row.filename,
+                "contentType": row.content_type,
+                "sizeBytes": row.size_bytes,
+                "sha256": row.sha256,
+            },
+            status_code=201,
+        )
 
-    return await handle(ctx, "uploadAttachment", work)
+    return await handle(
+        ctx, "uploadAttachment", work, status_of=lambda exc: 413 if isinstance(exc, attachments.TooLarge) else None
+    )
 
 
 async def download(request: Request) -> Response:
@@ -129,9 +99,12 @@ async def download(request: Request) -> Response:
     if not found or response.status_code != 204:
         return response
     item = found[0]
-    return FileResponse(item.path, media_type=item.attachment.content_type, filename=item.attachment.filename,
-                        headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff",
-                                 "X-Request-Id": ctx.request_id})
+    return FileResponse(
+        item.path,
+        media_type=item.attachment.content_type,
+        filename=item.attachment.filename,
+        headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff", "X-Request-Id": ctx.request_id},
+    )
 
 
 def routes() -> list[Route]:

@@ -20,28 +20,19 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import QueryParams
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
-from authz.errors import AccessDenied, InvalidRule
 from resolvers import audit
-from resolvers.errors import BadInput, DomainError
+from resolvers.errors import BadInput
 from resolvers.runtime import Caller
 from schema.audit import actor_global_id, contact_uuid, parse_actor_id
 from schema.context import build_context
 from schema.ids import to_global
+from schema.routes import handle
 
 log = logging.getLogger("crm.downloads")
 
-STATUS = {
-    "UNAUTHENTICATED": 401,
-    "FORBIDDEN": 403,
-    "NOT_FOUND": 404,
-    "BAD_USER_INPUT": 400,
-    "CONFLICT": 409,
-    "RATE_LIMITED": 429,
-    "INTERNAL": 500,
-}
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 Producer = Callable[[AsyncSession, Caller, QueryParams], Awaitable[tuple[str, list[list[Any]]]]]
@@ -137,54 +128,19 @@ async def _exposure(session: AsyncSession, caller: Caller, params: QueryParams) 
     return f"exposure-report-{lo.date().isoformat()}-{hi.date().isoformat()}.csv", rows
 
 
-def _error(code: str, message: str, request_id: str, field: str | None = None) -> Response:
-    extensions: dict[str, Any] = {"code": code}
-    if field:
-        extensions["field"] = field
-    if code == "INTERNAL":
-        extensions["requestId"] = request_id
-    return JSONResponse(
-        {"errors": [{"message": message, "extensions": extensions}]},
-        status_code=STATUS.get(code, 500),
-        headers={"X-Request-Id": request_id, "Cache-Control": "no-store"},
-    )
-
-
 async def _download(request: Request, operation: str, produce: Producer) -> Response:
     ctx = build_context(request, None, request.state.runtime)
-    body: str | None = None
-    failure: Response | None = None
-    unexpected = False
-    try:
+
+    async def work() -> Response:
         async with ctx.db() as (session, caller):
             filename, rows = await produce(session, caller, request.query_params)
-        body = _csv(rows)
-    except (DomainError, AccessDenied, InvalidRule) as exc:
-        if isinstance(exc, AccessDenied):
-            fields = [exc.field] if exc.field else []
-            details = {"operation": operation, "reason": str(exc)}
-            ctx.audit.denied(None, None, fields, details)  # type: ignore[arg-type]  # a refused operation
-        failure = _error(exc.code, str(exc), ctx.request_id, getattr(exc, "field", None))
-    except Exception:
-        unexpected = True
-        log.exception("request %s: %s failed", ctx.request_id, operation)
-        failure = _error("INTERNAL", "internal error", ctx.request_id)
-    try:
-        await ctx.finish(ok=not unexpected)
-    except Exception:
-        log.exception("request %s: audit flush or commit failed; no data returned", ctx.request_id)
-        return _error("INTERNAL", "internal error: the request could not be recorded", ctx.request_id)
-    if failure is not None or body is None:
-        return failure or _error("INTERNAL", "internal error", ctx.request_id)
-    return Response(
-        body,
-        media_type="text/csv; charset=utf-8",
-        headers={
-            "Content-Disposition": f'attachment; filename="{filename}"',
-            "Cache-Control": "no-store",
-            "X-Request-Id": ctx.request_id,
-        },
-    )
+        return Response(
+            _csv(rows),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": "no-store"},
+        )
+
+    return await handle(ctx, operation, work)
 
 
 async def access_report_csv(request: Request) -> Response:

@@ -13,8 +13,8 @@ from starlette.routing import Route
 from db.audit import AuditActor
 from resolvers import exports
 from resolvers.errors import NotFound
-from schema.attachments import error
 from schema.context import client_ip
+from schema.routes import error
 
 log = logging.getLogger("crm.exports")
 
@@ -31,8 +31,12 @@ async def download(request: Request) -> Response:
     except Exception:
         log.exception("export download failed")
         return error("INTERNAL", "internal error", rid)
-    return FileResponse(found.path, media_type="application/zip", filename=found.filename,
-                        headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff", "X-Request-Id": rid})
+    return FileResponse(
+        found.path,
+        media_type="application/zip",
+        filename=found.filename,
+        headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff", "X-Request-Id": rid},
+    )
 
 
 def routes() -> list[Route]:

@@ -1,0 +1,76 @@
+"""The unit of work of the non-GraphQL routes (CSV downloads, attachment upload and download).
+
+The same contract as GraphQL: typed errors become `{"errors": [{message, extensions: {code, field}}]}` with
+the matching HTTP status, refusals are audited as DENIED, anything else is INTERNAL with a request id, and
+the audit buffer is flushed and committed before the response goes out (if that fails, no data leaves).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.responses import JSONResponse, Response
+
+from authz.errors import AccessDenied, InvalidRule
+from resolvers.errors import DomainError
+from schema.context import Context
+
+log = logging.getLogger("crm.routes")
+TYPED = (DomainError, AccessDenied, InvalidRule)
+STATUS = {
+    "UNAUTHENTICATED": 401,
+    "FORBIDDEN": 403,
+    "NOT_FOUND": 404,
+    "BAD_USER_INPUT": 400,
+    "CONFLICT": 409,
+    "RATE_LIMITED": 429,
+    "INTERNAL": 500,
+}
+
+
+def error(code: str, message: str, request_id: str, *, field: str | None = None, status: int | None = None) -> Response:
+    extensions: dict[str, Any] = {"code": code}
+    if field:
+        extensions["field"] = field
+    if code == "INTERNAL":
+        extensions["requestId"] = request_id
+    return JSONResponse(
+        {"errors": [{"message": message, "extensions": extensions}]},
+        status_code=status or STATUS.get(code, 500),
+        headers={"X-Request-Id": request_id, "Cache-Control": "no-store"},
+    )
+
+
+async def handle(
+    ctx: Context,
+    operation: str,
+    work: Callable[[], Awaitable[Response]],
+    status_of: Callable[[Exception], int | None] = lambda exc: None,
+) -> Response:
+    """Run `work` in the request's unit of work; `status_of` may pick the HTTP status of a typed error."""
+    response: Response
+    unexpected = False
+    try:
+        response = await work()
+    except TYPED as exc:
+        if isinstance(exc, AccessDenied):
+            ctx.audit.denied(
+                None,
+                None,
+                [exc.field] if exc.field else [],  # type: ignore[arg-type]
+                details={"operation": operation, "reason": str(exc)},
+            )
+        response = error(exc.code, str(exc), ctx.request_id, field=getattr(exc, "field", None), status=status_of(exc))
+    except Exception:
+        unexpected = True
+        log.exception("request %s: %s failed", ctx.request_id, operation)
+        response = error("INTERNAL", "internal error", ctx.request_id)
+    try:
+        await ctx.finish(ok=not unexpected)
+    except Exception:
+        log.exception("request %s: audit flush or commit failed; no data returned", ctx.request_id)
+        return error("INTERNAL", "internal error: the request could not be recorded", ctx.request_id)
+    response.headers.setdefault("X-Request-Id", ctx.request_id)
+    return response
