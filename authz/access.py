@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
 from sqlalchemy import ColumnElement
 
@@ -43,6 +44,11 @@ class FieldPlan:
             return None
         return [(r.spec, r.constant) for r in self.rulings if r.constant is not None]
 
+    def read_flags(self, row: Any) -> dict[str, bool]:
+        """The scope flags a query selected next to the row (`Access.flag_columns`), by scope name."""
+        mapping = row._mapping
+        return {scope: bool(mapping[f"_s{i}"]) for i, scope in enumerate(self.scopes)}
+
     def decide(self, flags: Mapping[str, bool]) -> list[tuple[FieldSpec, Effect]]:
         constant = self._constant
         if constant is not None:
@@ -71,6 +77,11 @@ class Access:
 
     def scope_columns(self, entity: str, names: Sequence[str]) -> dict[str, ColumnElement[bool]]:
         return {name: scopes.predicate(entity, name, self.principal) for name in names}
+
+    def flag_columns(self, plan: FieldPlan) -> list[ColumnElement[bool]]:
+        """One boolean column per scope the plan's decisions need per row, labelled for `FieldPlan.read_flags`."""
+        columns = self.scope_columns(plan.entity, plan.scopes)
+        return [columns[scope].label(f"_s{i}") for i, scope in enumerate(plan.scopes)]
 
     def can(self, resource: str, action: str) -> bool:
         return self.table.allows(resource, action)

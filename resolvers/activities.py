@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import func, insert, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from authz.access import FieldPlan
 from authz.errors import AccessDenied
 from db.models import Activity, Attachment, Contact
 from db.queries import activities as q
@@ -24,25 +25,20 @@ KINDS = ("EMAIL", "WHATSAPP", "CALL", "MEETING", "NOTE", "PURCHASE")
 CURSOR_KIND = "ACTIVITY.CREATED_AT.ASC.datetime"
 
 
-def _scoped(caller: Caller, selection: Selection) -> tuple[Any, Any, list[str]]:
+def _scoped(caller: Caller, selection: Selection) -> tuple[Any, FieldPlan]:
     access = caller.access
     plan = access.plan(ENTITY, selection.field_names(access, ENTITY))
-    scope_names = list(plan.scopes)
-    columns = access.scope_columns(ENTITY, scope_names)
     stored = q.storage_columns(ruling.spec for ruling in plan.rulings)
-    stmt = q.readable_activities(access.record_filter(ENTITY), access.record_filter("contact"), stored).add_columns(
-        *(columns[s].label(f"_s{i}") for i, s in enumerate(scope_names))
-    )
-    return stmt, plan, scope_names
+    stmt = q.readable_activities(access.record_filter(ENTITY), access.record_filter("contact"), stored)
+    return stmt.add_columns(*access.flag_columns(plan)), plan
 
 
-def _project(caller: Caller, rows: Sequence[Any], plan: Any, scope_names: Sequence[str]) -> list[Record]:
-    index = {name: f"_s{i}" for i, name in enumerate(scope_names)}
+def _project(caller: Caller, rows: Sequence[Any], plan: FieldPlan) -> list[Record]:
     return project(
         entity=ENTITY,
         rows=rows,
         plan=plan,
-        flags=lambda row: {s: bool(row._mapping[index[s]]) for s in plan.scopes},
+        flags=plan.read_flags,
         row_id=lambda row: row.id,
         read=q.value,
         audit=caller.audit,
@@ -60,7 +56,7 @@ async def list_activities(
     want_total: bool,
 ) -> pagination.Page[Record]:
     size = pagination.page_size(first)
-    stmt, plan, scope_names = _scoped(caller, selection)
+    stmt, plan = _scoped(caller, selection)
     base_conditions = [q.T.contact_id == contact_id] if contact_id else []
     stmt = stmt.where(*base_conditions)
     if after:
@@ -76,7 +72,7 @@ async def list_activities(
         )
     has_next = len(rows) > size
     rows = rows[:size]
-    records = _project(caller, rows, plan, scope_names)
+    records = _project(caller, rows, plan)
     cursors = [pagination.encode_cursor(r.created_at, r.id, CURSOR_KIND) for r in rows]
     return pagination.Page(records, cursors, has_next, total)
 
@@ -93,7 +89,7 @@ async def pages_for_contacts(
 ) -> list[pagination.Page[Record]]:
     """One page of activities for each contact, in one query (a window per contact)."""
     size = pagination.page_size(first)
-    stmt, plan, scope_names = _scoped(caller, selection)
+    stmt, plan = _scoped(caller, selection)
     stmt = stmt.where(q.T.contact_id.in_(set(contact_ids)))
     if after:
         value, row_id = pagination.decode_cursor(after, CURSOR_KIND)
@@ -128,7 +124,7 @@ async def pages_for_contacts(
         batch = grouped.get(contact_id, [])
         has_next = len(batch) > size
         batch = batch[:size]
-        records = _project(caller, batch, plan, scope_names)
+        records = _project(caller, batch, plan)
         cursors = [pagination.encode_cursor(r.created_at, r.id, CURSOR_KIND) for r in batch]
         pages.append(pagination.Page(records, cursors, has_next, totals.get(contact_id, 0) if want_total else None))
     return pages
@@ -137,9 +133,9 @@ async def pages_for_contacts(
 async def activities_by_ids(
     session: AsyncSession, caller: Caller, ids: Sequence[uuid.UUID], selection: Selection
 ) -> list[Record | None]:
-    stmt, plan, scope_names = _scoped(caller, selection)
+    stmt, plan = _scoped(caller, selection)
     rows = (await session.execute(stmt.where(q.T.id.in_(set(ids))))).all()
-    by_id = {r.id: r for r in _project(caller, rows, plan, scope_names)}
+    by_id = {r.id: r for r in _project(caller, rows, plan)}
     return [by_id.get(i) for i in ids]
 
 

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from authz.access import Access
+from authz.access import Access, FieldPlan
 from authz.errors import AccessDenied
 from authz.rules import Effect
 from db.models import Consent, Contact, ContactHistory, Team, User
@@ -88,16 +88,13 @@ def _normalised(name: str, raw: str, fn: Any) -> str:
         raise BadInput(f"{name}: {exc}", field=f"filter.{name}") from exc
 
 
-def _project(caller: Caller, rows: Sequence[Any], selection: Selection, scope_names: Sequence[str]) -> list[Record]:
-    access = caller.access
-    plan = access.plan(ENTITY, selection.field_names(access, ENTITY))
+def _project(caller: Caller, rows: Sequence[Any], selection: Selection, plan: FieldPlan) -> list[Record]:
     cipher = caller.tenant.cipher
-    index = {name: f"_s{i}" for i, name in enumerate(scope_names)}
     return project(
         entity=ENTITY,
         rows=rows,
         plan=plan,
-        flags=lambda row: {s: bool(row._mapping[index[s]]) for s in plan.scopes},
+        flags=plan.read_flags,
         row_id=lambda row: row.id,
         read=lambda row, spec: q.value(row, spec, cipher),
         audit=caller.audit,
@@ -105,16 +102,12 @@ def _project(caller: Caller, rows: Sequence[Any], selection: Selection, scope_na
     )
 
 
-def _scoped_select(caller: Caller, selection: Selection) -> tuple[Any, list[str]]:
+def _scoped_select(caller: Caller, selection: Selection) -> tuple[Any, FieldPlan]:
     access = caller.access
     plan = access.plan(ENTITY, selection.field_names(access, ENTITY))
-    scope_names = list(plan.scopes)
-    flags = access.scope_columns(ENTITY, scope_names)
     stored = q.storage_columns(ruling.spec for ruling in plan.rulings)
-    stmt = q.readable_contacts(access.record_filter(ENTITY), stored).add_columns(
-        *(flags[s].label(f"_s{i}") for i, s in enumerate(scope_names))
-    )
-    return stmt, scope_names
+    stmt = q.readable_contacts(access.record_filter(ENTITY), stored).add_columns(*access.flag_columns(plan))
+    return stmt, plan
 
 
 async def list_contacts(
@@ -135,7 +128,7 @@ async def list_contacts(
         caller.access.require_readable(ENTITY, [needs], "ordering")
     conditions = _conditions(caller, flt)
     kind = f"{order.field}.{'DESC' if order.descending else 'ASC'}.{value_kind}"
-    stmt, scope_names = _scoped_select(caller, selection)
+    stmt, plan = _scoped_select(caller, selection)
     stmt = stmt.where(*conditions).add_columns(expr.label("_sort"))
     if after:
         value, row_id = pagination.decode_cursor(after, kind)
@@ -151,7 +144,7 @@ async def list_contacts(
             select(func.count()).select_from(Contact.__table__).where(caller.access.record_filter(ENTITY), *conditions)
         )
         total = int(await session.scalar(count) or 0)
-    records = _project(caller, rows, selection, scope_names)
+    records = _project(caller, rows, selection, plan)
     cursors = [pagination.encode_cursor(row._mapping["_sort"], row.id, kind) for row in rows]
     return pagination.Page(records, cursors, has_next, total)
 
@@ -160,9 +153,9 @@ async def contacts_by_ids(
     session: AsyncSession, caller: Caller, ids: Sequence[uuid.UUID], selection: Selection
 ) -> list[Record | None]:
     """Visible contacts by id, in key order, None where not visible (loaders and `node`)."""
-    stmt, scope_names = _scoped_select(caller, selection)
+    stmt, plan = _scoped_select(caller, selection)
     rows = (await session.execute(stmt.where(q.T.id.in_(set(ids))))).all()
-    by_id = {r.id: r for r in _project(caller, rows, selection, scope_names)}
+    by_id = {r.id: r for r in _project(caller, rows, selection, plan)}
     return [by_id.get(i) for i in ids]
 
 

@@ -69,13 +69,8 @@ def _plan(access: Access, entity: str) -> FieldPlan:
     return access.plan(entity, list(access.table.registry.of(entity)))
 
 
-def _flags(plan: FieldPlan, row: Any) -> dict[str, bool]:
-    return {s: bool(row._mapping[f"_s{i}"]) for i, s in enumerate(plan.scopes)}
-
-
 def _scoped(stmt: Select[Any], access: Access, entity: str, plan: FieldPlan) -> Select[Any]:
-    columns = access.scope_columns(entity, list(plan.scopes))
-    return stmt.add_columns(*(columns[s].label(f"_s{i}") for i, s in enumerate(plan.scopes)))
+    return stmt.add_columns(*access.flag_columns(plan))
 
 
 async def _partitions(session: AsyncSession, stmt: Select[Any], batch: int) -> AsyncIterator[Sequence[Any]]:
@@ -88,7 +83,11 @@ async def _partitions(session: AsyncSession, stmt: Select[Any], batch: int) -> A
 
 
 async def contacts(
-    session: AsyncSession, scope: Scope, cipher: WorkspaceCipher, tally: Tally, batch: int,
+    session: AsyncSession,
+    scope: Scope,
+    cipher: WorkspaceCipher,
+    tally: Tally,
+    batch: int,
     where: Sequence[ColumnElement[bool]] = (),
 ) -> AsyncIterator[list[Record]]:
     """Contacts in scope, oldest first, every field the requester may read (masked where their rules mask)."""
@@ -99,9 +98,16 @@ async def contacts(
     stmt = stmt.where(*where).order_by(contact_q.T.created_at, contact_q.T.id)
     not_text = [r.spec.name for r in plan.rulings if r.spec.masked_as_text]
     async for rows in _partitions(session, stmt, batch):
-        yield project(entity="contact", rows=rows, plan=plan, flags=lambda row: _flags(plan, row),
-                      row_id=lambda row: row.id, read=lambda row, spec: contact_q.value(row, spec, cipher),
-                      audit=tally, want_masked=not_text)
+        yield project(
+            entity="contact",
+            rows=rows,
+            plan=plan,
+            flags=plan.read_flags,
+            row_id=lambda row: row.id,
+            read=lambda row, spec: contact_q.value(row, spec, cipher),
+            audit=tally,
+            want_masked=not_text,
+        )
 
 
 async def activities(
@@ -114,8 +120,15 @@ async def activities(
     stmt = _scoped(activity_q.readable_activities(scope.activities, scope.contacts, stored), access, "activity", plan)
     stmt = stmt.where(*where).order_by(activity_q.T.created_at, activity_q.T.id)
     async for rows in _partitions(session, stmt, batch):
-        yield project(entity="activity", rows=rows, plan=plan, flags=lambda row: _flags(plan, row),
-                      row_id=lambda row: row.id, read=activity_q.value, audit=tally)
+        yield project(
+            entity="activity",
+            rows=rows,
+            plan=plan,
+            flags=plan.read_flags,
+            row_id=lambda row: row.id,
+            read=activity_q.value,
+            audit=tally,
+        )
 
 
 async def rows(session: AsyncSession, stmt: Select[Any], batch: int) -> AsyncIterator[Sequence[Any]]:
