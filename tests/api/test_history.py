@@ -33,5 +33,6 @@ async def test_admin_reads_old_and_new_values_and_sales_may_not(
         dump = " ".join(str(r) for r in (await conn.execute(text("select * from contact_history"))).all())
         reads = (await conn.execute(text(
             "select fields from audit_events where action = 'READ' and 'history.phone' = any(fields)"))).all()
-    assert "6123" not in dump and "A123456" not in dump  # values are ciphertext at rest
+    # values are ciphertext at rest (whole values: a random id may hold any short digit run)
+    assert "+85261234567" not in dump and "A123456(3)" not in dump and "+85291234567" not in dump
     assert len(reads) == 1
