@@ -201,14 +201,19 @@ async def _link_export(session: AsyncSession, caller: Caller, request: DataReque
     request.export_id = job.id
 
 
+def _required_text(value: str, max_len: int, field: str, missing: str) -> str:
+    try:
+        text = normalize_text(value.strip(), max_len)
+    except InvalidValue as exc:
+        raise BadInput(f"{field}: {exc}", field=field) from exc
+    if not text:
+        raise BadInput(missing, field=field)
+    return text
+
+
 async def refuse(session: AsyncSession, caller: Caller, request_id: uuid.UUID, reason: str) -> DataRequest:
     request = await _open(session, caller, request_id)
-    try:
-        reason = normalize_text(reason.strip(), 5000)
-    except InvalidValue as exc:
-        raise BadInput(f"reason: {exc}", field="reason") from exc
-    if not reason:
-        raise BadInput("a refusal needs its reason (s.21 / s.25 notice)", field="reason")
+    reason = _required_text(reason, 5000, "reason", "a refusal needs its reason (s.21 / s.25 notice)")
     now = caller.runtime.now()
     request.status = "REFUSED"
     request.refusal_reason = reason
@@ -241,12 +246,8 @@ async def record_partial_notice(
 ) -> DataRequest:
     """s.19(2): the written notice (reasons, and what was supplied so far) must be given before day 40."""
     request = await _open(session, caller, request_id)
-    try:
-        notice = normalize_text(notice.strip(), 10_000)
-    except InvalidValue as exc:
-        raise BadInput(f"notice: {exc}", field="notice") from exc
-    if not notice:
-        raise BadInput("the notice text is needed (the reasons, and what was supplied so far)", field="notice")
+    notice = _required_text(notice, 10_000, "notice",
+                            "the notice text is needed (the reasons, and what was supplied so far)")
     now = caller.runtime.now()
     if now > request.due_at:
         raise Conflict("the 40-day period has ended: a partial-compliance notice is too late", detail="PAST_DUE")
