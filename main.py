@@ -36,11 +36,16 @@ from authz.store import PolicyStore
 from db import migrate, tenancy
 from db.embedded import EmbeddedServers
 from db.sessions import EngineRouter, create_engine
-from resolvers import audit, demo, export_runner, keys, support, workspace_life, workspaces
+from resolvers.audit import log as audit
 from resolvers.errors import Conflict, DomainError
-from resolvers.export_options import ExportOptions
+from resolvers.exports import runner as export_runner
+from resolvers.exports.options import ExportOptions
+from resolvers.identity import support
 from resolvers.mail import Mailer
 from resolvers.runtime import Runtime
+from resolvers.workspaces import create as workspaces
+from resolvers.workspaces import demo, keys
+from resolvers.workspaces import life as workspace_life
 from schema import attachments, downloads, export_downloads
 from schema.context import Context, build_context
 from schema.root import build_schema

@@ -21,7 +21,7 @@ from sqlalchemy import select
 
 from db.models import Contact, ExportJob
 from db.sessions import session_factory
-from resolvers import export_runner
+from resolvers.exports import runner as export_runner
 from schema.ids import from_global, to_global
 
 CONTACTS = int(os.environ.get("BENCH_EXPORT_CONTACTS", 100_000))

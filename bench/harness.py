@@ -36,9 +36,9 @@ from db.models import Activity, Contact  # noqa: E402
 from db.queries import contacts as contact_q  # noqa: E402
 from db.sessions import session_factory  # noqa: E402
 from db.tenancy import Tenant  # noqa: E402
-from resolvers import workspaces  # noqa: E402
+from resolvers.contacts.validation import hkid_check_digit  # noqa: E402
 from resolvers.runtime import Runtime  # noqa: E402
-from resolvers.validation import hkid_check_digit  # noqa: E402
+from resolvers.workspaces import create as workspaces  # noqa: E402
 from settings import Settings  # noqa: E402
 
 PASSWORD = "bench password 2026"

@@ -16,7 +16,7 @@ from authz.store import PolicyStore, WorkspacePolicy
 from db.audit import AuditBuffer
 from db.models.base import utcnow
 from db.tenancy import Tenant, TenantDirectory
-from resolvers.export_options import ExportOptions
+from resolvers.exports.options import ExportOptions
 from resolvers.mail import Mailer
 
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import strawberry
 from strawberry.types import Info
 
-from resolvers import activities
+from resolvers.contacts import activities
 from resolvers.errors import NotFound
 from resolvers.projection import Record
 from schema import selection

@@ -18,7 +18,7 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Message, Receive
 
-from resolvers import attachments
+from resolvers.contacts import attachments
 from resolvers.errors import BadInput, NotFound
 from schema.context import build_context
 from schema.ids import from_global, to_global

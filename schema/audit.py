@@ -10,7 +10,7 @@ import strawberry
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
-from resolvers import audit
+from resolvers.audit import log as audit
 from resolvers.errors import BadInput
 from schema import selection
 from schema.context import Context

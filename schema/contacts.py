@@ -10,7 +10,8 @@ import strawberry
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
-from resolvers import contacts, erasure
+from resolvers.contacts import contacts
+from resolvers.privacy import erasure
 from resolvers.projection import Record
 from schema import selection
 from schema.activities import Activity, ActivityConnection, activity_page_key

@@ -25,10 +25,11 @@ from db import audit as audit_log
 from db.audit import AuditActor, AuditBuffer
 from db.sessions import session_factory
 from db.tenancy import Tenant
-from resolvers import identity, policies
+from resolvers import policies
 from resolvers.errors import Unauthenticated
+from resolvers.identity import accounts as identity
 from resolvers.runtime import Caller, Runtime
-from resolvers.workspaces import SLUG
+from resolvers.workspaces.create import SLUG
 from schema.loaders import Loaders, build_loaders
 
 

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import strawberry
 from strawberry.types import Info
 
-from resolvers import data_requests, disclosures
+from resolvers.privacy import data_requests, disclosures
 from schema import selection
 from schema.contacts import Contact
 from schema.context import Context

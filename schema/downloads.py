@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from resolvers import audit
+from resolvers.audit import log as audit
 from resolvers.errors import BadInput
 from resolvers.runtime import Caller
 from schema.audit import actor_global_id, contact_uuid, parse_actor_id

@@ -11,8 +11,8 @@ from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 
 from db.audit import AuditActor
-from resolvers import exports
 from resolvers.errors import NotFound
+from resolvers.exports import jobs as exports
 from schema.context import client_ip
 from schema.routes import error
 

@@ -9,7 +9,7 @@ from typing import Any
 import strawberry
 from strawberry.types import Info
 
-from resolvers import exports
+from resolvers.exports import jobs as exports
 from schema.context import Context
 from schema.ids import to_global, uuid_of
 

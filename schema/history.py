@@ -8,7 +8,7 @@ import strawberry
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
-from resolvers import history
+from resolvers.contacts import history
 from schema.context import Context
 from schema.ids import to_global, uuid_of
 

@@ -8,8 +8,9 @@ from typing import Any
 import strawberry
 from strawberry.types import Info
 
-from resolvers import identity, policies
+from resolvers import policies
 from resolvers.errors import NotFound
+from resolvers.identity import accounts as identity
 from schema.context import Context
 from schema.ids import to_global, uuid_of
 from schema.nodes import Node

@@ -15,8 +15,9 @@ from sqlalchemy import select
 from strawberry.dataloader import DataLoader
 
 from db.models import Attachment, Consent, ExportJob, Team, User
-from resolvers import activities, contacts, data_requests, legal_hold
+from resolvers.contacts import activities, contacts
 from resolvers.pagination import Page
+from resolvers.privacy import data_requests, legal_hold
 from resolvers.projection import Record, Selection
 
 if TYPE_CHECKING:

@@ -7,7 +7,8 @@ from strawberry.types import Info
 
 from authz.rules import Effect as RuleEffect
 from authz.rules import Rule
-from resolvers import identity, policies
+from resolvers import policies
+from resolvers.identity import accounts as identity
 from schema.context import Context
 from schema.enums import Effect
 from schema.ids import uuid_of

@@ -5,7 +5,9 @@ from __future__ import annotations
 import strawberry
 from strawberry.types import Info
 
-from resolvers import contacts, legal_hold, privacy_notice
+from resolvers.contacts import contacts
+from resolvers.privacy import legal_hold
+from resolvers.privacy import notice as privacy_notice
 from schema import selection
 from schema.contacts import Contact
 from schema.context import Context

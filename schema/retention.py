@@ -8,7 +8,8 @@ import enum
 import strawberry
 from strawberry.types import Info
 
-from resolvers import retention, retention_actions
+from resolvers.retention import actions as retention_actions
+from resolvers.retention import policies as retention
 from schema.context import Context
 from schema.ids import to_global, uuid_of
 

@@ -9,7 +9,8 @@ import uuid
 import strawberry
 from strawberry.types import Info
 
-from resolvers import support, workspace_life
+from resolvers.identity import support
+from resolvers.workspaces import life as workspace_life
 from schema.admin import Workspace
 from schema.context import Context
 from schema.enums import WorkspaceStatus

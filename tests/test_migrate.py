@@ -9,8 +9,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from db import migrate, tenancy
-from resolvers import workspaces as workspace_ops
 from resolvers.runtime import Runtime
+from resolvers.workspaces import create as workspace_ops
 from tests.factories.workspaces import WorkspaceFactory
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 
-from resolvers import export_runner
+from resolvers.exports import runner as export_runner
 from workers.broker import WorkerRuntime
 
 RUN_TIME_LIMIT_MS = 6 * 3600 * 1000  # a big workspace takes a while; a dead worker is caught by heartbeats

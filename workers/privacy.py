@@ -7,7 +7,8 @@ from __future__ import annotations
 import uuid
 
 from db.files import FileStore
-from resolvers import data_request_reminders, retention
+from resolvers.privacy import reminders as data_request_reminders
+from resolvers.retention import policies as retention
 from workers.broker import WorkerRuntime, unit_of_work
 
 

@@ -3,7 +3,7 @@ workspace) and the daily "deleted in 7 days" reminder to their admins."""
 
 from __future__ import annotations
 
-from resolvers import workspace_life
+from resolvers.workspaces import life as workspace_life
 from workers.broker import WorkerRuntime
 
 

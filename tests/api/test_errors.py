@@ -90,7 +90,7 @@ async def test_field_errors_name_the_input_field(gql: GraphQLClient, ws: Workspa
 async def test_an_internal_error_is_masked_and_carries_the_request_id(
     gql: GraphQLClient, ws: Workspace, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from resolvers import identity
+    from resolvers.identity import accounts as identity
 
     async def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError(
@@ -117,7 +117,7 @@ async def test_an_internal_error_is_masked_and_carries_the_request_id(
 async def test_a_database_error_never_reaches_the_client(
     gql: GraphQLClient, ws: Workspace, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from resolvers import contacts
+    from resolvers.contacts import contacts
 
     async def broken(*args: Any, **kwargs: Any) -> Any:
         raise sqlalchemy.exc.ProgrammingError(
@@ -143,7 +143,7 @@ async def test_a_database_error_never_reaches_the_client(
 async def test_an_internal_error_in_a_mutation_writes_nothing(
     gql: GraphQLClient, ws: Workspace, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from resolvers import contacts
+    from resolvers.contacts import contacts
 
     before = await count(gql, ws)
 

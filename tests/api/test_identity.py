@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from resolvers import credentials
+from resolvers.identity import credentials
 from tests.factories.workspaces import PASSWORD, GraphQLClient, Workspace, WorkspaceFactory
 
 LOGIN = """mutation($w:String!,$e:String!,$p:String!){

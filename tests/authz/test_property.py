@@ -32,8 +32,8 @@ from sqlalchemy import insert, text
 
 from authz.defaults import default_rules
 from db.models import CasbinRule
+from resolvers.contacts.validation import hkid_check_digit
 from resolvers.runtime import Runtime
-from resolvers.validation import hkid_check_digit
 from tests.factories.workspaces import GraphQLClient, WorkspaceFactory
 
 ALLOW, MASK, DENY = "allow", "mask", "deny"

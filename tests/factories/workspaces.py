@@ -8,8 +8,8 @@ from typing import Any
 
 import httpx
 
-from resolvers import workspaces
 from resolvers.runtime import Runtime
+from resolvers.workspaces import create as workspaces
 
 PASSWORD = "correct horse battery staple"
 

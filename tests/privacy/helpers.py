@@ -12,8 +12,8 @@ from typing import Any
 import phonenumbers
 from sqlalchemy import text
 
+from resolvers.contacts.validation import hkid_check_digit
 from resolvers.runtime import Runtime
-from resolvers.validation import hkid_check_digit
 from tests.factories.workspaces import GraphQLClient, Workspace
 
 # Raw tables searched for canary values after an erasure (custom fields live in contacts.custom_fields).

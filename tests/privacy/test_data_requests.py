@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from resolvers import data_request_reminders
 from resolvers.mail import Mailer
+from resolvers.privacy import reminders as data_request_reminders
 from resolvers.runtime import Runtime
 from schema.ids import from_global, to_global
 from tests.factories.workspaces import GraphQLClient, Workspace, WorkspaceFactory

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from db.files import FileStore
+from resolvers.contacts.validation import normalize_email
 from resolvers.runtime import Runtime
-from resolvers.validation import normalize_email
 from schema.ids import from_global
 from tests.factories.workspaces import GraphQLClient, Workspace, WorkspaceFactory
 from tests.privacy.helpers import (

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from resolvers import retention
+from resolvers.retention import policies as retention
 from resolvers.runtime import Runtime
 from schema.ids import from_global, to_global
 from tests.factories.workspaces import GraphQLClient, Workspace, WorkspaceFactory

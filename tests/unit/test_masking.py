@@ -24,7 +24,7 @@ from authz.masking import (
     mask_tax_id,
     mask_value,
 )
-from resolvers.validation import hkid_check_digit
+from resolvers.contacts.validation import hkid_check_digit
 
 EXPECTED_KINDS = {
     "phone",

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from resolvers.validation import (
+from resolvers.contacts.validation import (
     InvalidValue,
     hkid_check_digit,
     normalize_email,

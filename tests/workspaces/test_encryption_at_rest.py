@@ -8,8 +8,8 @@ import pytest
 
 from db import crypto
 from db.queries import contacts as contact_q
+from resolvers.contacts.validation import hkid_check_digit
 from resolvers.runtime import Runtime
-from resolvers.validation import hkid_check_digit
 from schema.ids import from_global
 from tests.factories.workspaces import GraphQLClient, WorkspaceFactory
 from tests.workspaces.helpers import codes, raw, tenant_of

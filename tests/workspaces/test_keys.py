@@ -14,9 +14,9 @@ from sqlalchemy import select
 from db import crypto
 from db.models import DataKey
 from db.models import Workspace as CatalogWorkspace
-from resolvers import keys
+from resolvers.contacts.validation import hkid_check_digit
 from resolvers.runtime import Runtime
-from resolvers.validation import hkid_check_digit
+from resolvers.workspaces import keys
 from tests.factories.workspaces import GraphQLClient, Workspace, WorkspaceFactory
 from tests.workspaces.helpers import raw, run_cli, start_cli, tenant_of
 

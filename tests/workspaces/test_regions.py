@@ -17,9 +17,10 @@ from sqlalchemy.ext.asyncio import create_async_engine
 import main
 from db.embedded import start_postgres
 from db.sessions import database_url
-from resolvers import workspace_life, workspaces
 from resolvers.errors import BadInput
 from resolvers.runtime import Runtime
+from resolvers.workspaces import create as workspaces
+from resolvers.workspaces import life as workspace_life
 from settings import Settings
 from tests.factories.workspaces import PASSWORD, GraphQLClient, WorkspaceFactory
 

@@ -13,8 +13,8 @@ import pytest
 from sqlalchemy import select, text
 
 from db.models import DataKey, Workspace
-from resolvers import workspace_life
 from resolvers.runtime import Runtime
+from resolvers.workspaces import life as workspace_life
 from tests.factories.workspaces import PASSWORD, GraphQLClient, WorkspaceFactory
 from tests.workspaces.helpers import audit_rows, codes, run_cli
 

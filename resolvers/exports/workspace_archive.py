@@ -35,10 +35,12 @@ from db.models import (
     User,
     audit_events,
 )
-from resolvers import data_requests, export_rows, policies
-from resolvers.contact_export import attachment_path, attachment_row, decrypt_history
-from resolvers.export_context import ExportContext, Summary
-from resolvers.export_zip import ExportZip
+from resolvers import policies
+from resolvers.exports import rows as export_rows
+from resolvers.exports.archive import ExportZip
+from resolvers.exports.contact_copy import attachment_path, attachment_row, decrypt_history
+from resolvers.exports.context import ExportContext, Summary
+from resolvers.privacy import data_requests
 
 FORMAT = "crm-workspace-export/1"
 HIDDEN_COLUMNS = {"users": {"password_hash"}, "api_keys": {"key_hash", "prefix"}}

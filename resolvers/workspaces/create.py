@@ -15,9 +15,11 @@ from authz.fields import BUILTIN_FIELDS
 from db import crypto, migrate, tenancy
 from db.models import DataKey, FieldDefinition, Workspace
 from db.sessions import session_factory
-from resolvers import identity, policies, retention
+from resolvers import policies
+from resolvers.contacts.validation import InvalidValue, normalize_name
 from resolvers.errors import BadInput, Conflict
-from resolvers.validation import InvalidValue, normalize_name
+from resolvers.identity import accounts as identity
+from resolvers.retention import policies as retention
 
 SLUG = re.compile(r"^[a-z][a-z0-9-]{1,30}[a-z0-9]$")
 

@@ -26,9 +26,10 @@ from db.files import FileStore
 from db.models import ApiKey, Contact, DataRequest, ExportJob, User
 from db.sessions import session_factory
 from db.tenancy import Tenant
-from resolvers import export_tokens, policies
+from resolvers import policies
 from resolvers.errors import BadInput, NotFound
-from resolvers.export_context import ExportRefused
+from resolvers.exports import tokens as export_tokens
+from resolvers.exports.context import ExportRefused
 from resolvers.runtime import Caller, Runtime
 
 DOWNLOAD_TTL = timedelta(hours=24)

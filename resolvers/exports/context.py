@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.files import FileStore
 from db.models import ExportJob
-from resolvers.export_rows import Scope, Tally
+from resolvers.exports.rows import Scope, Tally
 from resolvers.runtime import Caller
 
 

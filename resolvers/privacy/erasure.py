@@ -30,8 +30,8 @@ from db.files import FileStore
 from db.models import Activity, Attachment, Consent, Contact, ContactHistory, ExportJob
 from db.queries import contacts as contact_q
 from db.queries import policies as policy_q
-from resolvers import suppression
 from resolvers.errors import BadInput, Conflict, NotFound
+from resolvers.privacy import suppression
 from resolvers.runtime import Caller
 
 ENTITY = "contact"

@@ -14,8 +14,10 @@ from db.models import Activity, Consent, Contact, Team, User
 from db.queries import contacts as contact_q
 from db.sessions import session_factory
 from db.tenancy import Tenant, TenantDirectory
-from resolvers import identity, policies, workspaces
-from resolvers.validation import hkid_check_digit
+from resolvers import policies
+from resolvers.contacts.validation import hkid_check_digit
+from resolvers.identity import accounts as identity
+from resolvers.workspaces import create as workspaces
 
 SLUG = "demo"
 PASSWORD = "demo-password-2026"

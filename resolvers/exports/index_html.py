@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from authz.fields import FieldRegistry
-from resolvers.export_zip import dumps
+from resolvers.exports.archive import dumps
 
 # code -> (English, Traditional Chinese)
 FIELDS: dict[str, tuple[str, str]] = {

@@ -23,10 +23,12 @@ from sqlalchemy import ColumnElement, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import Contact, DataRequest, ExportJob, LogBookEntry
-from resolvers import erasure, exports, pagination
+from resolvers import pagination
+from resolvers.contacts.validation import InvalidValue, normalize_name, normalize_text
 from resolvers.errors import BadInput, Conflict, NotFound
+from resolvers.exports import jobs as exports
+from resolvers.privacy import erasure
 from resolvers.runtime import Caller
-from resolvers.validation import InvalidValue, normalize_name, normalize_text
 
 RESOURCE = "data_request"
 KINDS = ("ACCESS", "CORRECTION", "ERASURE")

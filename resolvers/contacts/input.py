@@ -9,7 +9,7 @@ from datetime import date
 from typing import Any
 
 from authz.fields import FieldRegistry
-from resolvers import validation as v
+from resolvers.contacts import validation as v
 from resolvers.errors import BadInput
 
 STAGES = ("LEAD", "PROSPECT", "CUSTOMER", "COLD")

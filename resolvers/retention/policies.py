@@ -25,11 +25,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from authz.fields import FieldRegistry
 from db.audit import AuditBuffer
 from db.models import RetentionPolicy
-from resolvers import erasure, retention_actions
+from resolvers.contacts.validation import InvalidValue, normalize_name
 from resolvers.errors import BadInput, Conflict, NotFound
-from resolvers.retention_language import ENTITIES, ConditionError, parse
+from resolvers.privacy import erasure
+from resolvers.retention import actions as retention_actions
+from resolvers.retention.language import ENTITIES, ConditionError, parse
 from resolvers.runtime import Caller
-from resolvers.validation import InvalidValue, normalize_name
 
 RESOURCE = "retention_policy"
 MAX_AFTER_DAYS = 36_500

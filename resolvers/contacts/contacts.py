@@ -17,9 +17,11 @@ from authz.errors import AccessDenied
 from authz.rules import Effect
 from db.models import Consent, Contact, ContactHistory, Team, User
 from db.queries import contacts as q
-from resolvers import opt_outs, pagination, suppression, validation
-from resolvers.contact_input import ContactPatch, build_patch
+from resolvers import pagination
+from resolvers.contacts import validation
+from resolvers.contacts.input import ContactPatch, build_patch
 from resolvers.errors import BadInput, NotFound
+from resolvers.privacy import opt_outs, suppression
 from resolvers.projection import Record, Selection, project
 from resolvers.runtime import Caller
 

@@ -15,10 +15,10 @@ from authz.errors import AccessDenied
 from db.models import Activity, Attachment, Contact
 from db.queries import activities as q
 from resolvers import pagination
+from resolvers.contacts.validation import InvalidValue, normalize_text
 from resolvers.errors import BadInput, NotFound
 from resolvers.projection import Record, Selection, project
 from resolvers.runtime import Caller
-from resolvers.validation import InvalidValue, normalize_text
 
 ENTITY = "activity"
 KINDS = ("EMAIL", "WHATSAPP", "CALL", "MEETING", "NOTE", "PURCHASE")

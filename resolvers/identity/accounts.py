@@ -13,10 +13,11 @@ from authz.principal import Principal
 from db.audit import AuditBuffer
 from db.models import ApiKey, SupportGrant, Team, User
 from db.tenancy import Tenant
-from resolvers import credentials, policies
+from resolvers import policies
+from resolvers.contacts.validation import InvalidValue, normalize_email, normalize_name
 from resolvers.errors import BadInput, Conflict, NotFound, RateLimited, Unauthenticated
+from resolvers.identity import credentials
 from resolvers.runtime import Caller, Runtime
-from resolvers.validation import InvalidValue, normalize_email, normalize_name
 
 MIN_PASSWORD_LENGTH = 10
 LOGIN_FAILURES_ALLOWED = 10

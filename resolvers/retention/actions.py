@@ -38,8 +38,8 @@ from db.models import (
     OptOut,
     RetentionPolicy,
 )
-from resolvers import erasure
-from resolvers.erasure import among
+from resolvers.privacy import erasure
+from resolvers.privacy.erasure import among
 
 BATCH = 5000
 SAMPLE = 10

@@ -15,8 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from authz.defaults import ADMIN_ROLE
 from db.models import CasbinRule, DataRequest, User
-from resolvers.data_requests import days_remaining
 from resolvers.mail import Mailer
+from resolvers.privacy.data_requests import days_remaining
 
 REMIND_WITHIN = timedelta(days=7)
 

@@ -12,8 +12,8 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import Contact
-from resolvers import data_requests
 from resolvers.errors import BadInput, NotFound
+from resolvers.privacy import data_requests
 from resolvers.runtime import Caller
 
 

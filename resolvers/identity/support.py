@@ -23,10 +23,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from db.audit import AuditActor, AuditBuffer, flush
 from db.models import SupportGrant
 from db.sessions import session_factory
-from resolvers import credentials
+from resolvers.contacts.validation import InvalidValue, normalize_text
 from resolvers.errors import BadInput, NotFound, Unauthenticated
+from resolvers.identity import credentials
 from resolvers.runtime import Caller, Runtime
-from resolvers.validation import InvalidValue, normalize_text
 
 RESOURCE = "support_access"
 ENTITY = "support_grant"

@@ -31,12 +31,13 @@ from db.files import PART_SUFFIX, FileStore, sha256_of
 from db.models import ExportJob
 from db.sessions import session_factory
 from db.tenancy import Tenant
-from resolvers import contact_export, workspace_export
 from resolvers.errors import NotFound
-from resolvers.export_context import ExportContext, ExportRefused, JobLost, Progress, Summary
-from resolvers.export_rows import Tally, scope_of
-from resolvers.export_zip import ExportZip
-from resolvers.exports import DOWNLOAD_TTL, download_url, new_operator_job, requester
+from resolvers.exports import contact_copy as contact_export
+from resolvers.exports import workspace_archive as workspace_export
+from resolvers.exports.archive import ExportZip
+from resolvers.exports.context import ExportContext, ExportRefused, JobLost, Progress, Summary
+from resolvers.exports.jobs import DOWNLOAD_TTL, download_url, new_operator_job, requester
+from resolvers.exports.rows import Tally, scope_of
 from resolvers.runtime import Runtime
 
 log = logging.getLogger("crm.exports")

@@ -18,9 +18,11 @@ from sqlalchemy import ColumnElement, String, and_, cast, func, or_, select
 
 from db.crypto import FieldLocation, WorkspaceCipher
 from db.models import Activity, Attachment, Consent, Contact, ContactHistory, DataRequest, audit_events
-from resolvers import data_requests, export_html, export_rows, third_parties
-from resolvers.export_context import ExportContext, ExportRefused, Summary
-from resolvers.export_zip import ExportZip
+from resolvers.exports import index_html as export_html
+from resolvers.exports import rows as export_rows
+from resolvers.exports.archive import ExportZip
+from resolvers.exports.context import ExportContext, ExportRefused, Summary
+from resolvers.privacy import data_requests, third_parties
 
 SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 

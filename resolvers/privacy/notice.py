@@ -15,8 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from authz.fields import ENCRYPTED_CATEGORIES, PII_CATEGORIES
 from db.models import FieldDefinition, RetentionPolicy
-from resolvers import retention_actions
 from resolvers.errors import BadInput
+from resolvers.retention import actions as retention_actions
 from resolvers.runtime import Caller
 
 LANGUAGES = ("EN", "ZH")

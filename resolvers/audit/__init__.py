@@ -1,0 +1,1 @@
+"""Reading the audit log: events, access and exposure reports, chain verification, retention."""

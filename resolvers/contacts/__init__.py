@@ -1,0 +1,1 @@
+"""Contacts and activities: scoped reads, validated writes, attachments, the change history."""

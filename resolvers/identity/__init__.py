@@ -1,0 +1,1 @@
+"""Identity: who a caller is (tokens, API keys, support), logins, users, teams, credentials."""
