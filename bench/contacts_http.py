@@ -1,59 +1,173 @@
-"""Foundation benchmark: 100 and 1,000 contacts over HTTP (GraphQL, authz, decryption, audit) vs. the same
-rows fetched by raw asyncpg, in one run. Pages hold at most 200 contacts (the contract), so 1,000 contacts
-are 5 requests following `endCursor`. Prints medians and the ratio.
+"""Side by side over real sockets: the API vs. a floor server doing the same work (`bench/floor_server.py`).
 
-    .venv/bin/python bench/contacts_http.py
+Both run as their own uvicorn processes on loopback against the same workspace database: 1,000 contacts,
+of which a sales user's record scope (own or team) selects 300. The query is `contacts(first:100)` with
+nine fields, as admin (every field in clear) and as the sales user (record scope, email clear only on own
+contacts, HKID, salary and date of birth masked). Rounds alternate between the two servers so load changes
+on the machine hit both alike. For 1 and 16 concurrent clients it prints requests/s, p50 latency and the
+server's CPU time per request (user + system of the server process, from psutil), and the ratios.
+
+    .venv/bin/python bench/contacts_http.py [--requests 200] [--rounds 3]
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
-import asyncpg
-from harness import bench_app, bulk_contacts, timed
+import httpx
+import psutil
+from harness import PASSWORD, Bench, bench_app, bulk_contacts, free_port, serve_api, wait_http
 
 from db.sessions import database_url
+from schema.ids import from_global
 
-QUERY = """query($n:Int!,$a:String){contacts(first:$n,after:$a){pageInfo{endCursor}edges{node{id firstName
- lastName email phone hkid salary dateOfBirth company stage}}}}"""
-
-
-async def fetch(b: object, token: str, total: int) -> int:
-    """Every contact up to `total`, in pages of at most 200."""
-    seen, after = 0, None
-    while seen < total:
-        body = await b.gql(QUERY, {"n": min(200, total - seen), "a": after}, token)  # type: ignore[attr-defined]
-        page = body["data"]["contacts"]
-        seen += len(page["edges"])
-        after = page["pageInfo"]["endCursor"]
-    return seen
-REPEAT = 15
+ROOT = Path(__file__).resolve().parent.parent
+FIELDS = "id firstName lastName email phone hkid salary dateOfBirth company"
+QUERY = "query($n:Int!){contacts(first:$n){edges{node{" + FIELDS + "}}}}"
 
 
-async def run() -> None:
+@dataclass
+class Arm:
+    name: str
+    url: str
+    pid: int
+    body: Any
+
+    async def one(self, client: httpx.AsyncClient, token: str) -> None:
+        r = await client.post(self.url, json=self.body, headers={"Authorization": f"Bearer {token}"})
+        assert r.status_code == 200, r.text[:300]
+        data = r.json()
+        assert "errors" not in data or data.get("data"), data
+        assert len(data["data"]["contacts"]["edges"]) == 100
+
+
+@dataclass
+class Sample:
+    seconds: float
+    cpu: float
+    latencies: list[float]
+
+
+async def measure(arm: Arm, token: str, requests: int, clients: int) -> Sample:
+    proc = psutil.Process(arm.pid)
+    procs = [proc, *proc.children(recursive=True)]
+    latencies: list[float] = []
+    left = requests
+
+    async def client_loop(client: httpx.AsyncClient) -> None:
+        nonlocal left
+        while left > 0:
+            left -= 1
+            start = time.perf_counter()
+            await arm.one(client, token)
+            latencies.append(time.perf_counter() - start)
+
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(limits=limits, timeout=60) as client:
+        for _ in range(5):  # warm the connections and the server's caches
+            await arm.one(client, token)
+        before = sum(sum(p.cpu_times()[:2]) for p in procs)
+        start = time.perf_counter()
+        await asyncio.gather(*(client_loop(client) for _ in range(clients)))
+        seconds = time.perf_counter() - start
+        after = sum(sum(p.cpu_times()[:2]) for p in procs)
+    return Sample(seconds, after - before, latencies)
+
+
+def summary(samples: list[Sample], requests: int) -> tuple[float, float, float]:
+    """(requests/s, p50 ms, CPU ms per request), medians over the rounds."""
+    rps = statistics.median(requests / s.seconds for s in samples)
+    p50 = statistics.median(statistics.median(s.latencies) * 1000 for s in samples)
+    cpu = statistics.median(s.cpu / requests * 1000 for s in samples)
+    return rps, p50, cpu
+
+
+async def users(b: Bench) -> tuple[str, str, str, str]:
+    tenant, admin = await b.workspace()
+    team = (await b.gql('mutation{createTeam(name:"East"){id}}', None, admin))["data"]["createTeam"]["id"]
+    rep_id, rep = await b.user(tenant, admin, ["sales"], team)
+    mate_id, _ = await b.user(tenant, admin, ["sales"], team)
+    other_id, _ = await b.user(tenant, admin, ["sales"], None)
+    team_uuid = from_global(team)[1]
+    await bulk_contacts(tenant, 150, owner=from_global(rep_id)[1], team=team_uuid)
+    await bulk_contacts(tenant, 150, owner=from_global(mate_id)[1], team=team_uuid)
+    await bulk_contacts(tenant, 700, owner=from_global(other_id)[1])
+    return tenant.slug, tenant.database_name, admin, rep
+
+
+async def run(requests: int, rounds: int, workers: int) -> None:
     async with bench_app() as b:
-        tenant, admin = await b.workspace()
-        await bulk_contacts(tenant, 1000)
-        dsn = database_url(tenant.server_url, tenant.database_name).set(drivername="postgresql")
-        conn = await asyncpg.connect(dsn.render_as_string(hide_password=False))
+        slug, database, admin, rep = await users(b)
+        env = {
+            **os.environ,
+            "DATABASE_URL": b.ep.database_url,
+            "REDIS_URL": b.ep.redis_url,
+            "CRM_RATE_LIMIT_PER_MINUTE": "10000000",
+        }
+        api_port, floor_port = free_port(), free_port()
+        api = serve_api(env, api_port, workers=workers)
+        ws_dsn = database_url(b.ep.database_url, database).set(drivername="postgresql")
+        catalog_dsn = database_url(b.ep.database_url, f"{b.settings.db_prefix}_catalog").set(drivername="postgresql")
+        floor_env = {
+            **env,
+            "FLOOR_WORKSPACE_DSN": ws_dsn.render_as_string(hide_password=False),
+            "FLOOR_CATALOG_DSN": catalog_dsn.render_as_string(hide_password=False),
+            "FLOOR_SLUG": slug,
+        }
+        floor = subprocess.Popen(
+            [sys.executable, str(ROOT / "bench" / "floor_server.py"), "--port", str(floor_port)], env=floor_env
+        )
         try:
-            for n in (100, 1000):
-                assert await fetch(b, admin, n) == n
-
-                async def http(n: int = n) -> None:
-                    await fetch(b, admin, n)
-
-                async def raw(n: int = n) -> None:
-                    await conn.fetch(
-                        "select id, first_name, last_name, email, phone, hkid_enc, salary_enc, date_of_birth_enc,"
-                        " company, stage from contacts order by created_at, id limit $1", n)
-
-                http_ms, raw_ms = await timed(http, REPEAT), await timed(raw, REPEAT)
-                print(f"{n} contacts over HTTP: {http_ms:.1f} ms; raw asyncpg: {raw_ms:.2f} ms; "
-                      f"ratio {http_ms / raw_ms:.1f}x", flush=True)
+            await wait_http(f"http://127.0.0.1:{api_port}/healthz")
+            await wait_http(f"http://127.0.0.1:{floor_port}/contacts", method="POST", expect_any=True)
+            arms = {
+                "api": lambda: Arm(
+                    "api", f"http://127.0.0.1:{api_port}/graphql", api.pid, {"query": QUERY, "variables": {"n": 100}}
+                ),
+                "floor": lambda: Arm("floor", f"http://127.0.0.1:{floor_port}/contacts", floor.pid, {"first": 100}),
+            }
+            print(
+                f"workspace: 1,000 contacts, sales scope 300; {requests} requests per arm and round, "
+                f"{rounds} rounds, API workers: {workers}",
+                flush=True,
+            )
+            for who, token in (("admin", admin), ("sales", rep)):
+                for clients in (1, 16):
+                    results: dict[str, list[Sample]] = {"api": [], "floor": []}
+                    for i in range(rounds):
+                        order = ("api", "floor") if i % 2 == 0 else ("floor", "api")
+                        for name in order:
+                            results[name].append(await measure(arms[name](), token, requests, clients))
+                    api_rps, api_p50, api_cpu = summary(results["api"], requests)
+                    fl_rps, fl_p50, fl_cpu = summary(results["floor"], requests)
+                    print(
+                        f"{who:5} {clients:2} client(s): API {api_rps:6.1f} req/s p50 {api_p50:6.1f} ms "
+                        f"CPU {api_cpu:5.1f} ms/req | floor {fl_rps:6.1f} req/s p50 {fl_p50:5.1f} ms "
+                        f"CPU {fl_cpu:4.1f} ms/req | CPU ratio {api_cpu / fl_cpu:.2f}x, "
+                        f"throughput ratio {api_rps / fl_rps:.2f}x",
+                        flush=True,
+                    )
         finally:
-            await conn.close()
+            for proc in (api, floor):
+                proc.terminate()
+            for proc in (api, floor):
+                proc.wait(timeout=30)
 
 
 if __name__ == "__main__":
-    asyncio.run(run())
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=1)
+    args = parser.parse_args()
+    assert PASSWORD
+    asyncio.run(run(args.requests, args.rounds, args.workers))

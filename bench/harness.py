@@ -6,11 +6,15 @@ database it creates is dropped at the end.
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import os
 import secrets
 import shutil
+import socket
 import statistics
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -250,3 +254,34 @@ async def bench_app(*, owner: bool = True) -> AsyncIterator[Bench]:
 async def drop_databases(ep: main.Endpoints, prefix: str) -> None:
     for server in set(ep.regions.values()):
         await tenancy.drop_databases_with_prefix(server, prefix)
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def serve_api(env: dict[str, str], port: int, *, workers: int = 1) -> subprocess.Popen[bytes]:
+    """`python main.py serve` as its own process on loopback (same databases and Redis as `env` names)."""
+    command = [sys.executable, str(ROOT / "main.py"), "serve", "--port", str(port)]
+    if workers > 1:
+        command += ["--workers", str(workers)]
+    return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
+
+
+async def wait_http(url: str, *, method: str = "GET", expect_any: bool = False, seconds: float = 60) -> None:
+    """Until `url` answers (200, or any status with `expect_any`), at most `seconds`."""
+    deadline = time.monotonic() + seconds
+    async with httpx.AsyncClient(timeout=5) as client:
+        while True:
+            try:
+                r = await client.request(method, url)
+                if expect_any or r.status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{url} did not answer within {seconds} s")
+            await asyncio.sleep(0.2)
