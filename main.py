@@ -83,7 +83,13 @@ async def open_runtime(settings: Settings, ep: Endpoints) -> Runtime:
     redis = Redis.from_url(ep.redis_url)
     directory = tenancy.TenantDirectory(
         catalog=catalog,
-        router=EngineRouter(max_engines=settings.max_engines),
+        router=EngineRouter(
+            max_engines=settings.max_engines,
+            pool_size=settings.pool_size,
+            max_overflow=settings.pool_max_overflow,
+            max_connections_per_server=settings.max_connections_per_server,
+            idle_seconds=settings.pool_idle_seconds,
+        ),
         regions=ep.regions,
         master_key=settings.master_key(),
         db_prefix=settings.db_prefix,

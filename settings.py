@@ -37,7 +37,13 @@ class Settings(BaseSettings):
     # their own so that each run has its own databases.
     db_prefix: str = Field(default="crm", alias="CRM_DB_PREFIX")
     workspace_grace_days: int = Field(default=30, alias="CRM_WORKSPACE_GRACE_DAYS")
-    max_engines: int = Field(default=32, alias="CRM_MAX_ENGINES")
+    # Workspace connections: engines kept (LRU), per-engine pool, the bound on connections to one server from one
+    # process (whatever the number of workspaces), and how long an unused workspace pool stays open.
+    max_engines: int = Field(default=64, alias="CRM_MAX_ENGINES")
+    pool_size: int = Field(default=1, alias="CRM_POOL_SIZE")
+    pool_max_overflow: int = Field(default=4, alias="CRM_POOL_MAX_OVERFLOW")
+    max_connections_per_server: int = Field(default=40, alias="CRM_MAX_CONNECTIONS_PER_SERVER")
+    pool_idle_seconds: float = Field(default=60.0, alias="CRM_POOL_IDLE_SECONDS")
     # Exports and mail: the base of links in emails, the sender, rows per batch, how long a job may go without a
     # heartbeat before another worker takes it over, and a pause after each batch (tests use it to kill a worker
     # mid-export; leave it 0).

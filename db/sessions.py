@@ -1,20 +1,36 @@
 """Engines and sessions: the catalog engine and a bounded LRU of per-workspace engines.
 
-One API process never holds more than `max_engines * (pool_size + max_overflow)` workspace
-connections, however many workspaces exist: the least recently used engine is disposed.
+Connections per process are bounded per database server, however many workspaces live on it: every
+workspace engine's connections are opened through one `ServerBudget` per server, which counts the open
+connections of all of that server's pools (checked out, idle and being opened, disposed pools included).
+At the bound, a new connection first closes idle connections of the least recently used workspaces, then
+waits (up to `pool_timeout`) for one to come back. Engines are kept in an LRU touched on every use and
+never handed out once evicted (`Tenant.engine` asks the router each time); pools idle for
+`idle_seconds` are closed.
+
+    connections to one server <= max_connections_per_server (CRM_MAX_CONNECTIONS_PER_SERVER, default 40)
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
+import weakref
 from collections import OrderedDict
-from typing import NewType
+from typing import Any, NewType
 
+import asyncpg
+from sqlalchemy import event
+from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.pool import QueuePool
+from sqlalchemy.util import greenlet_spawn
 
 # A session on one workspace database, opened by the request or the actor that owns the unit of work.
 TenantSession = NewType("TenantSession", AsyncSession)
+
+SERVER_SETTINGS = {"application_name": "crm", "timezone": "UTC"}
 
 
 def database_url(server_url: str, database: str) -> URL:
@@ -30,7 +46,7 @@ def create_engine(server_url: str, database: str, *, pool_size: int = 2, max_ove
         max_overflow=max_overflow,
         pool_pre_ping=False,
         pool_recycle=1800,
-        connect_args={"server_settings": {"application_name": "crm", "timezone": "UTC"}},
+        connect_args={"server_settings": dict(SERVER_SETTINGS)},
     )
 
 
@@ -38,34 +54,162 @@ def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
 
 
-class EngineRouter:
-    """Keeps at most `max_engines` workspace engines alive; disposes the least recently used one."""
+class ServerBudget:
+    """The open connections of every workspace pool on one server, and the bound on them.
 
-    def __init__(self, *, max_engines: int = 32, pool_size: int = 2, max_overflow: int = 3) -> None:
+    Counted when a connection is opened and, through the pools' events, when one is closed, because a pool
+    cannot say it: a connection checked out when its engine was disposed goes back to the old pool later.
+    """
+
+    def __init__(self, limit: int, timeout: float) -> None:
+        self.limit = limit
+        self.timeout = timeout
+        self.established = 0  # counted from the moment room is reserved for it
+        self.pools: weakref.WeakSet[QueuePool] = weakref.WeakSet()  # live and disposed pools alike
+
+    def open_connections(self) -> int:
+        return self.established
+
+    def watch(self, engine: AsyncEngine) -> None:
+        """Count the engine's closed connections (the listeners carry over to the pool `dispose()` makes)."""
+
+        def closed(dbapi_connection: Any, record: Any = None) -> None:
+            self.established -= 1
+
+        event.listen(engine.sync_engine, "close", closed)
+        event.listen(engine.sync_engine, "close_detached", closed)
+
+
+class EngineRouter:
+    """Workspace engines in an LRU touched on every use; connections bounded per server (`ServerBudget`)."""
+
+    def __init__(
+        self,
+        *,
+        max_engines: int = 64,
+        pool_size: int = 1,
+        max_overflow: int = 4,
+        max_connections_per_server: int = 40,
+        idle_seconds: float = 60.0,
+        pool_timeout: float = 30.0,
+    ) -> None:
         self._engines: OrderedDict[tuple[str, str], AsyncEngine] = OrderedDict()
+        self._used: dict[tuple[str, str], float] = {}
+        self._budgets: dict[str, ServerBudget] = {}
         self._max = max_engines
         self._pool_size = pool_size
         self._max_overflow = max_overflow
-        self._disposals: set[asyncio.Task[None]] = set()
+        self._per_server = max_connections_per_server
+        self._idle = idle_seconds
+        self._timeout = pool_timeout
+        self._disposals: set[asyncio.Task[Any]] = set()
+
+    @property
+    def connection_bound(self) -> int:
+        """The most connections this process opens to one server (workspace pools; the catalog has its own)."""
+        return self._per_server
+
+    def budget(self, server_url: str) -> ServerBudget:
+        budget = self._budgets.get(server_url)
+        if budget is None:
+            budget = self._budgets[server_url] = ServerBudget(self._per_server, self._timeout)
+        return budget
 
     def engine(self, server_url: str, database: str) -> AsyncEngine:
         key = (server_url, database)
+        now = time.monotonic()
         engine = self._engines.get(key)
-        if engine is not None:
-            self._engines.move_to_end(key)
-            return engine
-        engine = create_engine(server_url, database, pool_size=self._pool_size, max_overflow=self._max_overflow)
-        self._engines[key] = engine
+        if engine is None:
+            engine = self._create(server_url, database)
+            self._engines[key] = engine
+        self._engines.move_to_end(key)
+        self._used[key] = now
+        self._close_idle(now)
         while len(self._engines) > self._max:
-            _, old = self._engines.popitem(last=False)
-            # Idle connections are closed now (close=False would leave them open until garbage
-            # collection); checked-out ones stay valid and go back to the old pool.
-            task = asyncio.get_running_loop().create_task(old.dispose())
-            self._disposals.add(task)
-            task.add_done_callback(self._disposals.discard)
+            old_key, old = self._engines.popitem(last=False)
+            self._used.pop(old_key, None)
+            self._dispose_later(old)
         return engine
 
+    def _create(self, server_url: str, database: str) -> AsyncEngine:
+        url = database_url(server_url, database)
+        _, params = PGDialect_asyncpg().create_connect_args(url)
+        budget = self.budget(server_url)
+        router = self
+
+        async def connect() -> Any:
+            await router._reserve(budget, server_url)
+            budget.established += 1  # at once: the dialect's first-connect queries let other tasks run
+            try:
+                return await asyncpg.connect(**params, server_settings=dict(SERVER_SETTINGS))
+            except BaseException:
+                budget.established -= 1
+                raise
+
+        engine = create_async_engine(
+            url,
+            async_creator=connect,
+            pool_size=self._pool_size,
+            max_overflow=self._max_overflow,
+            pool_timeout=self._timeout,
+            pool_pre_ping=False,
+            pool_recycle=1800,
+        )
+        pool = engine.sync_engine.pool
+        assert isinstance(pool, QueuePool)
+        budget.pools.add(pool)
+        budget.watch(engine)
+        return engine
+
+    async def _reserve(self, budget: ServerBudget, server_url: str) -> None:
+        """Wait for room under the server's bound, closing idle pools of the least recently used workspaces."""
+        deadline = time.monotonic() + budget.timeout
+        while budget.open_connections() >= budget.limit:
+            if await self._close_an_idle_pool(server_url, budget):
+                continue
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"more than {budget.limit} connections to one database server are in use")
+            await asyncio.sleep(0.005)
+
+    async def _close_an_idle_pool(self, server_url: str, budget: ServerBudget) -> bool:
+        for (server, _), engine in list(self._engines.items()):  # least recently used first
+            pool = engine.sync_engine.pool
+            if server == server_url and isinstance(pool, QueuePool) and pool.checkedin() > 0:
+                await self._dispose(engine, budget)
+                return True
+        for pool in list(budget.pools):
+            if pool.checkedin() > 0:  # an evicted engine's old pool with idle connections left
+                await greenlet_spawn(pool.dispose)
+                return True
+        return False
+
+    def _close_idle(self, now: float) -> None:
+        for key, engine in list(self._engines.items()):
+            if now - self._used.get(key, now) < self._idle:
+                break
+            pool = engine.sync_engine.pool
+            if isinstance(pool, QueuePool) and pool.checkedin() > 0:
+                self._dispose_later(engine)
+
+    def _dispose_later(self, engine: AsyncEngine) -> None:
+        # Idle connections are closed now; checked-out ones stay valid and are closed when they come back.
+        budget = next((b for b in self._budgets.values() if engine.sync_engine.pool in b.pools), None)
+        self._track(asyncio.get_running_loop().create_task(self._dispose(engine, budget)))
+
+    def _track(self, task: asyncio.Task[Any]) -> None:
+        self._disposals.add(task)
+        task.add_done_callback(self._disposals.discard)
+
+    @staticmethod
+    async def _dispose(engine: AsyncEngine, budget: ServerBudget | None) -> None:
+        await engine.dispose()
+        if budget is not None:  # dispose() gives the engine a fresh pool: count it too
+            pool = engine.sync_engine.pool
+            if isinstance(pool, QueuePool):
+                budget.pools.add(pool)
+
     async def forget(self, server_url: str, database: str) -> None:
+        self._used.pop((server_url, database), None)
         engine = self._engines.pop((server_url, database), None)
         if engine is not None:
             await engine.dispose()
@@ -73,6 +217,7 @@ class EngineRouter:
     async def dispose(self) -> None:
         engines = list(self._engines.values())
         self._engines.clear()
+        self._used.clear()
         for engine in engines:
             await engine.dispose()
         if self._disposals:

@@ -33,12 +33,18 @@ class Tenant:
     status: str
     purge_after: datetime | None
     server_url: str
-    engine: AsyncEngine
+    router: EngineRouter
     cipher: crypto.WorkspaceCipher
 
     @property
     def active(self) -> bool:
         return self.status == "ACTIVE"
+
+    @property
+    def engine(self) -> AsyncEngine:
+        """The workspace's engine, asked of the router on every use: the LRU is touched, and an engine the
+        router has evicted is never handed out again (a cached Tenant outlives evictions)."""
+        return self.router.engine(self.server_url, self.database_name)
 
 
 class TenantDirectory:
@@ -112,7 +118,7 @@ class TenantDirectory:
             status=ws.status,
             purge_after=ws.purge_after,
             server_url=server,
-            engine=self.router.engine(server, ws.database_name),
+            router=self.router,
             cipher=crypto.WorkspaceCipher(slug, data_keys, ws.current_key_version, index_key),
         )
 

@@ -1,0 +1,105 @@
+"""The engine router: connections per process stay under the per-server bound however many workspaces are
+busy, idle pools are closed for busier ones, and an evicted engine is never handed out again."""
+
+from __future__ import annotations
+
+import asyncio
+
+from sqlalchemy import text
+
+from db import tenancy
+from db.sessions import EngineRouter
+from resolvers.runtime import Runtime
+from settings import Settings
+from tests.factories.workspaces import WorkspaceFactory
+
+WORKSPACES = 6
+
+
+async def _databases(runtime: Runtime, settings: Settings, label: str) -> tuple[str, list[str]]:
+    server = runtime.directory.server_for(settings.default_region)
+    names = [f"{settings.db_prefix}_router_{label}_{i}" for i in range(WORKSPACES)]
+    for name in names:
+        await tenancy.create_database(server, name)
+    return server, names
+
+
+async def _open(runtime: Runtime, names: list[str]) -> int:
+    async with runtime.directory.catalog.connect() as conn:
+        query = text("select count(*) from pg_stat_activity where datname = any(:d) and application_name = 'crm'")
+        return int((await conn.execute(query, {"d": names})).scalar_one())
+
+
+async def test_connections_stay_under_the_per_server_bound(runtime: Runtime, settings: Settings) -> None:
+    server, names = await _databases(runtime, settings, "bound")
+    router = EngineRouter(max_engines=10, pool_size=1, max_overflow=4, max_connections_per_server=3)
+    peak = 0
+    done = asyncio.Event()
+
+    async def watch() -> None:
+        nonlocal peak
+        while not done.is_set():
+            peak = max(peak, await _open(runtime, names))
+            await asyncio.sleep(0.01)
+
+    async def busy(name: str) -> int:
+        async with router.engine(server, name).connect() as conn:
+            return int((await conn.execute(text("select 1 from pg_sleep(0.15)"))).scalar_one())
+
+    watcher = asyncio.create_task(watch())
+    try:
+        # Twelve concurrent requests over six workspaces, three connections allowed: all are answered.
+        results = await asyncio.gather(*(busy(names[i % WORKSPACES]) for i in range(2 * WORKSPACES)))
+        assert results == [1] * (2 * WORKSPACES)
+        assert router.budget(server).open_connections() <= 3
+    finally:
+        done.set()
+        await watcher
+        await router.dispose()
+    assert 1 <= peak <= 3
+
+
+async def test_an_idle_pool_gives_way_to_a_busy_workspace(runtime: Runtime, settings: Settings) -> None:
+    server, names = await _databases(runtime, settings, "idle")
+    router = EngineRouter(max_engines=10, max_connections_per_server=2)
+    try:
+        for name in names:  # each leaves one idle connection behind, but never more than two stay open
+            async with router.engine(server, name).connect() as conn:
+                await conn.execute(text("select 1"))
+            assert router.budget(server).open_connections() <= 2
+        for _ in range(100):
+            if await _open(runtime, names) <= 2:
+                break
+            await asyncio.sleep(0.02)
+        assert await _open(runtime, names) <= 2
+    finally:
+        await router.dispose()
+
+
+async def test_a_cached_tenant_never_uses_an_evicted_engine(runtime: Runtime, workspaces: WorkspaceFactory) -> None:
+    a, b = await workspaces.create(), await workspaces.create()
+    shared = runtime.directory
+    directory = tenancy.TenantDirectory(
+        catalog=shared.catalog,
+        router=EngineRouter(max_engines=1),
+        regions=shared.regions,
+        master_key=shared.master_key,
+        db_prefix=shared.db_prefix,
+        ttl_seconds=60,
+    )
+    try:
+        tenant = await directory.get(a.slug)
+        assert tenant is not None
+        first = tenant.engine
+        other = await directory.get(b.slug)
+        assert other is not None
+        async with other.engine.connect() as conn:  # evicts the first workspace's engine
+            await conn.execute(text("select 1"))
+        assert await directory.get(a.slug) is tenant  # still cached...
+        again = tenant.engine  # ...but it asks the router: a new engine, in the LRU again
+        assert again is not first
+        assert tenant.engine is again
+        async with again.connect() as conn:
+            assert (await conn.execute(text("select count(*) from users"))).scalar_one() >= 1
+    finally:
+        await directory.router.dispose()
