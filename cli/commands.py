@@ -5,10 +5,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 from cli.wiring import Wiring, run_command, with_runtime
-from resolvers.audit import log as audit
+from db import audit as audit_log
+from db.audit import ChainReport
+from db.units import Units
 from resolvers.errors import Conflict, DomainError
 from resolvers.exports import runner as export_runner
 from resolvers.identity import support
@@ -99,7 +102,7 @@ def audit_command(wiring: Wiring, settings: Settings, args: argparse.Namespace) 
     """`audit verify --workspace S` (exit 1 when the chain is broken), `audit maintain [--workspace S]`."""
 
     async def verify(runtime: Runtime) -> int:
-        report = await audit.verify_workspace(runtime.directory, args.workspace)
+        report = await verify_workspace(runtime.units, args.workspace)
         if report is None:
             print(f"error: no workspace {args.workspace!r}", file=sys.stderr, flush=True)
             return 2
@@ -113,14 +116,42 @@ def audit_command(wiring: Wiring, settings: Settings, args: argparse.Namespace) 
 
     async def maintain(runtime: Runtime) -> int:
         slugs = [args.workspace] if args.workspace else await runtime.directory.all_slugs()
-        done = await audit.maintain_workspaces(
-            runtime.directory, slugs, now=datetime.now(UTC), report=lambda line: print(line, flush=True)
+        done = await maintain_workspaces(
+            runtime.units, slugs, now=datetime.now(UTC), report=lambda line: print(line, flush=True)
         )
         print(f"maintained {done} workspace(s)", flush=True)
         return 0 if done == len(slugs) else 2
 
     with wiring.endpoints(settings) as ep:
         return int(asyncio.run(with_runtime(wiring, settings, ep, verify if args.action == "verify" else maintain)))
+
+
+async def verify_workspace(units: Units, slug: str) -> ChainReport | None:
+    """The chain report of one workspace, None when there is no such workspace."""
+    tenant = await units.directory.get(slug)
+    if tenant is None:
+        return None
+    async with units.read(tenant) as session:
+        return await audit_log.verify_chain(session)
+
+
+async def maintain_workspaces(
+    units: Units, slugs: Sequence[str], *, now: datetime, report: Callable[[str], None]
+) -> int:
+    """Run the partition job for each workspace (its own unit of work); returns how many were maintained."""
+    done = 0
+    for slug in slugs:
+        async with units.workspace_of(slug) as unit:
+            changes = None if unit is None else await audit_log.maintain_partitions(unit.session, now=now)
+        if changes is None:
+            report(f"workspace {slug}: not found")
+            continue
+        for action, partition in changes:
+            report(f"workspace {slug}: {action} {partition}")
+        if not changes:
+            report(f"workspace {slug}: partitions up to date")
+        done += 1
+    return done
 
 
 def workspace_reopen(wiring: Wiring, settings: Settings, args: argparse.Namespace) -> int:

@@ -4,7 +4,7 @@ retention (`retention`), and their shapes (`shapes`)."""
 
 from __future__ import annotations
 
-from resolvers.audit.chain import maintain_workspaces, verify, verify_workspace
+from resolvers.audit.chain import verify
 from resolvers.audit.events import list_events
 from resolvers.audit.reports import access_report, exposure_report
 from resolvers.audit.retention import retention_months, set_retention
@@ -43,9 +43,7 @@ __all__ = [
     "access_report",
     "exposure_report",
     "list_events",
-    "maintain_workspaces",
     "retention_months",
     "set_retention",
     "verify",
-    "verify_workspace",
 ]

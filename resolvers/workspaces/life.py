@@ -1,10 +1,13 @@
 """A workspace's life: close (admins, confirmed by typing the slug), reopen (the CLI), the reminder a week
 before the purge, and the purge itself once the grace period is over.
 
-The catalog and the workspace are two databases. Closing writes its audit event in the request's unit of
-work and marks the catalog only *after* that commits, so no close goes unaudited; this process then drops
-its directory cache entry (logins and API keys stop at once here, in other processes within the cache's
-2 s TTL). Reopening audits in the workspace database before the catalog change commits. The purge drops
+The catalog and the workspace are two databases. Closing writes its audit event and a `catalog_outbox` row in
+the request's unit of work; once that commits, an after-commit step applies the row to the catalog and drops
+this process's directory cache entry (logins and API keys stop at once here, in other processes within the
+cache's 2 s TTL). If that step fails or the process dies first, the client still got its success (the close
+is committed) and `apply_catalog_changes` (the `workspaces.apply_catalog` job, every minute) completes it.
+Reopening audits in the workspace database (and supersedes any pending close) before the catalog change
+commits; run again after a crash, it completes the same reopen. The purge drops
 the database, the workspace's export files and its wrapped keys (crypto-shredding any backup's ciphertexts),
 and keeps the catalog row as the record of the purge (status PURGED, purged_at).
 """
@@ -23,9 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from authz.store import WorkspacePolicy
 from db import tenancy
-from db.audit import AuditActor, AuditBuffer, flush
-from db.models import DataKey, User, Workspace, WorkspaceStatus
-from db.sessions import session_factory
+from db.models import CatalogChange, DataKey, User, Workspace, WorkspaceStatus
 from resolvers import policies
 from resolvers.errors import BadInput, Conflict, NotFound
 from resolvers.runtime import Caller, Runtime
@@ -33,6 +34,7 @@ from resolvers.runtime import Caller, Runtime
 log = logging.getLogger("crm.workspaces")
 REMINDER_DAYS = 7
 ENTITY = "workspace"
+CLOSE = "close"
 
 
 @dataclass(frozen=True)
@@ -52,7 +54,6 @@ async def close(session: AsyncSession, caller: Caller, confirm_slug: str) -> Wor
     runtime = caller.runtime
     now = runtime.now()
     purge_after = now + timedelta(days=runtime.grace_days)
-    recipients = await admin_emails(session, caller.policy)
     caller.audit.event(
         "UPDATE",
         entity_type=ENTITY,
@@ -60,36 +61,83 @@ async def close(session: AsyncSession, caller: Caller, confirm_slug: str) -> Wor
         fields=["status"],
         details={"change": "close", "purgeAfter": purge_after.isoformat()},
     )
-    directory = runtime.directory
+    session.add(
+        CatalogChange(
+            change=CLOSE, details={"requestedAt": now.isoformat(), "purgeAfter": purge_after.isoformat()}
+        )
+    )
+    await session.flush()
+    caller.after_commit.append(lambda: _apply_now(runtime, tenant.slug))
+    caller.enqueue("workspaces.apply_catalog", slug=tenant.slug)
+    return WorkspaceState(tenant.slug, tenant.name, tenant.region, WorkspaceStatus.CLOSING, purge_after)
 
-    async def mark_closing() -> None:
-        async with directory.catalog.begin() as conn:
+
+async def _apply_now(runtime: Runtime, slug: str) -> None:
+    await apply_catalog_changes(runtime, slug)
+
+
+async def apply_catalog_changes(runtime: Runtime, slug: str) -> int:
+    """Apply the workspace's pending catalog changes (its `catalog_outbox`), oldest first; returns how many.
+
+    Idempotent: the catalog change is conditional (only an ACTIVE workspace starts closing, and only that
+    transition mails the admins), and it commits before its row is marked applied, so a crash in between is
+    completed by the next run without a second notice.
+    """
+    units = runtime.units
+    async with units.workspace_of(slug) as unit:
+        if unit is None:
+            return 0
+        session = unit.session
+        pending = (
+            await session.execute(
+                select(CatalogChange)
+                .where(CatalogChange.applied_at.is_(None))
+                .order_by(CatalogChange.created_at)
+                .with_for_update(skip_locked=True)
+            )
+        ).scalars().all()
+        for change in pending:
+            if change.change == CLOSE:
+                await _mark_closing(session, runtime, slug, change.details)
+            change.applied_at = runtime.now()
+        return len(pending)
+
+
+async def _mark_closing(session: AsyncSession, runtime: Runtime, slug: str, details: dict[str, str]) -> None:
+    """The catalog side of a close: ACTIVE -> CLOSING (a no-op when already done), then the admins' notice."""
+    now = datetime.fromisoformat(details["requestedAt"])
+    purge_after = datetime.fromisoformat(details["purgeAfter"])
+    directory = runtime.directory
+    async with runtime.units.catalog() as conn:
+        ws = (
             await conn.execute(
                 update(Workspace)
-                .where(Workspace.id == tenant.id, Workspace.status == WorkspaceStatus.ACTIVE)
+                .where(Workspace.slug == slug, Workspace.status == WorkspaceStatus.ACTIVE)
                 .values(
                     status=WorkspaceStatus.CLOSING, close_requested_at=now, purge_after=purge_after,
                     purge_reminded_at=None,
                 )
+                .returning(Workspace.name)
             )
-        directory.invalidate(tenant.slug)
-        await _tell(
-            runtime,
-            recipients,
-            f"Your CRM workspace {tenant.slug} is closing",
-            f"The workspace {tenant.name} ({tenant.slug}) was closed on {now:%Y-%m-%d %H:%M} UTC. Nobody can sign in "
-            f"to it any more. Its data will be deleted for good after {purge_after:%Y-%m-%d %H:%M} UTC.\n"
-            f"To change your mind before then, ask your operator to run: "
-            f"python main.py workspace reopen --slug {tenant.slug}\n",
-        )
-
-    caller.after_commit.append(mark_closing)
-    return WorkspaceState(tenant.slug, tenant.name, tenant.region, WorkspaceStatus.CLOSING, purge_after)
+        ).one_or_none()
+    directory.invalidate(slug)
+    if ws is None:
+        return
+    recipients = await admin_emails(session, await policies.workspace_policy(session, runtime, slug))
+    await _tell(
+        runtime,
+        recipients,
+        f"Your CRM workspace {slug} is closing",
+        f"The workspace {ws.name} ({slug}) was closed on {now:%Y-%m-%d %H:%M} UTC. Nobody can sign in "
+        f"to it any more. Its data will be deleted for good after {purge_after:%Y-%m-%d %H:%M} UTC.\n"
+        f"To change your mind before then, ask your operator to run: "
+        f"python main.py workspace reopen --slug {slug}\n",
+    )
 
 
 async def reopen(runtime: Runtime, slug: str) -> WorkspaceState:
-    directory = runtime.directory
-    async with directory.catalog.begin() as conn:
+    directory, units = runtime.directory, runtime.units
+    async with units.catalog() as conn:
         ws = (await conn.execute(select(Workspace).where(Workspace.slug == slug).with_for_update())).one_or_none()
         if ws is None or ws.status == WorkspaceStatus.PURGED:
             raise NotFound(f"no workspace {slug!r}")
@@ -101,11 +149,14 @@ async def reopen(runtime: Runtime, slug: str) -> WorkspaceState:
             .values(status=WorkspaceStatus.ACTIVE, close_requested_at=None, purge_after=None, purge_reminded_at=None)
         )
         engine = directory.router.engine(directory.server_for(ws.region), ws.database_name)
-        async with session_factory(engine)() as session, session.begin():
-            audit = AuditBuffer(AuditActor(actor_id=None, actor_kind="system"))
-            audit.event("UPDATE", entity_type=ENTITY, entity_id=str(ws.id), fields=["status"],
-                        details={"change": "reopen"})
-            await flush(session, audit)
+        async with units.workspace(engine) as unit:
+            unit.audit.event("UPDATE", entity_type=ENTITY, entity_id=str(ws.id), fields=["status"],
+                             details={"change": "reopen"})
+            await unit.session.execute(  # a close not yet applied is superseded, never applied after this
+                update(CatalogChange)
+                .where(CatalogChange.change == CLOSE, CatalogChange.applied_at.is_(None))
+                .values(applied_at=runtime.now())
+            )
     directory.invalidate(slug)
     return WorkspaceState(ws.slug, ws.name, ws.region, WorkspaceStatus.ACTIVE, None)
 
@@ -124,7 +175,7 @@ async def purge(runtime: Runtime, slug: str) -> bool:
     then finds it purged), and a run that dies half-way is redone by the next one (DROP IF EXISTS).
     """
     directory, now = runtime.directory, runtime.now()
-    async with directory.catalog.begin() as conn:
+    async with runtime.units.catalog() as conn:
         ws = (
             await conn.execute(
                 select(Workspace)
@@ -169,7 +220,7 @@ async def remind(runtime: Runtime, slug: str) -> bool:
     """E-mail the admins that the purge is at most 7 days away; once per closing (at least once: the mark is
     committed only after the mail went out)."""
     directory, now = runtime.directory, runtime.now()
-    async with directory.catalog.begin() as conn:
+    async with runtime.units.catalog() as conn:
         ws = (
             await conn.execute(
                 select(Workspace).where(Workspace.slug == slug, *_reminder_due(now)).with_for_update(skip_locked=True)
@@ -180,7 +231,7 @@ async def remind(runtime: Runtime, slug: str) -> bool:
         tenant = await directory.get(slug)
         if tenant is None:
             return False
-        async with session_factory(tenant.engine)() as session:
+        async with runtime.units.read(tenant) as session:
             recipients = await admin_emails(session, await policies.workspace_policy(session, runtime, slug))
         await runtime.mailer.send(
             recipients,
