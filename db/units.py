@@ -128,3 +128,18 @@ class Units:
         """A read-only session (nothing to commit: its transaction is rolled back when the block ends)."""
         async with session_factory(tenant.engine)() as session:
             yield session
+
+    @asynccontextmanager
+    async def session(self, engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
+        """`workspace`'s session alone, for work that audits nothing itself."""
+        async with self.workspace(engine) as unit:
+            yield unit.session
+
+    @asynccontextmanager
+    async def snapshot(self, tenant: Tenant) -> AsyncIterator[AsyncSession]:
+        """A read-only REPEATABLE READ transaction: one consistent view for a long read (an export)."""
+        async with session_factory(tenant.engine)() as session, session.begin():
+            await session.connection(
+                execution_options={"isolation_level": "REPEATABLE READ", "postgresql_readonly": True}
+            )
+            yield session

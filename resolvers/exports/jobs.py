@@ -20,11 +20,9 @@ from authz.access import Access
 from authz.defaults import ADMIN_ROLE
 from authz.errors import AccessDenied
 from authz.principal import Principal
-from db import audit as audit_log
 from db.audit import AuditActor, AuditBuffer
 from db.files import FileStore
 from db.models import ApiKey, Contact, DataRequest, ExportJob, User
-from db.sessions import session_factory
 from db.tenancy import Tenant
 from resolvers import policies
 from resolvers.errors import BadInput, NotFound
@@ -193,8 +191,8 @@ async def open_download(runtime: Runtime, token: str, actor: AuditActor) -> Down
     if tenant is None:
         raise NotFound("no such export")
     store = FileStore(runtime.export_dir)
-    async with session_factory(tenant.engine)() as session:
-        job = await session.get(ExportJob, claims.job_id)
+    async with runtime.units.workspace(tenant.engine) as unit:
+        job = await unit.session.get(ExportJob, claims.job_id)
         if job is None or job.status not in ("SUCCEEDED", "EXPIRED") or job.file_key is None:
             raise NotFound("no such export")
         if job.status == "EXPIRED" or job.expires_at is None or job.expires_at <= runtime.now():
@@ -203,15 +201,13 @@ async def open_download(runtime: Runtime, token: str, actor: AuditActor) -> Down
         if not path.is_file():
             raise LinkExpired("this export's file is gone")
         # The link holder acts for whoever asked for the export; the client address says where it went.
-        audit = AuditBuffer(AuditActor(job.requested_by, job.requested_by_kind, actor.request_id, actor.client_ip,
-                                       actor.user_agent))
-        audit.event(
+        unit.audit.actor = AuditActor(job.requested_by, job.requested_by_kind, actor.request_id, actor.client_ip,
+                                      actor.user_agent)
+        unit.audit.event(
             "EXPORT", entity_type="contact" if job.kind == "CONTACT" else "workspace",
             entity_id=str(job.contact_id) if job.kind == "CONTACT" else tenant.slug,
             details={"exportId": str(job.id), "phase": "downloaded", "kind": job.kind, "sizeBytes": job.size_bytes},
         )
-        await audit_log.flush(session, audit)
-        await session.commit()
     stamp = (job.finished_at or job.created_at).strftime("%Y%m%d-%H%M")
     name = f"{tenant.slug}-{'contact' if job.kind == 'CONTACT' else 'workspace'}-export-{stamp}.zip"
     return Download(path, name, int(job.size_bytes or path.stat().st_size))

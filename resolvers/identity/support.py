@@ -20,9 +20,8 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from db.audit import AuditActor, AuditBuffer, flush
+from db.audit import AuditActor, AuditBuffer
 from db.models import SupportGrant
-from db.sessions import session_factory
 from resolvers.contacts.validation import InvalidValue, normalize_text
 from resolvers.errors import BadInput, NotFound, Unauthenticated
 from resolvers.identity import credentials
@@ -79,10 +78,10 @@ async def grant(caller: Caller, hours: int, reason: str, *, now: datetime | None
         entity_id=str(row.id),
         details={"hours": hours, "reason": reason, "expiresAt": row.expires_at.isoformat()},
     )
-    catalog, workspace_id = caller.runtime.directory.catalog, caller.tenant.id
+    units, workspace_id = caller.runtime.units, caller.tenant.id
 
     async def record() -> None:
-        async with catalog.begin() as conn:
+        async with units.catalog() as conn:
             await conn.execute(
                 insert(SupportGrant).values(
                     id=row.id, workspace_id=workspace_id, granted_by=row.granted_by, reason=row.reason,
@@ -98,7 +97,7 @@ async def revoke(caller: Caller, *, now: datetime | None = None) -> bool:
     """End every active grant of the workspace; False when there was none."""
     caller.access.require(RESOURCE, "write")
     now = now or datetime.now(UTC)
-    async with caller.runtime.directory.catalog.begin() as conn:
+    async with caller.runtime.units.catalog() as conn:  # revoked at once, even if the request fails later
         ended = (
             await conn.execute(
                 update(SupportGrant)
@@ -164,15 +163,14 @@ async def login(runtime: Runtime, slug: str, reason: str, *, now: datetime | Non
     if current is None:
         raise Unauthenticated(f"no active support grant for {slug!r}: a workspace admin must grant support access")
     session_id = uuid.uuid4()
-    async with session_factory(tenant.engine)() as session, session.begin():
-        audit = AuditBuffer(AuditActor(actor_id=session_id, actor_kind="support"))
+    audit = AuditBuffer(AuditActor(actor_id=session_id, actor_kind="support"))
+    async with runtime.units.workspace(tenant.engine, audit):
         audit.event(
             "LOGIN",
             entity_type=ENTITY,
             entity_id=str(current.id),
             details={"reason": reason, "grantExpiresAt": current.expires_at.isoformat()},
         )
-        await flush(session, audit)
     claims = credentials.TokenClaims(slug, session_id, "support", current.expires_at, grant_id=current.id)
     return SupportLogin(credentials.issue_token(runtime.secret_key, claims), current.expires_at, current.id)
 
