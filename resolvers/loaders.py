@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from authz.permissions import Action, Resource
 from db.models import Attachment, Team, User
 from resolvers.contacts import activities
 from resolvers.pagination import Page
@@ -56,7 +57,7 @@ async def activity_pages(session: AsyncSession, caller: Caller, keys: Sequence[P
 
 async def users_by_ids(session: AsyncSession, caller: Caller, keys: Sequence[uuid.UUID]) -> list[User | None]:
     """Users by id; all None without `user` `read`."""
-    if not caller.access.can("user", "read"):
+    if not caller.access.can(Resource.USER, Action.READ):
         return [None] * len(keys)
     rows = {u.id: u for u in (await session.execute(select(User).where(User.id.in_(set(keys))))).scalars()}
     return [rows.get(k) for k in keys]
@@ -64,7 +65,7 @@ async def users_by_ids(session: AsyncSession, caller: Caller, keys: Sequence[uui
 
 async def teams_by_ids(session: AsyncSession, caller: Caller, keys: Sequence[uuid.UUID]) -> list[Team | None]:
     """Teams by id; all None without `team` `read`."""
-    if not caller.access.can("team", "read"):
+    if not caller.access.can(Resource.TEAM, Action.READ):
         return [None] * len(keys)
     rows = {t.id: t for t in (await session.execute(select(Team).where(Team.id.in_(set(keys))))).scalars()}
     return [rows.get(k) for k in keys]

@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from authz.permissions import Action
 from db.models.meta import audit_events
 from resolvers import pagination
 from resolvers.audit.shapes import CURSOR_KIND, RESOURCE, AuditEntry, AuditFilter, audit_read, window
@@ -60,7 +61,7 @@ async def list_events(
     want_total: bool = False,
 ) -> pagination.Page[AuditEntry]:
     """Newest first, keyset-paginated on (occurred_at desc, id desc); at most 200 a page."""
-    caller.access.require(RESOURCE, "read")
+    caller.access.require(RESOURCE, Action.READ)
     size = pagination.page_size(first)
     flt = flt or AuditFilter()
     lo, hi = window(flt.occurred_from, flt.occurred_to)

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from authz.permissions import Action
 from resolvers.audit.shapes import (
     ACTIVITY_PREFIX,
     MAX_EXPOSURE_ROWS,
@@ -60,7 +61,7 @@ async def access_report(
     """Per actor who touched the contact (or its activities): actions, fields, first/last time, event count.
 
     A contact that does not exist (any more) has a report too: its events outlive it."""
-    caller.access.require(RESOURCE, "read")
+    caller.access.require(RESOURCE, Action.READ)
     lo, hi = window(occurred_from, occurred_to)
     params: dict[str, Any] = {"cid": str(contact_id), "cuuid": contact_id}
     in_window = _time_sql(params, lo, hi)
@@ -143,7 +144,7 @@ async def exposure_report(
 ) -> ExposureReport:
     """READ events on contacts and their activities in [from, to): one row per contact (fields, PII
     categories, actors, read count), per-field and per-actor totals."""
-    caller.access.require(RESOURCE, "read")
+    caller.access.require(RESOURCE, Action.READ)
     lo, hi = window(occurred_from, occurred_to)
     assert lo is not None and hi is not None
     params: dict[str, Any] = {"lo": lo, "hi": hi}

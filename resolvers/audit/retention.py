@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from authz.permissions import Action, Resource
 from db import audit as audit_log
 from db.models.meta import WorkspaceMeta
 from resolvers.audit.shapes import MAX_RETENTION_MONTHS
@@ -13,7 +14,7 @@ from resolvers.runtime import Caller
 
 
 async def retention_months(session: AsyncSession, caller: Caller) -> int:
-    caller.access.require("workspace", "read")
+    caller.access.require(Resource.WORKSPACE, Action.READ)
     configured = await session.scalar(select(WorkspaceMeta.audit_retention_months).where(WorkspaceMeta.id == 1))
     return max(audit_log.MIN_RETENTION_MONTHS, configured or audit_log.DEFAULT_RETENTION_MONTHS)
 
@@ -21,7 +22,7 @@ async def retention_months(session: AsyncSession, caller: Caller) -> int:
 async def set_retention(session: AsyncSession, caller: Caller, months: int) -> int:
     """Store the audit retention in months (at least 12); partitions older than that are dropped by
     `maintain_partitions` (the monthly job, or `main.py audit maintain`)."""
-    caller.access.require("workspace", "write")
+    caller.access.require(Resource.WORKSPACE, Action.WRITE)
     if months < audit_log.MIN_RETENTION_MONTHS:
         raise BadInput(f"audit retention is at least {audit_log.MIN_RETENTION_MONTHS} months", field="months")
     if months > MAX_RETENTION_MONTHS:

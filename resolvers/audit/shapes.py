@@ -11,10 +11,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from authz.permissions import Resource
 from resolvers.errors import BadInput
 from resolvers.runtime import Caller
 
-RESOURCE = "audit"
+RESOURCE = Resource.AUDIT
 CURSOR_KIND = "AUDIT.OCCURRED_AT.DESC.datetime"
 MAX_RETENTION_MONTHS = 1200
 MAX_EXPOSURE_ROWS = 10_000  # rows a GraphQL exposure report carries (totals always cover everything)

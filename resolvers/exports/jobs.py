@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from authz.access import Access
 from authz.defaults import ADMIN_ROLE
 from authz.errors import AccessDenied
+from authz.permissions import Action, Resource
 from authz.principal import Principal
 from db.audit import AuditActor, AuditBuffer
 from db.files import FileStore
@@ -46,14 +47,15 @@ async def request_contact_export(
     `export` permission on it (else FORBIDDEN). With a data request, the export is linked to it and written in
     the request's language."""
     access = caller.access
-    visible = select(Contact.id).where(access.record_filter("contact"), Contact.id == contact_id)
+    visible = select(Contact.id).where(access.record_filter(Resource.CONTACT), Contact.id == contact_id)
     if await session.scalar(visible) is None:
         raise NotFound("no such contact")
-    if not await session.scalar(select(access.record_filter("contact", "export")).where(Contact.id == contact_id)):
+    exportable = select(access.record_filter(Resource.CONTACT, Action.EXPORT)).where(Contact.id == contact_id)
+    if not await session.scalar(exportable):
         raise AccessDenied("not allowed to export this contact")
     request: DataRequest | None = None
     if data_request_id is not None:
-        access.require("data_request", "read")
+        access.require(Resource.DATA_REQUEST, Action.READ)
         request = await session.get(DataRequest, data_request_id)
         if request is None or request.contact_id != contact_id:
             raise BadInput("no such data request for this contact", field="dataRequestId")
@@ -78,7 +80,7 @@ async def request_contact_export(
 async def request_workspace_export(session: AsyncSession, caller: Caller) -> ExportJob:
     """Everything in the workspace (backup, or leaving). A second request while one of the caller's is still
     queued or running returns that one."""
-    caller.access.require("workspace", "export")
+    caller.access.require(Resource.WORKSPACE, Action.EXPORT)
     principal = caller.principal
     pending = await session.scalar(
         select(ExportJob).where(
@@ -127,7 +129,7 @@ async def get_job(session: AsyncSession, caller: Caller, job_id: uuid.UUID) -> E
     job = await session.get(ExportJob, job_id)
     principal = caller.principal
     own = job is not None and job.requested_by == principal.id and job.requested_by_kind == principal.kind
-    if job is None or not (own or caller.access.can("workspace", "export")):
+    if job is None or not (own or caller.access.can(Resource.WORKSPACE, Action.EXPORT)):
         raise NotFound("no such export")
     return job
 

@@ -25,6 +25,7 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from authz.errors import AccessDenied
+from authz.permissions import Action, Resource
 from db import audit as audit_log
 from db.audit import AuditActor, AuditBuffer
 from db.files import PART_SUFFIX, FileStore, sha256_of
@@ -124,7 +125,7 @@ async def _build(runtime: Runtime, tenant: Tenant, job: ExportJob, store: FileSt
     async with runtime.units.read(tenant) as session:
         caller = await requester(session, runtime, tenant, job, tally)
     try:
-        caller.access.require("contact" if job.kind == "CONTACT" else "workspace", "export")
+        caller.access.require(Resource.CONTACT if job.kind == "CONTACT" else Resource.WORKSPACE, Action.EXPORT)
     except AccessDenied as exc:
         raise ExportRefused("the requester may no longer make this export") from exc
     archive = ExportZip(temp)

@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from authz.permissions import Action, Resource
 from db.audit import AuditActor, AuditBuffer
 from db.models import SupportGrant
 from resolvers.contacts.validation import InvalidValue, normalize_text
@@ -27,7 +28,7 @@ from resolvers.errors import BadInput, NotFound, Unauthenticated
 from resolvers.identity import credentials
 from resolvers.runtime import Caller, Runtime
 
-RESOURCE = "support_access"
+RESOURCE = Resource.SUPPORT_ACCESS
 ENTITY = "support_grant"
 MIN_HOURS, MAX_HOURS = 1, 72
 MAX_REASON = 500
@@ -65,7 +66,7 @@ def _reason(reason: str, field: str = "reason") -> str:
 
 
 async def grant(caller: Caller, hours: int, reason: str, *, now: datetime | None = None) -> Grant:
-    caller.access.require(RESOURCE, "write")
+    caller.access.require(RESOURCE, Action.WRITE)
     if not MIN_HOURS <= hours <= MAX_HOURS:
         raise BadInput(f"support access lasts {MIN_HOURS} to {MAX_HOURS} hours", field="hours")
     reason = _reason(reason)
@@ -95,7 +96,7 @@ async def grant(caller: Caller, hours: int, reason: str, *, now: datetime | None
 
 async def revoke(caller: Caller, *, now: datetime | None = None) -> bool:
     """End every active grant of the workspace; False when there was none."""
-    caller.access.require(RESOURCE, "write")
+    caller.access.require(RESOURCE, Action.WRITE)
     now = now or datetime.now(UTC)
     async with caller.runtime.units.catalog() as conn:  # revoked at once, even if the request fails later
         ended = (
@@ -117,7 +118,7 @@ async def revoke(caller: Caller, *, now: datetime | None = None) -> bool:
 
 async def list_grants(caller: Caller) -> list[Grant]:
     """The workspace's grants, newest first (the last 100)."""
-    caller.access.require(RESOURCE, "read")
+    caller.access.require(RESOURCE, Action.READ)
     async with caller.runtime.directory.catalog.connect() as conn:
         rows = (
             await conn.execute(

@@ -24,6 +24,7 @@ from pathlib import Path
 from sqlalchemy import ColumnElement, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from authz.permissions import Action, Resource
 from authz.store import WorkspacePolicy
 from db import tenancy
 from db.models import CatalogChange, DataKey, User, Workspace, WorkspaceStatus
@@ -33,7 +34,7 @@ from resolvers.runtime import Caller, Runtime
 
 log = logging.getLogger("crm.workspaces")
 REMINDER_DAYS = 7
-ENTITY = "workspace"
+ENTITY = Resource.WORKSPACE
 CLOSE = "close"
 
 
@@ -47,7 +48,7 @@ class WorkspaceState:
 
 
 async def close(session: AsyncSession, caller: Caller, confirm_slug: str) -> WorkspaceState:
-    caller.access.require(ENTITY, "write")
+    caller.access.require(ENTITY, Action.WRITE)
     tenant = caller.tenant
     if confirm_slug.strip() != tenant.slug:
         raise BadInput("type the workspace's slug exactly to confirm closing it", field="confirmSlug")
@@ -266,5 +267,5 @@ async def admin_emails(session: AsyncSession, policy: WorkspacePolicy) -> list[s
     return sorted(
         email
         for user_id, email in users
-        if policy.table(policy.roles_of(policies.user_subject(uuid.UUID(str(user_id))))).allows(ENTITY, "write")
+        if policy.table(policy.roles_of(policies.user_subject(uuid.UUID(str(user_id))))).allows(ENTITY, Action.WRITE)
     )
