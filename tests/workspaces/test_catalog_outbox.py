@@ -1,10 +1,14 @@
-"""A close spans two databases: it commits in the workspace's own (audit event + `catalog_outbox` row), then
-the catalog is changed. A catalog step that fails leaves the client its success, the catalog untouched and one
-pending row; the next run (the `workspaces.apply_catalog` job) completes the close, exactly once."""
+"""Changes that span the catalog and a workspace database, and what a crash between the two leaves.
+
+A close commits in the workspace's own database (audit event + `catalog_outbox` row), then the catalog is
+changed. A catalog step that fails leaves the client its success, the catalog untouched and one pending row;
+the next run (the `workspaces.apply_catalog` job) completes the close, exactly once. A creation that died
+after registering its catalog row (CREATING) is finished by running `workspace create` again."""
 
 from __future__ import annotations
 
 import logging
+import secrets
 from datetime import datetime
 from typing import Any
 
@@ -12,7 +16,10 @@ import pytest
 from sqlalchemy import select
 
 from db.models import CatalogChange
+from db.units import Units
+from resolvers.errors import Conflict
 from resolvers.runtime import Runtime
+from resolvers.workspaces import create as workspaces
 from resolvers.workspaces import life as workspace_life
 from tests.factories.workspaces import PASSWORD, GraphQLClient, WorkspaceFactory
 from tests.workspaces.helpers import audit_rows, codes, tenant_of
@@ -92,3 +99,24 @@ async def test_a_catalog_change_applied_but_not_marked_is_not_applied_twice(
         before.status, before.close_requested_at, before.purge_after
     )
     assert [applied is not None for _, applied in await outbox(runtime, ws.slug)] == [True]
+
+
+async def test_a_creation_that_died_after_registering_is_finished_by_the_next_run(
+    gql: GraphQLClient, runtime: Runtime
+) -> None:
+    slug, email = f"ws-{secrets.token_hex(4)}", f"admin-{secrets.token_hex(3)}@example.com"
+    data = workspaces.NewWorkspace(slug, f"Workspace {slug}", "hk", email, PASSWORD)
+    directory = runtime.directory
+    # The first step only, as if the process died right after it: a catalog row, no database yet.
+    await workspaces._register(Units(directory), data, data.name, directory.database_name(slug))
+    assert (await catalog_row(runtime, slug)).status == "CREATING"
+    assert codes(await gql.raw(LOGIN, {"w": slug, "e": email, "p": PASSWORD})) == ["UNAUTHENTICATED"]
+
+    tenant = await workspaces.create_workspace(directory, data)  # the operator runs the same command again
+    assert tenant.active
+    assert (await catalog_row(runtime, slug)).status == "ACTIVE"
+    body = await gql.raw(LOGIN, {"w": slug, "e": email, "p": PASSWORD})
+    assert "errors" not in body and body["data"]["login"]["token"]
+    # Finished: the same slug is now taken.
+    with pytest.raises(Conflict):
+        await workspaces.create_workspace(directory, data)
