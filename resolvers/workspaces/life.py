@@ -27,10 +27,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from authz.permissions import Action, Resource
 from authz.store import WorkspacePolicy
 from db import tenancy
-from db.models import CatalogChange, DataKey, User, Workspace, WorkspaceStatus
+from db.models import DataKey, User, Workspace, WorkspaceStatus
 from resolvers import policies
 from resolvers.errors import BadInput, Conflict, NotFound
+from resolvers.identity import support
 from resolvers.runtime import Caller, Runtime
+from resolvers.workspaces import outbox
 
 log = logging.getLogger("crm.workspaces")
 REMINDER_DAYS = 7
@@ -62,46 +64,21 @@ async def close(session: AsyncSession, caller: Caller, confirm_slug: str) -> Wor
         fields=["status"],
         details={"change": "close", "purgeAfter": purge_after.isoformat()},
     )
-    session.add(
-        CatalogChange(
-            change=CLOSE, details={"requestedAt": now.isoformat(), "purgeAfter": purge_after.isoformat()}
-        )
-    )
+    outbox.record(session, CLOSE, {"requestedAt": now.isoformat(), "purgeAfter": purge_after.isoformat()})
     await session.flush()
-    caller.after_commit.append(lambda: _apply_now(runtime, tenant.slug))
+
+    async def close_in_catalog() -> None:  # at once here; the job (and every minute) if this fails
+        await outbox.apply(runtime, tenant.slug, {CLOSE: _mark_closing})
+
+    caller.after_commit.append(close_in_catalog)
     caller.enqueue("workspaces.apply_catalog", slug=tenant.slug)
     return WorkspaceState(tenant.slug, tenant.name, tenant.region, WorkspaceStatus.CLOSING, purge_after)
 
 
-async def _apply_now(runtime: Runtime, slug: str) -> None:
-    await apply_catalog_changes(runtime, slug)
-
-
 async def apply_catalog_changes(runtime: Runtime, slug: str) -> int:
-    """Apply the workspace's pending catalog changes (its `catalog_outbox`), oldest first; returns how many.
-
-    Idempotent: the catalog change is conditional (only an ACTIVE workspace starts closing, and only that
-    transition mails the admins), and it commits before its row is marked applied, so a crash in between is
-    completed by the next run without a second notice.
-    """
-    units = runtime.units
-    async with units.workspace_of(slug) as unit:
-        if unit is None:
-            return 0
-        session = unit.session
-        pending = (
-            await session.execute(
-                select(CatalogChange)
-                .where(CatalogChange.applied_at.is_(None))
-                .order_by(CatalogChange.created_at)
-                .with_for_update(skip_locked=True)
-            )
-        ).scalars().all()
-        for change in pending:
-            if change.change == CLOSE:
-                await _mark_closing(session, runtime, slug, change.details)
-            change.applied_at = runtime.now()
-        return len(pending)
+    """Apply every pending catalog change of the workspace (a close, a support grant): what the
+    `workspaces.apply_catalog` job runs after each change and every minute. Idempotent (`outbox`)."""
+    return await outbox.apply(runtime, slug, {CLOSE: _mark_closing, **support.CATALOG_APPLIERS})
 
 
 async def _mark_closing(session: AsyncSession, runtime: Runtime, slug: str, details: dict[str, str]) -> None:
@@ -153,11 +130,7 @@ async def reopen(runtime: Runtime, slug: str) -> WorkspaceState:
         async with units.workspace(engine) as unit:
             unit.audit.event("UPDATE", entity_type=ENTITY, entity_id=str(ws.id), fields=["status"],
                              details={"change": "reopen"})
-            await unit.session.execute(  # a close not yet applied is superseded, never applied after this
-                update(CatalogChange)
-                .where(CatalogChange.change == CLOSE, CatalogChange.applied_at.is_(None))
-                .values(applied_at=runtime.now())
-            )
+            await outbox.supersede(unit.session, CLOSE, runtime.now())  # never applied after this reopen
     directory.invalidate(slug)
     return WorkspaceState(ws.slug, ws.name, ws.region, WorkspaceStatus.ACTIVE, None)
 

@@ -2,7 +2,8 @@
 
 A close commits in the workspace's own database (audit event + `catalog_outbox` row), then the catalog is
 changed. A catalog step that fails leaves the client its success, the catalog untouched and one pending row;
-the next run (the `workspaces.apply_catalog` job) completes the close, exactly once. A creation that died
+the next run (the `workspaces.apply_catalog` job) completes the close, exactly once; a support grant the
+same way, unless it was revoked meanwhile. A creation that died
 after registering its catalog row (CREATING) is finished by running `workspace create` again."""
 
 from __future__ import annotations
@@ -18,11 +19,14 @@ from sqlalchemy import select
 from db.models import CatalogChange
 from db.units import Units
 from resolvers.errors import Conflict
+from resolvers.identity import support
 from resolvers.runtime import Runtime
 from resolvers.workspaces import create as workspaces
 from resolvers.workspaces import life as workspace_life
+from schema.ids import from_global
 from tests.factories.workspaces import PASSWORD, GraphQLClient, WorkspaceFactory
 from tests.workspaces.helpers import audit_rows, codes, tenant_of
+from tests.workspaces.test_support import GRANT, GRANTS, REVOKE
 from tests.workspaces.test_workspace_life import CLOSE, LOGIN, catalog_row
 
 
@@ -120,3 +124,34 @@ async def test_a_creation_that_died_after_registering_is_finished_by_the_next_ru
     # Finished: the same slug is now taken.
     with pytest.raises(Conflict):
         await workspaces.create_workspace(directory, data)
+
+
+async def test_a_grant_whose_catalog_step_fails_is_recorded_by_the_next_run_unless_revoked(
+    gql: GraphQLClient, workspaces: WorkspaceFactory, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ws = await workspaces.create()
+
+    async def catalog_down(session: Any, rt: Runtime, slug: str, details: dict[str, str]) -> None:
+        raise ConnectionError("the catalog server went away")
+
+    monkeypatch.setitem(support.CATALOG_APPLIERS, support.GRANT, catalog_down)
+    granted = (await gql.ok(GRANT, {"h": 2, "r": "ticket 1"}, ws.admin_token))["grantSupportAccess"]
+    assert (await gql.ok(GRANTS, token=ws.admin_token))["supportGrants"] == []  # not in the catalog yet
+    monkeypatch.undo()
+    assert await workspace_life.apply_catalog_changes(runtime, ws.slug) == 1
+    listed = (await gql.ok(GRANTS, token=ws.admin_token))["supportGrants"]
+    assert [(g["id"], g["active"]) for g in listed] == [(granted["id"], True)]
+    assert await workspace_life.apply_catalog_changes(runtime, ws.slug) == 0  # once
+
+    # A grant still pending when access is revoked never reaches the catalog afterwards.
+    monkeypatch.setitem(support.CATALOG_APPLIERS, support.GRANT, catalog_down)
+    pending = (await gql.ok(GRANT, {"h": 1, "r": "ticket 2"}, ws.admin_token))["grantSupportAccess"]
+    monkeypatch.undo()
+    assert (await gql.ok(REVOKE, token=ws.admin_token))["revokeSupportAccess"] is True
+    assert await workspace_life.apply_catalog_changes(runtime, ws.slug) == 0
+    listed = (await gql.ok(GRANTS, token=ws.admin_token))["supportGrants"]
+    assert [(g["id"], g["active"]) for g in listed] == [(granted["id"], False)]
+    revoked = await audit_rows(runtime, ws.slug, entity_type="support_grant", action="DELETE")
+    assert sorted(r.entity_id for r in revoked) == sorted(
+        str(from_global(g["id"])[1]) for g in (granted, pending)
+    )
