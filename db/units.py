@@ -31,6 +31,11 @@ JobSender = Callable[[str, dict[str, str]], None]
 AfterCommit = Callable[[], Awaitable[None]]
 
 
+def open_session(engine: AsyncEngine) -> AsyncSession:
+    """A session on a workspace database for a unit that the caller ends with `finish` (GraphQL's request)."""
+    return session_factory(engine)()
+
+
 def system_audit() -> AuditBuffer:
     """The audit buffer of work no person asked for (actors, the command line)."""
     return AuditBuffer(AuditActor(actor_id=None, actor_kind="system"))
@@ -103,7 +108,7 @@ class Units:
     async def workspace(self, engine: AsyncEngine, audit: AuditBuffer | None = None) -> AsyncIterator[Unit]:
         """A workspace transaction (`engine`: the tenant's): the block's audit events flushed and committed with
         it, then its after-commit steps and jobs."""
-        unit = Unit(session_factory(engine)(), audit if audit is not None else system_audit())
+        unit = Unit(open_session(engine), audit if audit is not None else system_audit())
         try:
             yield unit
         except BaseException:

@@ -23,7 +23,6 @@ from authz.access import Access
 from authz.fields import NON_NULL_FIELDS
 from db import units
 from db.audit import AuditActor, AuditBuffer
-from db.sessions import session_factory
 from db.tenancy import Tenant
 from resolvers import policies
 from resolvers.errors import Unauthenticated
@@ -89,7 +88,7 @@ class Context:
     def _open(self, tenant: Tenant) -> AsyncSession:
         if self.session is None:
             self.tenant = tenant
-            self.session = session_factory(tenant.engine)()
+            self.session = units.open_session(tenant.engine)
         elif self.tenant is None or self.tenant.slug != tenant.slug:
             raise Unauthenticated("one request works in one workspace")
         return self.session
