@@ -10,6 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+# Declared with the columns (db.fields), so db.queries maps fields without importing authz.
+from db.fields import ENCRYPTED_CATEGORIES as ENCRYPTED_CATEGORIES
+from db.fields import FieldSpec as FieldSpec
+
 PII_CATEGORIES = (
     "name",
     "contact",
@@ -19,8 +23,6 @@ PII_CATEGORIES = (
     "financial",
     "free_text",
 )
-# Categories encrypted at rest (AES-256-GCM) in the application.
-ENCRYPTED_CATEGORIES = frozenset({"government_id", "financial", "date_of_birth"})
 # Default masking of a custom field, by category.
 CATEGORY_MASKS = {
     "name": "name",
@@ -32,30 +34,6 @@ CATEGORY_MASKS = {
     "free_text": "free_text",
 }
 CUSTOM_FIELD_TYPES = ("String", "Int", "Float", "Boolean", "Date")
-
-
-@dataclass(frozen=True)
-class FieldSpec:
-    entity: str
-    name: str  # the GraphQL name, also used in policies ("contact.dateOfBirth") and audit rows
-    type: str
-    pii: str | None = None
-    mask: str | None = None  # masking kind for the MASK effect (authz.masking)
-    custom: bool = False
-    purpose: str | None = None
-
-    @property
-    def resource(self) -> str:
-        return f"{self.entity}.{self.name}"
-
-    @property
-    def group(self) -> str | None:
-        return f"pii:{self.pii}" if self.pii else None
-
-    @property
-    def masked_as_text(self) -> bool:
-        """A non-String field cannot carry a masked string: it is null and `<name>Masked` carries the mask."""
-        return self.type != "String"
 
 
 def _f(entity: str, name: str, type_: str, pii: str | None = None, mask: str | None = None) -> FieldSpec:

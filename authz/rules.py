@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from authz import scopes
 from authz.errors import InvalidRule
 from authz.fields import ENTITIES, NON_NULL_FIELDS, PII_CATEGORIES, FieldRegistry
+from authz.permissions import OPERATION_RESOURCES as PERMISSION_OPERATIONS
+from authz.permissions import Action
 
 
 class Effect(enum.StrEnum):
@@ -16,20 +18,9 @@ class Effect(enum.StrEnum):
     DENY = "deny"
 
 
-ACTIONS = ("read", "write", "delete", "export", "erase")
+ACTIONS = tuple(Action)
 # Resources that are not records: admin operations, each with its actions.
-OPERATION_RESOURCES = (
-    "user",
-    "team",
-    "api_key",
-    "policy",
-    "audit",
-    "workspace",
-    "field_definition",
-    "data_request",
-    "retention_policy",
-    "support_access",
-)
+OPERATION_RESOURCES = PERMISSION_OPERATIONS
 ROLE_NAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789_-")
 
 

@@ -7,11 +7,16 @@
     ├── Conflict        CONFLICT (optional `detail`, e.g. SUPPRESSED)
     └── RateLimited     RATE_LIMITED
 authz.errors.AccessDenied (FORBIDDEN) and authz.errors.InvalidRule (BAD_USER_INPUT) carry the same attributes.
+
+`ERRORS` is the one table of contract code -> error class, `TYPED` the classes every edge reports with their
+code (GraphQL's `UnitOfWork`, the HTTP routes); anything else is INTERNAL.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from authz.errors import AccessDenied, InvalidRule
 
 
 class DomainError(Exception):
@@ -49,3 +54,24 @@ class Conflict(DomainError):
 
 class RateLimited(DomainError):
     code = "RATE_LIMITED"
+
+
+ERRORS: dict[str, type[Exception]] = {
+    "BAD_USER_INPUT": BadInput,
+    "FORBIDDEN": AccessDenied,
+    "NOT_FOUND": NotFound,
+    "UNAUTHENTICATED": Unauthenticated,
+    "CONFLICT": Conflict,
+    "RATE_LIMITED": RateLimited,
+}
+TYPED: tuple[type[Exception], ...] = (DomainError, AccessDenied, InvalidRule)
+
+
+def extensions_of(exc: Exception) -> dict[str, Any]:
+    """A typed error's `extensions`: its code, and its `field` (and `detail`) when it names one."""
+    if isinstance(exc, DomainError):
+        return exc.extensions()
+    out: dict[str, Any] = {"code": getattr(exc, "code", "INTERNAL")}
+    if getattr(exc, "field", None):
+        out["field"] = exc.field  # type: ignore[attr-defined]
+    return out

@@ -9,6 +9,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from authz.fields import CUSTOM_FIELD_TYPES, ENCRYPTED_CATEGORIES, ENTITIES, PII_CATEGORIES, FieldSpec
+from authz.permissions import Action, Resource
 from db.models import Activity, Contact, FieldDefinition
 from db.queries import contacts as contact_q
 from resolvers import policies
@@ -19,7 +20,7 @@ CUSTOM_NAME = re.compile(r"^[a-z][a-zA-Z0-9]{1,40}$")
 
 
 async def definitions(session: AsyncSession, caller: Caller, entity: str | None) -> list[FieldDefinition]:
-    caller.access.require("field_definition", "read")
+    caller.access.require(Resource.FIELD_DEFINITION, Action.READ)
     stmt = select(FieldDefinition).order_by(FieldDefinition.entity, FieldDefinition.custom, FieldDefinition.name)
     if entity is not None:
         stmt = stmt.where(FieldDefinition.entity == entity)
@@ -41,7 +42,7 @@ async def define_custom_field(
     category: str | None,
     purpose: str | None,
 ) -> FieldDefinition:
-    caller.access.require("field_definition", "write")
+    caller.access.require(Resource.FIELD_DEFINITION, Action.WRITE)
     if entity != "contact":
         raise BadInput("custom fields are defined on contacts", field="entity")
     if not CUSTOM_NAME.match(name):
@@ -76,7 +77,7 @@ async def define_custom_field(
 async def tag_field(
     session: AsyncSession, caller: Caller, entity: str, name: str, category: str | None
 ) -> FieldDefinition:
-    caller.access.require("field_definition", "write")
+    caller.access.require(Resource.FIELD_DEFINITION, Action.WRITE)
     row = await session.get(FieldDefinition, (entity, name))
     if row is None:
         raise NotFound(f"no field {entity}.{name}")
@@ -94,7 +95,7 @@ async def tag_field(
 
 
 async def remove_custom_field(session: AsyncSession, caller: Caller, entity: str, name: str) -> bool:
-    caller.access.require("field_definition", "write")
+    caller.access.require(Resource.FIELD_DEFINITION, Action.WRITE)
     row = await session.get(FieldDefinition, (entity, name))
     if row is None or not row.custom:
         raise NotFound(f"no custom field {entity}.{name}")
@@ -125,7 +126,7 @@ class InventoryRow:
 
 async def inventory(session: AsyncSession, caller: Caller) -> list[InventoryRow]:
     """Per PII field: how many records hold a value (counts only, no values; erased contacts hold none)."""
-    caller.access.require("field_definition", "read")
+    caller.access.require(Resource.FIELD_DEFINITION, Action.READ)
     registry = caller.access.table.registry
     rows: list[InventoryRow] = []
     for entity in ENTITIES:

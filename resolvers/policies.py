@@ -16,6 +16,7 @@ from authz import rules as rulebook
 from authz.access import Access
 from authz.defaults import ADMIN_ROLE, default_rules
 from authz.fields import custom_field_spec
+from authz.permissions import Action, Resource
 from authz.principal import Principal
 from authz.rules import Effect, Rule
 from authz.store import WorkspacePolicy, build_policy
@@ -72,7 +73,7 @@ async def current_policy(session: AsyncSession, caller: Caller) -> WorkspacePoli
 
 
 async def list_rules(session: AsyncSession, caller: Caller, role: str | None) -> list[Rule]:
-    caller.access.require("policy", "read")
+    caller.access.require(Resource.POLICY, Action.READ)
     return (await current_policy(session, caller)).rules(role)
 
 
@@ -82,7 +83,7 @@ async def list_roles(session: AsyncSession, caller: Caller) -> list[str]:
 
 
 async def add_rule(session: AsyncSession, caller: Caller, rule: Rule) -> Rule:
-    caller.access.require("policy", "write")
+    caller.access.require(Resource.POLICY, Action.WRITE)
     policy = await current_policy(session, caller)
     rule = rulebook.validate(rule, policy.registry)
     if rule in policy.rules(rule.role):
@@ -95,7 +96,7 @@ async def add_rule(session: AsyncSession, caller: Caller, rule: Rule) -> Rule:
 
 
 async def remove_rule(session: AsyncSession, caller: Caller, rule: Rule) -> bool:
-    caller.access.require("policy", "write")
+    caller.access.require(Resource.POLICY, Action.WRITE)
     policy = await current_policy(session, caller)
     rule = rulebook.validate(rule, policy.registry)
     if rule not in policy.rules(rule.role):
@@ -107,7 +108,7 @@ async def remove_rule(session: AsyncSession, caller: Caller, rule: Rule) -> bool
 
 
 async def assign_role(session: AsyncSession, caller: Caller, user: User, role: str) -> None:
-    caller.access.require("policy", "write")
+    caller.access.require(Resource.POLICY, Action.WRITE)
     policy = await current_policy(session, caller)
     if role not in policy.all_roles():
         raise BadInput(f"unknown role {role!r}", field="role")
@@ -118,7 +119,7 @@ async def assign_role(session: AsyncSession, caller: Caller, user: User, role: s
 
 
 async def revoke_role(session: AsyncSession, caller: Caller, user: User, role: str) -> None:
-    caller.access.require("policy", "write")
+    caller.access.require(Resource.POLICY, Action.WRITE)
     policy = await current_policy(session, caller)
     if role not in policy.roles_of(user_subject(user.id)):
         raise NotFound(f"the user does not have the role {role!r}")
@@ -156,7 +157,7 @@ async def _guard_lockout(
         lines += [("g", [user_subject(user_id), role]) for role in roles]
     trial = build_policy(policy.version, lines, policy.registry.custom("contact") + policy.registry.custom("activity"))
     for user_id in users:
-        if trial.table(trial.roles_of(user_subject(user_id))).allows("policy", "write"):
+        if trial.table(trial.roles_of(user_subject(user_id))).allows(Resource.POLICY, Action.WRITE):
             return
     raise Conflict("this change would leave no one able to edit policies (the last admin rule or the last admin)")
 
@@ -173,7 +174,7 @@ class AccessExplanation:
 
 
 async def explain(session: AsyncSession, caller: Caller, user: User, resource: str, action: str) -> AccessExplanation:
-    caller.access.require("policy", "read")
+    caller.access.require(Resource.POLICY, Action.READ)
     policy = await current_policy(session, caller)
     roles = policy.roles_of(user_subject(user.id))
     subject = Access(Principal("user", user.id, roles, user.team_id), policy.table(roles))

@@ -16,6 +16,7 @@ from authz.store import PolicyStore, WorkspacePolicy
 from db.audit import AuditBuffer
 from db.models.base import utcnow
 from db.tenancy import Tenant, TenantDirectory
+from db.units import Units
 from resolvers.exports.options import ExportOptions
 from resolvers.mail import Mailer
 
@@ -40,6 +41,11 @@ class Runtime:
 
     def now(self) -> datetime:
         return self.clock()
+
+    @property
+    def units(self) -> Units:
+        """Units of work on the catalog and the workspaces, for the work that needs several transactions."""
+        return Units(self.directory, self.send_job)
 
     def send_job(self, actor_name: str, kwargs: dict[str, str]) -> None:
         if self.job_sender is None:

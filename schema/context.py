@@ -21,9 +21,8 @@ from starlette.responses import Response
 
 from authz.access import Access
 from authz.fields import NON_NULL_FIELDS
-from db import audit as audit_log
+from db import units
 from db.audit import AuditActor, AuditBuffer
-from db.sessions import session_factory
 from db.tenancy import Tenant
 from resolvers import policies
 from resolvers.errors import Unauthenticated
@@ -89,7 +88,7 @@ class Context:
     def _open(self, tenant: Tenant) -> AsyncSession:
         if self.session is None:
             self.tenant = tenant
-            self.session = session_factory(tenant.engine)()
+            self.session = units.open_session(tenant.engine)
         elif self.tenant is None or self.tenant.slug != tenant.slug:
             raise Unauthenticated("one request works in one workspace")
         return self.session
@@ -158,28 +157,18 @@ class Context:
             self.redact(base, name, count, in_list=True)
 
     async def finish(self, *, ok: bool) -> None:
-        """End the unit of work: flush the audit buffer and commit (or roll back, then still audit)."""
+        """End the unit of work (`db.units`): flush the audit buffer and commit (or roll back, then still audit);
+        after a commit, the after-commit steps and the jobs, whose failures never fail the request."""
         session = self.session
         if session is None:
             return
         try:
-            if not ok:
-                await session.rollback()
-            if len(self.audit):
-                await audit_log.flush(session, self.audit)
-            await session.commit()
-        except BaseException:
-            await session.rollback()
-            raise
+            await units.finish(session, self.audit, ok=ok)
         finally:
-            await session.close()
             self.session = None
         caller = self._caller
         if caller is not None and ok:
-            for callback in caller.after_commit:
-                await callback()
-            for actor_name, kwargs in caller.jobs:
-                self.runtime.send_job(actor_name, kwargs)
+            await units.after_commit(caller.after_commit, caller.jobs, self.runtime.job_sender)
 
 
 def client_ip(request: Request) -> str | None:

@@ -17,22 +17,12 @@ from graphql import GraphQLError
 from graphql.language import ArgumentNode, DocumentNode, Node, ObjectFieldNode, Visitor, visit
 from strawberry.extensions import SchemaExtension
 
-from authz.errors import AccessDenied, InvalidRule
-from resolvers.errors import DomainError
+from authz.errors import AccessDenied
+from resolvers.errors import TYPED, extensions_of
 from schema.context import Context
 from schema.nodes import FieldDenied
 
 log = logging.getLogger("crm.graphql")
-TYPED = (DomainError, AccessDenied, InvalidRule)
-
-
-def _extensions(exc: Exception) -> dict[str, Any]:
-    if isinstance(exc, DomainError):
-        return exc.extensions()
-    out: dict[str, Any] = {"code": getattr(exc, "code", "INTERNAL")}
-    if getattr(exc, "field", None):
-        out["field"] = exc.field  # type: ignore[attr-defined]
-    return out
 
 
 class UnitOfWork(SchemaExtension):
@@ -82,7 +72,7 @@ class UnitOfWork(SchemaExtension):
                         error.source,
                         error.positions,
                         error.path,
-                        extensions=_extensions(original),
+                        extensions=extensions_of(original),
                     )
                 )
             elif original is None or (isinstance(original, GraphQLError) and not error.path):

@@ -1,24 +1,24 @@
 """Per-request DataLoaders, one small loader per relation. Nothing is cached across requests or tenants.
 
-Each batch function takes the request's session lock itself and applies the same record scope and
-field decisions as the top-level queries.
+Wiring only: each batch function takes the request's session lock itself and calls a read of
+`resolvers.loaders` (or of the capability), which applies the same record scope and field decisions as the
+top-level queries.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections import defaultdict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
 from strawberry.dataloader import DataLoader
 
 from db.models import Attachment, Consent, ExportJob, Team, User
+from resolvers import loaders
 from resolvers.contacts import activities, contacts
 from resolvers.pagination import Page
 from resolvers.privacy import data_requests, legal_hold
-from resolvers.projection import Record, Selection
+from resolvers.projection import Record
 
 if TYPE_CHECKING:
     from schema.context import Context
@@ -38,80 +38,28 @@ class Loaders:
 
 
 def build_loaders(ctx: Context) -> Loaders:
+    """Each batch function takes the request's session (and its lock) and calls one `resolvers.loaders` read."""
 
-    def by_id(fetch: Any) -> Any:
-        async def load(keys: list[tuple[uuid.UUID, frozenset[str]]]) -> list[Record | None]:
-            by_selection: dict[frozenset[str], list[uuid.UUID]] = defaultdict(list)
-            for record_id, names in keys:
-                by_selection[names].append(record_id)
-            found: dict[tuple[uuid.UUID, frozenset[str]], Record | None] = {}
+    def with_caller(read: Any) -> Any:
+        async def load(keys: list[Any]) -> list[Any]:
             async with ctx.db() as (session, caller):
-                for names, ids in by_selection.items():
-                    records = await fetch(session, caller, ids, Selection(names))
-                    found.update({(i, names): r for i, r in zip(ids, records, strict=True)})
-            return [found[k] for k in keys]
+                return await read(session, caller, keys)
 
         return load
 
-    async def load_activity_pages(keys: list[tuple[Any, ...]]) -> list[Page[Record]]:
-        groups: dict[tuple[Any, ...], list[uuid.UUID]] = defaultdict(list)
-        for contact_id, *rest in keys:
-            groups[tuple(rest)].append(contact_id)
-        found: dict[tuple[Any, ...], Page[Record]] = {}
-        async with ctx.db() as (session, caller):
-            for (first, after, names, want_total), ids in groups.items():
-                pages = await activities.pages_for_contacts(
-                    session, caller, ids, first=first, after=after, selection=Selection(names), want_total=want_total
-                )
-                found.update({(i, first, after, names, want_total): p for i, p in zip(ids, pages, strict=True)})
-        return [found[k] for k in keys]
-
-    async def load_users(keys: list[uuid.UUID]) -> list[User | None]:
-        async with ctx.db() as (session, caller):
-            if not caller.access.can("user", "read"):
-                return [None] * len(keys)
-            rows = {u.id: u for u in (await session.execute(select(User).where(User.id.in_(set(keys))))).scalars()}
-        return [rows.get(k) for k in keys]
-
-    async def load_teams(keys: list[uuid.UUID]) -> list[Team | None]:
-        async with ctx.db() as (session, caller):
-            if not caller.access.can("team", "read"):
-                return [None] * len(keys)
-            rows = {t.id: t for t in (await session.execute(select(Team).where(Team.id.in_(set(keys))))).scalars()}
-        return [rows.get(k) for k in keys]
-
-    async def load_consents(keys: list[uuid.UUID]) -> list[list[Consent]]:
-        async with ctx.db() as (session, _):
-            return await contacts.consents_for(session, keys)
-
-    async def load_attachments(keys: list[uuid.UUID]) -> list[list[Attachment]]:
-        async with ctx.db() as (session, _):
-            rows = (
-                await session.execute(
-                    select(Attachment).where(Attachment.activity_id.in_(set(keys)), Attachment.deleted_at.is_(None))
-                )
-            ).scalars()
-        grouped: dict[uuid.UUID, list[Attachment]] = defaultdict(list)
-        for a in rows:
-            grouped[a.activity_id].append(a)  # type: ignore[index]
-        return [grouped.get(k, []) for k in keys]
-
-    async def load_privacy_flags(keys: list[uuid.UUID]) -> list[legal_hold.PrivacyFlags]:
-        async with ctx.db() as (session, caller):
-            return await legal_hold.flags(session, caller, keys)
-
-    async def load_linked_exports(keys: list[uuid.UUID]) -> list[tuple[ExportJob, bool] | None]:
-        async with ctx.db() as (session, caller):
-            return await data_requests.linked_exports(session, caller, keys)
+    def by_id(fetch: loaders.FetchByIds) -> Any:
+        return with_caller(lambda session, caller, keys: loaders.records_by_ids(fetch, session, caller, keys))
 
     return Loaders(
         contacts_by_id=DataLoader(by_id(contacts.contacts_by_ids)),
         activities_by_id=DataLoader(by_id(activities.activities_by_ids)),
-        activity_pages=DataLoader(load_activity_pages),
-        users_by_id=DataLoader(load_users),
-        teams_by_id=DataLoader(load_teams),
-        consents_by_contact=DataLoader(load_consents),
-        attachments_by_activity=DataLoader(load_attachments),
-        privacy_flags_by_contact=DataLoader(load_privacy_flags),
-        linked_exports_by_id=DataLoader(load_linked_exports),
+        activity_pages=DataLoader(with_caller(loaders.activity_pages)),
+        users_by_id=DataLoader(with_caller(loaders.users_by_ids)),
+        teams_by_id=DataLoader(with_caller(loaders.teams_by_ids)),
+        consents_by_contact=DataLoader(with_caller(lambda session, _, keys: contacts.consents_for(session, keys))),
+        attachments_by_activity=DataLoader(
+            with_caller(lambda session, _, keys: loaders.attachments_by_activities(session, keys))
+        ),
+        privacy_flags_by_contact=DataLoader(with_caller(legal_hold.flags)),
+        linked_exports_by_id=DataLoader(with_caller(data_requests.linked_exports)),
     )

@@ -13,12 +13,11 @@ from typing import Any
 
 from starlette.responses import JSONResponse, Response
 
-from authz.errors import AccessDenied, InvalidRule
-from resolvers.errors import DomainError
+from authz.errors import AccessDenied
+from resolvers.errors import TYPED
 from schema.context import Context
 
 log = logging.getLogger("crm.routes")
-TYPED = (DomainError, AccessDenied, InvalidRule)
 STATUS = {
     "UNAUTHENTICATED": 401,
     "FORBIDDEN": 403,

@@ -73,11 +73,11 @@ class WorkspaceLifeMutations:
 
     @strawberry.mutation(description="Let the vendor's support staff sign in for `hours` (1-72), read-only.")
     async def grant_support_access(self, info: Info[Context, None], hours: int, reason: str) -> SupportGrant:
-        async with info.context.mutation() as (_, caller):
-            grant = await support.grant(caller, hours, reason)
+        async with info.context.mutation() as (session, caller):
+            grant = await support.grant(session, caller, hours, reason)
         return SupportGrant.from_grant(grant)
 
     @strawberry.mutation(description="End every active support grant at once; false when there was none.")
     async def revoke_support_access(self, info: Info[Context, None]) -> bool:
-        async with info.context.mutation() as (_, caller):
-            return await support.revoke(caller)
+        async with info.context.mutation() as (session, caller):
+            return await support.revoke(session, caller)

@@ -16,9 +16,7 @@ from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware import AsyncIO
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from authz.principal import SYSTEM
-from db.audit import AuditActor, AuditBuffer, flush
-from db.sessions import session_factory
+from db.audit import AuditBuffer
 from resolvers.runtime import Runtime
 
 QUEUE = "crm"
@@ -66,24 +64,11 @@ class WorkerRuntime:
 
 @asynccontextmanager
 async def unit_of_work(runtime: Runtime, slug: str) -> AsyncIterator[tuple[AsyncSession, AuditBuffer] | None]:
-    """A tenant session and an audit buffer for one actor run: commit on success, roll back on error.
-
-    Yields None when the workspace does not exist (any more): the message is then a no-op.
+    """A tenant session and an audit buffer for one actor run (`db.units`): commit on success, roll back on
+    error. Yields None when the workspace does not exist (any more): the message is then a no-op.
     """
-    tenant = await runtime.directory.get(slug)
-    if tenant is None:
-        yield None
-        return
-    audit = AuditBuffer(AuditActor(actor_id=None, actor_kind=SYSTEM.kind))
-    async with session_factory(tenant.engine)() as session:
-        try:
-            yield session, audit
-            if len(audit):
-                await flush(session, audit)
-            await session.commit()
-        except BaseException:
-            await session.rollback()
-            raise
+    async with runtime.units.workspace_of(slug) as unit:
+        yield None if unit is None else (unit.session, unit.audit)
 
 
 def register(broker: dramatiq.Broker, actors: dict[str, Callable[..., Awaitable[Any]]]) -> None:

@@ -32,6 +32,7 @@ SCHEDULE: tuple[Periodic, ...] = (
     Periodic("exports.reconcile", 60),
     Periodic("workspaces.purge_due", 24 * 3600),
     Periodic("workspaces.remind", 24 * 3600),
+    Periodic("workspaces.apply_catalog", 60),
     Periodic("retention.run_all", 24 * 3600),
     Periodic("data_requests.remind_all", 24 * 3600),
 )

@@ -1,5 +1,6 @@
 """Workspace life actors: the daily purge of closed workspaces past their grace period (one message per
-workspace) and the daily "deleted in 7 days" reminder to their admins."""
+workspace), the daily "deleted in 7 days" reminder to their admins, and the catalog outbox (a close committed
+in a workspace database whose catalog step did not happen yet), applied after each close and every minute."""
 
 from __future__ import annotations
 
@@ -22,4 +23,17 @@ def actors(runtime: WorkerRuntime) -> dict[str, object]:
         for slug in await workspace_life.due_for_reminder(rt):
             await workspace_life.remind(rt, slug)
 
-    return {"workspaces.purge_due": purge_due, "workspaces.purge": purge, "workspaces.remind": remind}
+    async def apply_catalog(slug: str | None = None) -> None:
+        rt = await runtime.get()
+        if slug is None:
+            for each in await rt.directory.all_slugs():
+                rt.send_job("workspaces.apply_catalog", {"slug": each})
+            return
+        await workspace_life.apply_catalog_changes(rt, slug)
+
+    return {
+        "workspaces.purge_due": purge_due,
+        "workspaces.purge": purge,
+        "workspaces.remind": remind,
+        "workspaces.apply_catalog": apply_catalog,
+    }

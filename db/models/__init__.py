@@ -7,6 +7,7 @@ from db.models.identity import ApiKey, Team, User
 from db.models.meta import (
     AuditBatch,
     CasbinRule,
+    CatalogChange,
     FieldDefinition,
     LogBookEntry,
     WorkspaceMeta,
@@ -22,6 +23,7 @@ __all__ = [
     "AuditBatch",
     "CasbinRule",
     "CatalogBase",
+    "CatalogChange",
     "Consent",
     "Contact",
     "ContactHistory",

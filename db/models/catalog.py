@@ -13,6 +13,7 @@ from db.models.base import CatalogBase, created_at, uuid_pk
 
 
 class WorkspaceStatus(enum.StrEnum):
+    CREATING = "CREATING"  # registered, its database not ready yet: `workspace create` again finishes it
     ACTIVE = "ACTIVE"
     CLOSING = "CLOSING"
     PURGED = "PURGED"

@@ -120,3 +120,16 @@ class LogBookEntry(WorkspaceBase):
     actor_id: Mapped[uuid.UUID | None]
     keep_until: Mapped[datetime]
     details: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+
+
+class CatalogChange(WorkspaceBase):
+    """The outbox of catalog changes decided here (a close): written with the change's audit event, applied to
+    the catalog after that commit (`applied_at`), by the request or, after a crash, by the next run."""
+
+    __tablename__ = "catalog_outbox"
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    change: Mapped[str] = mapped_column(String(16))
+    details: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    created_at: Mapped[datetime] = created_at()
+    applied_at: Mapped[datetime | None]

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, select
 from sqlalchemy.engine import Row
 
-from authz.fields import FieldSpec
+from db.fields import FieldSpec
 from db.models import Activity, Contact
 
 T = Activity.__table__.c

@@ -10,8 +10,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, and_, false, func, or_, select, tuple_
 from sqlalchemy.engine import Row
 
-from authz.fields import ENCRYPTED_CATEGORIES, FieldSpec
 from db.crypto import FieldLocation, WorkspaceCipher
+from db.fields import ENCRYPTED_CATEGORIES, FieldSpec
 from db.models import Contact
 
 T = Contact.__table__.c

@@ -1,1 +1,2 @@
-"""Reading the audit log: events, access and exposure reports, chain verification, retention."""
+"""Reading the audit log: events (`events`), access and exposure reports (`reports`), chain verification and
+partition upkeep (`chain`), the audit retention (`retention`); `log` re-exports them all."""

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from authz.access import FieldPlan
 from authz.errors import AccessDenied
+from authz.permissions import Action, Resource
 from db.models import Activity, Attachment, Contact
 from db.queries import activities as q
 from resolvers import pagination
@@ -20,7 +21,7 @@ from resolvers.errors import BadInput, NotFound
 from resolvers.projection import Record, Selection, project
 from resolvers.runtime import Caller
 
-ENTITY = "activity"
+ENTITY = Resource.ACTIVITY
 KINDS = ("EMAIL", "WHATSAPP", "CALL", "MEETING", "NOTE", "PURCHASE")
 CURSOR_KIND = "ACTIVITY.CREATED_AT.ASC.datetime"
 
@@ -29,7 +30,7 @@ def _scoped(caller: Caller, selection: Selection) -> tuple[Any, FieldPlan]:
     access = caller.access
     plan = access.plan(ENTITY, selection.field_names(access, ENTITY))
     stored = q.storage_columns(ruling.spec for ruling in plan.rulings)
-    stmt = q.readable_activities(access.record_filter(ENTITY), access.record_filter("contact"), stored)
+    stmt = q.readable_activities(access.record_filter(ENTITY), access.record_filter(Resource.CONTACT), stored)
     return stmt.add_columns(*access.flag_columns(plan)), plan
 
 
@@ -66,7 +67,7 @@ async def list_activities(
     total = None
     if want_total:
         access = caller.access
-        counted = q.readable_activities(access.record_filter(ENTITY), access.record_filter("contact"))
+        counted = q.readable_activities(access.record_filter(ENTITY), access.record_filter(Resource.CONTACT))
         total = int(
             await session.scalar(select(func.count()).select_from(counted.where(*base_conditions).subquery())) or 0
         )
@@ -106,7 +107,7 @@ async def pages_for_contacts(
     if want_total:
         access = caller.access
         counted = (
-            q.readable_activities(access.record_filter(ENTITY), access.record_filter("contact"))
+            q.readable_activities(access.record_filter(ENTITY), access.record_filter(Resource.CONTACT))
             .where(q.T.contact_id.in_(set(contact_ids)))
             .subquery()
         )
@@ -152,10 +153,10 @@ async def create(
     attachment_ids: Sequence[uuid.UUID],
 ) -> uuid.UUID:
     access = caller.access
-    visible = select(Contact.id).where(access.record_filter("contact"), Contact.id == contact_id)
+    visible = select(Contact.id).where(access.record_filter(Resource.CONTACT), Contact.id == contact_id)
     if await session.scalar(visible) is None:
         raise NotFound("no such contact")
-    access.require(ENTITY, "write")
+    access.require(ENTITY, Action.WRITE)
     if kind not in KINDS:
         raise BadInput(f"unknown kind {kind!r}", field="kind")
     try:
@@ -179,12 +180,12 @@ async def create(
             occurred_at=occurred_at or now,
         )
     )
-    writable = select(access.record_filter(ENTITY, "write")).where(q.T.id == activity_id)
+    writable = select(access.record_filter(ENTITY, Action.WRITE)).where(q.T.id == activity_id)
     if not await session.scalar(writable):
         raise AccessDenied("the activity would be outside the records you may write")
     fields = [n for n, v in (("subject", subject), ("body", body)) if v is not None]
     for name in fields:
-        effect, _ = access.field(ENTITY, name, "write").decide(lambda s: False)
+        effect, _ = access.field(ENTITY, name, Action.WRITE).decide(lambda s: False)
         if effect.value != "allow":
             raise AccessDenied(f"not allowed to write activity.{name}", field=name)
     if attachment_ids:

@@ -20,6 +20,7 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from authz.errors import AccessDenied
+from authz.permissions import Action, Resource
 from db.files import FileStore
 from db.models import Activity, Attachment
 from db.queries import activities as activity_q
@@ -93,7 +94,7 @@ def _store_upload(source: BinaryIO, temp: Path, content_type: str) -> tuple[int,
 
 async def upload(session: AsyncSession, caller: Caller, filename: str | None, content_type: str | None,
                  source: BinaryIO) -> Attachment:
-    caller.access.require("activity", "write")
+    caller.access.require(Resource.ACTIVITY, Action.WRITE)
     if caller.principal.user_id is None:
         raise AccessDenied("attachments are uploaded by signed-in users")
     kind = (content_type or "").split(";")[0].strip().lower()

@@ -14,7 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from authz.access import Access, FieldPlan
 from authz.errors import AccessDenied
+from authz.permissions import Action, Resource
 from authz.rules import Effect
+from authz.scopes import CONSENT_PURPOSES
 from db.models import Consent, Contact, ContactHistory, Team, User
 from db.queries import contacts as q
 from resolvers import pagination
@@ -25,7 +27,7 @@ from resolvers.privacy import opt_outs, suppression
 from resolvers.projection import Record, Selection, project
 from resolvers.runtime import Caller
 
-ENTITY = "contact"
+ENTITY = Resource.CONTACT
 
 
 @dataclass(frozen=True)
@@ -181,10 +183,10 @@ async def _write_flags(
     session: AsyncSession, access: Access, contact_id: uuid.UUID, names: Sequence[str]
 ) -> dict[str, bool]:
     """Whether the row is in the caller's write scope, and the scope flags its field write rules need."""
-    scope_names = sorted({s for n in names for s in access.field(ENTITY, n, "write").scopes})
+    scope_names = sorted({s for n in names for s in access.field(ENTITY, n, Action.WRITE).scopes})
     columns = access.scope_columns(ENTITY, scope_names)
     stmt = select(
-        access.record_filter(ENTITY, "write").label("_writable"), *(columns[s].label(s) for s in scope_names)
+        access.record_filter(ENTITY, Action.WRITE).label("_writable"), *(columns[s].label(s) for s in scope_names)
     ).where(q.T.id == contact_id)
     row = (await session.execute(stmt)).one()
     return {"_writable": bool(row[0]), **{s: bool(row._mapping[s]) for s in scope_names}}
@@ -194,7 +196,7 @@ def _check_writes(access: Access, patch: ContactPatch, flags: Mapping[str, bool]
     if not flags["_writable"]:
         raise AccessDenied("the contact is outside the records you may change")
     for name in [*patch.values, *patch.custom]:
-        effect, _ = access.field(ENTITY, name, "write").decide(lambda s: flags.get(s, False))
+        effect, _ = access.field(ENTITY, name, Action.WRITE).decide(lambda s: flags.get(s, False))
         if effect is not Effect.ALLOW:
             label = f"customFields.{name}" if name in patch.custom else name
             raise AccessDenied(f"not allowed to write contact.{label}", field=label)
@@ -215,7 +217,7 @@ async def create(
     session: AsyncSession, caller: Caller, given: Mapping[str, Any], suppression_override: str | None = None
 ) -> uuid.UUID:
     access = caller.access
-    access.require(ENTITY, "write")
+    access.require(ENTITY, Action.WRITE)
     patch = build_patch(given, access.table.registry, creating=True)
     if "owner" not in patch.values and caller.principal.user_id:
         patch.values["owner"] = caller.principal.user_id
@@ -302,9 +304,6 @@ def _seal(cipher: Any, history_id: uuid.UUID, column: str, value: Any) -> bytes 
         return None
     loc = q.FieldLocation("contact_history", column, str(history_id))
     return cipher.encrypt_str(loc, json.dumps(value, default=str))
-
-
-CONSENT_PURPOSES = ("email", "sms", "whatsapp", "call")
 
 
 async def record_consent(

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from authz.errors import AccessDenied
+from authz.permissions import Action, Resource
 from db.crypto import FieldLocation, WorkspaceCipher
 from db.models import Contact, ContactHistory
 from resolvers.errors import NotFound
@@ -46,7 +47,7 @@ async def changes(session: AsyncSession, caller: Caller, contact_id: uuid.UUID, 
     )
     if visible is None:
         raise NotFound("no such contact")
-    if not caller.access.can("audit", "read"):
+    if not caller.access.can(Resource.AUDIT, Action.READ):
         raise AccessDenied("reading the change history needs audit read access")
     rows = (
         (

@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, String, and_, cast, func, or_, select
 
+from authz.permissions import Action, Resource
 from db.crypto import FieldLocation, WorkspaceCipher
 from db.models import Activity, Attachment, Consent, Contact, ContactHistory, DataRequest, audit_events
 from resolvers.exports import index_html as export_html
@@ -69,7 +70,7 @@ async def build(ctx: ExportContext, archive: ExportZip) -> Summary:
         raise ExportRefused("the export names no contact")
     cipher = ctx.caller.tenant.cipher
     in_contact = [Activity.contact_id == contact_id]
-    audit_allowed = access.can("audit", "read")
+    audit_allowed = access.can(Resource.AUDIT, Action.READ)
     n_activities = int(await read.scalar(select(func.count()).select_from(scope.activity_ids().where(*in_contact)
                                                                           .subquery())) or 0)
     n_history = int(await read.scalar(select(func.count()).where(ContactHistory.contact_id == contact_id)) or 0)
@@ -95,7 +96,7 @@ async def build(ctx: ExportContext, archive: ExportZip) -> Summary:
                              "withdrawnAt": c.withdrawn_at, "expiresAt": c.expires_at, "updatedAt": c.updated_at})
     doc["consents"] = consents
     requests: list[dict[str, Any]] = []
-    if access.can("data_request", "read"):
+    if access.can(Resource.DATA_REQUEST, Action.READ):
         for r in (await read.execute(select(DataRequest).where(DataRequest.contact_id == contact_id)
                                      .order_by(DataRequest.received_at))).scalars():
             requests.append({"id": r.id, "kind": r.kind, "status": r.status, "language": r.language,

@@ -19,12 +19,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from authz.access import Access
 from authz.defaults import ADMIN_ROLE
 from authz.errors import AccessDenied
+from authz.permissions import Action, Resource
 from authz.principal import Principal
-from db import audit as audit_log
 from db.audit import AuditActor, AuditBuffer
 from db.files import FileStore
 from db.models import ApiKey, Contact, DataRequest, ExportJob, User
-from db.sessions import session_factory
 from db.tenancy import Tenant
 from resolvers import policies
 from resolvers.errors import BadInput, NotFound
@@ -48,14 +47,15 @@ async def request_contact_export(
     `export` permission on it (else FORBIDDEN). With a data request, the export is linked to it and written in
     the request's language."""
     access = caller.access
-    visible = select(Contact.id).where(access.record_filter("contact"), Contact.id == contact_id)
+    visible = select(Contact.id).where(access.record_filter(Resource.CONTACT), Contact.id == contact_id)
     if await session.scalar(visible) is None:
         raise NotFound("no such contact")
-    if not await session.scalar(select(access.record_filter("contact", "export")).where(Contact.id == contact_id)):
+    exportable = select(access.record_filter(Resource.CONTACT, Action.EXPORT)).where(Contact.id == contact_id)
+    if not await session.scalar(exportable):
         raise AccessDenied("not allowed to export this contact")
     request: DataRequest | None = None
     if data_request_id is not None:
-        access.require("data_request", "read")
+        access.require(Resource.DATA_REQUEST, Action.READ)
         request = await session.get(DataRequest, data_request_id)
         if request is None or request.contact_id != contact_id:
             raise BadInput("no such data request for this contact", field="dataRequestId")
@@ -80,7 +80,7 @@ async def request_contact_export(
 async def request_workspace_export(session: AsyncSession, caller: Caller) -> ExportJob:
     """Everything in the workspace (backup, or leaving). A second request while one of the caller's is still
     queued or running returns that one."""
-    caller.access.require("workspace", "export")
+    caller.access.require(Resource.WORKSPACE, Action.EXPORT)
     principal = caller.principal
     pending = await session.scalar(
         select(ExportJob).where(
@@ -129,7 +129,7 @@ async def get_job(session: AsyncSession, caller: Caller, job_id: uuid.UUID) -> E
     job = await session.get(ExportJob, job_id)
     principal = caller.principal
     own = job is not None and job.requested_by == principal.id and job.requested_by_kind == principal.kind
-    if job is None or not (own or caller.access.can("workspace", "export")):
+    if job is None or not (own or caller.access.can(Resource.WORKSPACE, Action.EXPORT)):
         raise NotFound("no such export")
     return job
 
@@ -193,8 +193,8 @@ async def open_download(runtime: Runtime, token: str, actor: AuditActor) -> Down
     if tenant is None:
         raise NotFound("no such export")
     store = FileStore(runtime.export_dir)
-    async with session_factory(tenant.engine)() as session:
-        job = await session.get(ExportJob, claims.job_id)
+    async with runtime.units.workspace(tenant.engine) as unit:
+        job = await unit.session.get(ExportJob, claims.job_id)
         if job is None or job.status not in ("SUCCEEDED", "EXPIRED") or job.file_key is None:
             raise NotFound("no such export")
         if job.status == "EXPIRED" or job.expires_at is None or job.expires_at <= runtime.now():
@@ -203,15 +203,13 @@ async def open_download(runtime: Runtime, token: str, actor: AuditActor) -> Down
         if not path.is_file():
             raise LinkExpired("this export's file is gone")
         # The link holder acts for whoever asked for the export; the client address says where it went.
-        audit = AuditBuffer(AuditActor(job.requested_by, job.requested_by_kind, actor.request_id, actor.client_ip,
-                                       actor.user_agent))
-        audit.event(
+        unit.audit.actor = AuditActor(job.requested_by, job.requested_by_kind, actor.request_id, actor.client_ip,
+                                      actor.user_agent)
+        unit.audit.event(
             "EXPORT", entity_type="contact" if job.kind == "CONTACT" else "workspace",
             entity_id=str(job.contact_id) if job.kind == "CONTACT" else tenant.slug,
             details={"exportId": str(job.id), "phase": "downloaded", "kind": job.kind, "sizeBytes": job.size_bytes},
         )
-        await audit_log.flush(session, audit)
-        await session.commit()
     stamp = (job.finished_at or job.created_at).strftime("%Y%m%d-%H%M")
     name = f"{tenant.slug}-{'contact' if job.kind == 'CONTACT' else 'workspace'}-export-{stamp}.zip"
     return Download(path, name, int(job.size_bytes or path.stat().st_size))

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from authz.access import Access, FieldPlan
 from authz.masking import mask_value
+from authz.permissions import Action, Resource
 from authz.rules import Effect
 from db.audit import AuditActor, AuditBuffer
 from db.crypto import WorkspaceCipher
@@ -61,7 +62,7 @@ class Scope:
 
 
 def scope_of(access: Access) -> Scope:
-    contacts = and_(access.record_filter("contact"), access.record_filter("contact", "export"))
+    contacts = and_(access.record_filter(Resource.CONTACT), access.record_filter(Resource.CONTACT, Action.EXPORT))
     return Scope(access, contacts, access.record_filter("activity"))
 
 

@@ -25,12 +25,13 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from authz.errors import AccessDenied
+from authz.permissions import Action, Resource
 from db import audit as audit_log
 from db.audit import AuditActor, AuditBuffer
 from db.files import PART_SUFFIX, FileStore, sha256_of
 from db.models import ExportJob
-from db.sessions import session_factory
 from db.tenancy import Tenant
+from db.units import Units
 from resolvers.errors import NotFound
 from resolvers.exports import contact_copy as contact_export
 from resolvers.exports import workspace_archive as workspace_export
@@ -76,7 +77,7 @@ async def run(runtime: Runtime, slug: str, job_id: uuid.UUID, *,
     tenant = await runtime.directory.get(slug)
     if tenant is None:
         return None
-    async with session_factory(tenant.engine)() as session, session.begin():
+    async with runtime.units.session(tenant.engine) as session:
         job = await claim(session, job_id, runtime.exports.stale_seconds)
     if job is None:
         return None
@@ -85,7 +86,7 @@ async def run(runtime: Runtime, slug: str, job_id: uuid.UUID, *,
     temp = store.temp_path(key, f"a{job.attempts}")
     options = runtime.exports
     progress = Progress(delay_seconds=options.batch_delay_ms / 1000, on_change=on_progress)
-    heart = asyncio.create_task(_heartbeat(tenant, job, progress, options.heartbeat_seconds))
+    heart = asyncio.create_task(_heartbeat(runtime.units, tenant, job, progress, options.heartbeat_seconds))
     try:
         try:
             summary = await _build(runtime, tenant, job, store, temp, progress)
@@ -100,12 +101,12 @@ async def run(runtime: Runtime, slug: str, job_id: uuid.UUID, *,
         return None
     except ExportRefused as exc:
         temp.unlink(missing_ok=True)
-        return await _fail(tenant, job, str(exc), final=True)
+        return await _fail(runtime.units, tenant, job, str(exc), final=True)
     except Exception:
         temp.unlink(missing_ok=True)
         final = job.attempts >= MAX_ATTEMPTS
         log.exception("export %s: attempt %s failed%s", job.id, job.attempts, " (giving up)" if final else "")
-        failed = await _fail(tenant, job, "internal error while exporting", final=final)
+        failed = await _fail(runtime.units, tenant, job, "internal error while exporting", final=final)
         if final:
             return failed
         raise  # Dramatiq retries; the job is QUEUED again
@@ -121,16 +122,15 @@ async def run(runtime: Runtime, slug: str, job_id: uuid.UUID, *,
 async def _build(runtime: Runtime, tenant: Tenant, job: ExportJob, store: FileStore, temp: Path,
                  progress: Progress) -> tuple[Summary, Tally, int, str]:
     tally = Tally(AuditActor(job.requested_by, job.requested_by_kind))
-    async with session_factory(tenant.engine)() as session:
+    async with runtime.units.read(tenant) as session:
         caller = await requester(session, runtime, tenant, job, tally)
     try:
-        caller.access.require("contact" if job.kind == "CONTACT" else "workspace", "export")
+        caller.access.require(Resource.CONTACT if job.kind == "CONTACT" else Resource.WORKSPACE, Action.EXPORT)
     except AccessDenied as exc:
         raise ExportRefused("the requester may no longer make this export") from exc
     archive = ExportZip(temp)
     try:
-        async with session_factory(tenant.engine)() as read, read.begin():
-            await read.connection(execution_options={"isolation_level": "REPEATABLE READ", "postgresql_readonly": True})
+        async with runtime.units.snapshot(tenant) as read:
             ctx = ExportContext(job, caller, tally, scope_of(caller.access), read, store, progress,
                                 runtime.exports.batch_rows)
             builder = contact_export.build if job.kind == "CONTACT" else workspace_export.build
@@ -141,11 +141,11 @@ async def _build(runtime: Runtime, tenant: Tenant, job: ExportJob, store: FileSt
     return summary, tally, size, await asyncio.to_thread(sha256_of, temp)
 
 
-async def _heartbeat(tenant: Tenant, job: ExportJob, progress: Progress, every: float) -> None:
+async def _heartbeat(units: Units, tenant: Tenant, job: ExportJob, progress: Progress, every: float) -> None:
     while True:
         await asyncio.sleep(every)
         try:
-            async with session_factory(tenant.engine)() as session, session.begin():
+            async with units.session(tenant.engine) as session:
                 result = await session.execute(
                     update(ExportJob).where(*_fenced(job)).values(heartbeat_at=func.now(), progress=progress.fraction)
                 )
@@ -160,7 +160,9 @@ async def _finish(runtime: Runtime, tenant: Tenant, job: ExportJob, store: FileS
                   built: tuple[Summary, Tally, int, str]) -> ExportJob:
     summary, tally, size, sha256 = built
     now = runtime.now()
-    async with session_factory(tenant.engine)() as session:
+    audit = AuditBuffer(AuditActor(job.requested_by, job.requested_by_kind, request_id=f"export:{job.id.hex}"))
+    async with runtime.units.workspace(tenant.engine, audit) as unit:
+        session = unit.session
         finished = (
             await session.execute(
                 update(ExportJob).where(*_fenced(job)).values(
@@ -170,9 +172,7 @@ async def _finish(runtime: Runtime, tenant: Tenant, job: ExportJob, store: FileS
             )
         ).scalar_one_or_none()
         if finished is None:
-            await session.rollback()
             raise JobLost("the job was taken over before it finished")
-        audit = AuditBuffer(AuditActor(job.requested_by, job.requested_by_kind, request_id=f"export:{job.id.hex}"))
         audit.event(
             "EXPORT",
             entity_type="contact" if job.kind == "CONTACT" else "workspace",
@@ -184,16 +184,15 @@ async def _finish(runtime: Runtime, tenant: Tenant, job: ExportJob, store: FileS
                      "notes": summary.notes,
                      **({"dataRequestId": str(job.data_request_id)} if job.data_request_id else {})},
         )
-        await audit_log.flush(session, audit)
+        await audit_log.flush(session, audit)  # the audit row first: a failing flush publishes nothing
         store.publish(temp, key)  # under the row lock of the fenced UPDATE: one attempt publishes
-        await session.commit()
     return finished
 
 
-async def _fail(tenant: Tenant, job: ExportJob, reason: str, *, final: bool) -> ExportJob | None:
+async def _fail(units: Units, tenant: Tenant, job: ExportJob, reason: str, *, final: bool) -> ExportJob | None:
     values: dict[str, object] = {"error": reason[:1000], "heartbeat_at": func.now()}
     values.update({"status": "FAILED", "finished_at": func.now()} if final else {"status": "QUEUED"})
-    async with session_factory(tenant.engine)() as session, session.begin():
+    async with units.session(tenant.engine) as session:
         return (
             await session.execute(update(ExportJob).where(*_fenced(job)).values(**values).returning(ExportJob))
         ).scalar_one_or_none()
@@ -223,7 +222,7 @@ async def expire(runtime: Runtime, slug: str) -> int:
         return 0
     store = FileStore(runtime.export_dir)
     now = runtime.now()
-    async with session_factory(tenant.engine)() as session, session.begin():
+    async with runtime.units.session(tenant.engine) as session:
         due = (await session.execute(
             select(ExportJob.id, ExportJob.file_key).where(ExportJob.status == "SUCCEEDED", ExportJob.expires_at <= now)
         )).all()
@@ -249,7 +248,7 @@ async def reconcile(runtime: Runtime, slug: str) -> int:
     if tenant is None or runtime.job_sender is None:
         return 0
     stale = func.now() - timedelta(seconds=runtime.exports.stale_seconds)
-    async with session_factory(tenant.engine)() as session, session.begin():
+    async with runtime.units.session(tenant.engine) as session:
         queued = list((await session.execute(
             update(ExportJob).where(ExportJob.status == "QUEUED",
                                     func.coalesce(ExportJob.heartbeat_at, ExportJob.created_at) < stale)
@@ -275,7 +274,7 @@ async def operator_export(runtime: Runtime, slug: str, on_progress: Callable[[fl
     tenant = await runtime.directory.get(slug)
     if tenant is None:
         raise NotFound(f"no workspace {slug!r}")
-    async with session_factory(tenant.engine)() as session, session.begin():
+    async with runtime.units.session(tenant.engine) as session:
         job = await new_operator_job(session)
     return await run(runtime, slug, job.id, on_progress=on_progress)
 

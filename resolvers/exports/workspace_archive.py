@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import Select, func, select
 
+from authz.permissions import Action, Resource
 from db.models import (
     ApiKey,
     Attachment,
@@ -98,7 +99,7 @@ def _policies_csv(rows: Iterable[Any]) -> tuple[str, int]:
 async def build(ctx: ExportContext, archive: ExportZip) -> Summary:
     read, scope, access = ctx.read, ctx.scope, ctx.caller.access
     cipher, slug = ctx.caller.tenant.cipher, ctx.caller.tenant.slug
-    audit_allowed, policy_allowed = access.can("audit", "read"), access.can("policy", "read")
+    audit_allowed, policy_allowed = access.can(Resource.AUDIT, Action.READ), access.can(Resource.POLICY, Action.READ)
     in_scope = scope.contact_ids()
     attachments = _plain(Attachment).where(Attachment.activity_id.in_(scope.activity_ids()),
                                            Attachment.deleted_at.is_(None)).order_by(Attachment.created_at)
@@ -133,7 +134,7 @@ async def build(ctx: ExportContext, archive: ExportZip) -> Summary:
                 "requestId": h.request_id, **({"withheld": True} if old_withheld or new_withheld else {})}
 
     counts["contact_history"] = await _lines(ctx, archive, "contact_history.jsonl", history, history_row)
-    if access.can("data_request", "read"):
+    if access.can(Resource.DATA_REQUEST, Action.READ):
         counts["data_requests"] = await _lines(ctx, archive, "data_requests.jsonl", _plain(DataRequest).where(
             DataRequest.contact_id.in_(in_scope)).order_by(DataRequest.received_at))
     else:

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from authz.permissions import Action, Resource
 from authz.principal import Principal
 from db.audit import AuditBuffer
 from db.models import ApiKey, SupportGrant, Team, User
@@ -160,7 +161,7 @@ def validate_new_user(data: NewUser) -> NewUser:
 
 
 async def create_user(session: AsyncSession, caller: Caller, data: NewUser) -> User:
-    caller.access.require("user", "write")
+    caller.access.require(Resource.USER, Action.WRITE)
     return await insert_user(session, caller, data)
 
 
@@ -201,7 +202,7 @@ async def get_user(session: AsyncSession, user_id: uuid.UUID) -> User:
 
 
 async def create_team(session: AsyncSession, caller: Caller, name: str) -> Team:
-    caller.access.require("team", "write")
+    caller.access.require(Resource.TEAM, Action.WRITE)
     try:
         name = normalize_name(name)
     except InvalidValue as exc:
@@ -224,7 +225,7 @@ class NewApiKey:
 async def create_api_key(
     session: AsyncSession, caller: Caller, name: str, role: str, expires_at: datetime | None
 ) -> NewApiKey:
-    caller.access.require("api_key", "write")
+    caller.access.require(Resource.API_KEY, Action.WRITE)
     try:
         name = normalize_name(name)
     except InvalidValue as exc:
@@ -251,7 +252,7 @@ async def create_api_key(
 
 
 async def revoke_api_key(session: AsyncSession, caller: Caller, key_id: uuid.UUID) -> ApiKey:
-    caller.access.require("api_key", "write")
+    caller.access.require(Resource.API_KEY, Action.WRITE)
     row = await session.get(ApiKey, key_id)
     if row is None:
         raise NotFound("no such API key")

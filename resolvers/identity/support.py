@@ -6,8 +6,10 @@ grant (`identity.authenticate`), so a revocation or the end of the window stops 
 with actorKind `support` (the actor id is the support session's id, one per login).
 
 Grants live in the catalog, because they must be checked before the workspace database is opened. A new
-grant is written there only after the request that audited it commits (no unaudited grant); a revocation
-is written at once (an access reduction must not wait for anything).
+grant goes through the catalog outbox (`resolvers.workspaces.outbox`): written with its audit event, put in
+the catalog right after that commits (or by `workspaces.apply_catalog` if that fails), so there is no
+unaudited grant and no audited grant left out. A revocation is written at once (an access reduction must not
+wait for anything), and supersedes any grant still pending in the outbox.
 """
 
 from __future__ import annotations
@@ -17,19 +19,22 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select, update
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from db.audit import AuditActor, AuditBuffer, flush
+from authz.permissions import Action, Resource
+from db.audit import AuditActor, AuditBuffer
 from db.models import SupportGrant
-from db.sessions import session_factory
 from resolvers.contacts.validation import InvalidValue, normalize_text
 from resolvers.errors import BadInput, NotFound, Unauthenticated
 from resolvers.identity import credentials
 from resolvers.runtime import Caller, Runtime
+from resolvers.workspaces import outbox
 
-RESOURCE = "support_access"
+RESOURCE = Resource.SUPPORT_ACCESS
 ENTITY = "support_grant"
+GRANT = "support_grant"  # its catalog_outbox change
 MIN_HOURS, MAX_HOURS = 1, 72
 MAX_REASON = 500
 LISTED = 100
@@ -65,8 +70,9 @@ def _reason(reason: str, field: str = "reason") -> str:
     return text
 
 
-async def grant(caller: Caller, hours: int, reason: str, *, now: datetime | None = None) -> Grant:
-    caller.access.require(RESOURCE, "write")
+async def grant(session: AsyncSession, caller: Caller, hours: int, reason: str, *,
+                now: datetime | None = None) -> Grant:
+    caller.access.require(RESOURCE, Action.WRITE)
     if not MIN_HOURS <= hours <= MAX_HOURS:
         raise BadInput(f"support access lasts {MIN_HOURS} to {MAX_HOURS} hours", field="hours")
     reason = _reason(reason)
@@ -79,26 +85,45 @@ async def grant(caller: Caller, hours: int, reason: str, *, now: datetime | None
         entity_id=str(row.id),
         details={"hours": hours, "reason": reason, "expiresAt": row.expires_at.isoformat()},
     )
-    catalog, workspace_id = caller.runtime.directory.catalog, caller.tenant.id
+    outbox.record(session, GRANT, {
+        "id": str(row.id), "workspaceId": str(caller.tenant.id), "grantedBy": str(row.granted_by),
+        "reason": row.reason, "startsAt": row.starts_at.isoformat(), "expiresAt": row.expires_at.isoformat(),
+    })
+    await session.flush()
+    runtime, slug = caller.runtime, caller.tenant.slug
 
-    async def record() -> None:
-        async with catalog.begin() as conn:
-            await conn.execute(
-                insert(SupportGrant).values(
-                    id=row.id, workspace_id=workspace_id, granted_by=row.granted_by, reason=row.reason,
-                    starts_at=row.starts_at, expires_at=row.expires_at,
-                )
-            )
+    async def grant_in_catalog() -> None:
+        await outbox.apply(runtime, slug, CATALOG_APPLIERS)
 
-    caller.after_commit.append(record)
+    caller.after_commit.append(grant_in_catalog)
+    caller.enqueue("workspaces.apply_catalog", slug=slug)
     return row
 
 
-async def revoke(caller: Caller, *, now: datetime | None = None) -> bool:
-    """End every active grant of the workspace; False when there was none."""
-    caller.access.require(RESOURCE, "write")
+async def _record_grant(session: AsyncSession, runtime: Runtime, slug: str, details: dict[str, Any]) -> None:
+    """The catalog side of a grant; a grant already there (a run that died before marking its row) is kept."""
+    async with runtime.units.catalog() as conn:
+        await conn.execute(
+            pg_insert(SupportGrant)
+            .values(
+                id=uuid.UUID(details["id"]), workspace_id=uuid.UUID(details["workspaceId"]),
+                granted_by=uuid.UUID(details["grantedBy"]), reason=details["reason"],
+                starts_at=datetime.fromisoformat(details["startsAt"]),
+                expires_at=datetime.fromisoformat(details["expiresAt"]),
+            )
+            .on_conflict_do_nothing(index_elements=[SupportGrant.id])
+        )
+
+
+CATALOG_APPLIERS: dict[str, outbox.Applier] = {GRANT: _record_grant}
+
+
+async def revoke(session: AsyncSession, caller: Caller, *, now: datetime | None = None) -> bool:
+    """End every active grant of the workspace (and any still pending in the outbox); False when there was none."""
+    caller.access.require(RESOURCE, Action.WRITE)
     now = now or datetime.now(UTC)
-    async with caller.runtime.directory.catalog.begin() as conn:
+    pending = [uuid.UUID(d["id"]) for d in await outbox.supersede(session, GRANT, now)]
+    async with caller.runtime.units.catalog() as conn:  # revoked at once, even if the request fails later
         ended = (
             await conn.execute(
                 update(SupportGrant)
@@ -111,14 +136,14 @@ async def revoke(caller: Caller, *, now: datetime | None = None) -> bool:
                 .returning(SupportGrant.id)
             )
         ).scalars().all()
-    for grant_id in ended:
+    for grant_id in [*ended, *(p for p in pending if p not in ended)]:
         caller.audit.event("DELETE", entity_type=ENTITY, entity_id=str(grant_id), details={"change": "revoke"})
-    return bool(ended)
+    return bool(ended or pending)
 
 
 async def list_grants(caller: Caller) -> list[Grant]:
     """The workspace's grants, newest first (the last 100)."""
-    caller.access.require(RESOURCE, "read")
+    caller.access.require(RESOURCE, Action.READ)
     async with caller.runtime.directory.catalog.connect() as conn:
         rows = (
             await conn.execute(
@@ -164,15 +189,14 @@ async def login(runtime: Runtime, slug: str, reason: str, *, now: datetime | Non
     if current is None:
         raise Unauthenticated(f"no active support grant for {slug!r}: a workspace admin must grant support access")
     session_id = uuid.uuid4()
-    async with session_factory(tenant.engine)() as session, session.begin():
-        audit = AuditBuffer(AuditActor(actor_id=session_id, actor_kind="support"))
+    audit = AuditBuffer(AuditActor(actor_id=session_id, actor_kind="support"))
+    async with runtime.units.workspace(tenant.engine, audit):
         audit.event(
             "LOGIN",
             entity_type=ENTITY,
             entity_id=str(current.id),
             details={"reason": reason, "grantExpiresAt": current.expires_at.isoformat()},
         )
-        await flush(session, audit)
     claims = credentials.TokenClaims(slug, session_id, "support", current.expires_at, grant_id=current.id)
     return SupportLogin(credentials.issue_token(runtime.secret_key, claims), current.expires_at, current.id)
 

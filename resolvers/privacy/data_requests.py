@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from authz.permissions import Action, Resource
 from db.models import Contact, DataRequest, ExportJob, LogBookEntry
 from resolvers import pagination
 from resolvers.contacts.validation import InvalidValue, normalize_name, normalize_text
@@ -30,7 +31,7 @@ from resolvers.exports import jobs as exports
 from resolvers.privacy import erasure
 from resolvers.runtime import Caller
 
-RESOURCE = "data_request"
+RESOURCE = Resource.DATA_REQUEST
 KINDS = ("ACCESS", "CORRECTION", "ERASURE")
 STATUSES = ("OPEN", "FULFILLED", "REFUSED")
 LANGUAGES = ("EN", "ZH")
@@ -73,7 +74,7 @@ async def _contact_visible(session: AsyncSession, caller: Caller, contact_id: uu
 
 
 async def create(session: AsyncSession, caller: Caller, data: NewRequest) -> DataRequest:
-    caller.access.require(RESOURCE, "write")
+    caller.access.require(RESOURCE, Action.WRITE)
     await _contact_visible(session, caller, data.contact_id)
     if data.kind not in KINDS:
         raise BadInput(f"kind is one of {', '.join(KINDS)}", field="kind")
@@ -114,7 +115,7 @@ async def create(session: AsyncSession, caller: Caller, data: NewRequest) -> Dat
 
 
 async def get(session: AsyncSession, caller: Caller, request_id: uuid.UUID) -> DataRequest:
-    caller.access.require(RESOURCE, "read")
+    caller.access.require(RESOURCE, Action.READ)
     request = await session.get(DataRequest, request_id)
     if request is None:
         raise NotFound("no such data request")
@@ -134,7 +135,7 @@ async def list_requests(
 ) -> pagination.Page[DataRequest]:
     """Soonest deadline first. `overdue: true` is OPEN and past `dueAt`; `overdue: false` everything else;
     `due_within_days`: OPEN, not yet overdue, due within that many days."""
-    caller.access.require(RESOURCE, "read")
+    caller.access.require(RESOURCE, Action.READ)
     size = pagination.page_size(first)
     now = caller.runtime.now()
     conditions: list[ColumnElement[bool]] = []
@@ -164,7 +165,7 @@ async def list_requests(
 
 
 async def _open(session: AsyncSession, caller: Caller, request_id: uuid.UUID) -> DataRequest:
-    caller.access.require(RESOURCE, "write")
+    caller.access.require(RESOURCE, Action.WRITE)
     request = await session.get(DataRequest, request_id, with_for_update=True)
     if request is None:
         raise NotFound("no such data request")
@@ -273,7 +274,7 @@ async def correction_pending(session: AsyncSession, contact_ids: Sequence[uuid.U
 
 
 async def log_book(session: AsyncSession, caller: Caller, limit: int = 200) -> list[LogBookEntry]:
-    caller.access.require(RESOURCE, "read")
+    caller.access.require(RESOURCE, Action.READ)
     stmt = select(LogBookEntry).order_by(LogBookEntry.refused_at.desc(), LogBookEntry.id).limit(limit)
     return list((await session.execute(stmt)).scalars())
 
@@ -283,10 +284,10 @@ async def linked_exports(
 ) -> list[tuple[ExportJob, bool] | None]:
     """The exports linked to requests, in key order, each with whether the caller may have its download link
     (their own export, or they may export the workspace): the link opens the person's whole file."""
-    caller.access.require(RESOURCE, "read")
+    caller.access.require(RESOURCE, Action.READ)
     found = await session.execute(select(ExportJob).where(ExportJob.id.in_(set(export_ids))))
     rows = {job.id: job for job in found.scalars()}
-    principal, everyone = caller.principal, caller.access.can("workspace", "export")
+    principal, everyone = caller.principal, caller.access.can(Resource.WORKSPACE, Action.EXPORT)
     out: list[tuple[ExportJob, bool] | None] = []
     for export_id in export_ids:
         job = rows.get(export_id)

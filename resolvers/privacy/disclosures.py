@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from authz.permissions import Action, Resource
 from db.models import Contact
 from resolvers.errors import NotFound
 from resolvers.runtime import Caller
@@ -73,7 +74,7 @@ class Disclosure:
 
 
 async def disclosures(session: AsyncSession, caller: Caller, contact_id: uuid.UUID) -> list[Disclosure]:
-    caller.access.require("data_request", "read")
+    caller.access.require(Resource.DATA_REQUEST, Action.READ)
     created = await session.scalar(
         select(Contact.created_at).where(caller.access.record_filter("contact"), Contact.id == contact_id)
     )

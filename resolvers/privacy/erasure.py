@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from authz.errors import AccessDenied
 from authz.fields import FieldRegistry, FieldSpec, custom_field_spec
+from authz.permissions import Action, Resource
 from db.crypto import WorkspaceCipher
 from db.files import FileStore
 from db.models import Activity, Attachment, Consent, Contact, ContactHistory, ExportJob
@@ -34,7 +35,7 @@ from resolvers.errors import BadInput, Conflict, NotFound
 from resolvers.privacy import suppression
 from resolvers.runtime import Caller
 
-ENTITY = "contact"
+ENTITY = Resource.CONTACT
 EMAIL_DOMAIN = "erased.example"
 NAME_PLACEHOLDERS = {"firstName": "Erased", "lastName": "Contact"}
 ERASED_FILENAME = "erased"
@@ -226,7 +227,7 @@ async def erase_contact(
     ).one_or_none()
     if row is None:
         raise NotFound("no such contact")
-    if not await session.scalar(select(access.record_filter(ENTITY, "erase")).where(Contact.id == contact_id)):
+    if not await session.scalar(select(access.record_filter(ENTITY, Action.ERASE)).where(Contact.id == contact_id)):
         raise AccessDenied("not allowed to erase this contact")
     reason = reason.strip()
     if not reason:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from authz.permissions import Action, Resource
 from db.models import Contact
 from resolvers.errors import BadInput, NotFound
 from resolvers.privacy import data_requests
@@ -23,7 +24,7 @@ async def set_hold(session: AsyncSession, caller: Caller, contact_id: uuid.UUID,
     current = (await session.execute(visible)).scalar_one_or_none()
     if current is None:
         raise NotFound("no such contact")
-    access.require("retention_policy", "write")
+    access.require(Resource.RETENTION_POLICY, Action.WRITE)
     reason = reason.strip()
     if not reason:
         raise BadInput("a legal hold needs a reason (e.g. the matter or case number)", field="reason")
@@ -53,6 +54,6 @@ class PrivacyFlags:
 async def flags(session: AsyncSession, caller: Caller, contact_ids: list[uuid.UUID]) -> list[PrivacyFlags]:
     """Per visible contact (in key order): under legal hold, shown to those who may read retention policies;
     an OPEN CORRECTION request (its data is disputed), shown to everyone who sees the contact."""
-    held = await holds(session, contact_ids) if caller.access.can("retention_policy", "read") else None
+    held = await holds(session, contact_ids) if caller.access.can(Resource.RETENTION_POLICY, Action.READ) else None
     disputed = await data_requests.correction_pending(session, contact_ids)
     return [PrivacyFlags(None if held is None else held.get(i, False), i in disputed) for i in contact_ids]

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from authz.fields import ENCRYPTED_CATEGORIES, PII_CATEGORIES
+from authz.permissions import Action, Resource
 from db.models import FieldDefinition, RetentionPolicy
 from resolvers.errors import BadInput
 from resolvers.retention import actions as retention_actions
@@ -183,7 +184,7 @@ def _retention_section(policies: list[RetentionPolicy], language: str) -> Sectio
 
 
 async def notice(session: AsyncSession, caller: Caller, language: str) -> Notice:
-    caller.access.require("field_definition", "read")
+    caller.access.require(Resource.FIELD_DEFINITION, Action.READ)
     if language not in LANGUAGES:
         raise BadInput("language is EN or ZH", field="language")
     definitions = list(

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from authz.permissions import Action, Resource
 from db.crypto import WorkspaceCipher
 from db.models import Suppression
 from resolvers.errors import BadInput, Conflict
@@ -76,7 +77,7 @@ async def check(
     reason = override_reason.strip()
     if not reason:
         raise BadInput("an override needs a reason", field="suppressionOverride")
-    caller.access.require("contact", "erase")
+    caller.access.require(Resource.CONTACT, Action.ERASE)
     caller.audit.event(
         "UPDATE",
         entity_type="suppression",

@@ -27,12 +27,12 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, and_, exists, not_, or_, select, true
 
+from authz.scopes import CONSENT_PURPOSES
 from db.models import Activity, Consent, Contact
 
 Compiler = Callable[[datetime], ColumnElement[bool]]
 UNITS = {"day": 1, "days": 1, "week": 7, "weeks": 7, "month": 30, "months": 30, "year": 365, "years": 365}
 STATES = ("active", "withdrawn", "expired")
-PURPOSES = ("email", "sms", "whatsapp", "call")
 MAX_LENGTH = 2000
 
 
@@ -83,7 +83,7 @@ ENTITIES: dict[str, Entity] = {
     "consent": Entity(
         "consent",
         {
-            "purpose": Field("enum", Consent.purpose, PURPOSES),
+            "purpose": Field("enum", Consent.purpose, CONSENT_PURPOSES),
             "granted": Field("bool", Consent.granted),
             "grantedAt": Field("time", Consent.granted_at),
             "withdrawnAt": Field("time", Consent.withdrawn_at),
@@ -196,7 +196,7 @@ class _Parser:
         return self.test()
 
     def consent(self) -> Compiler:
-        purpose = self.keyword(*PURPOSES, "any") or "any"
+        purpose = self.keyword(*CONSENT_PURPOSES, "any") or "any"
         self.expect_keyword("is")
         negate = self.keyword("not") is not None
         state = self.expect_keyword(*STATES)

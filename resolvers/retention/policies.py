@@ -23,6 +23,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from authz.fields import FieldRegistry
+from authz.permissions import Action, Resource
 from db.audit import AuditBuffer
 from db.models import RetentionPolicy
 from resolvers.contacts.validation import InvalidValue, normalize_name
@@ -32,7 +33,7 @@ from resolvers.retention import actions as retention_actions
 from resolvers.retention.language import ENTITIES, ConditionError, parse
 from resolvers.runtime import Caller
 
-RESOURCE = "retention_policy"
+RESOURCE = Resource.RETENTION_POLICY
 MAX_AFTER_DAYS = 36_500
 # name, entity, condition, afterDays, action (all disabled)
 DEFAULTS: tuple[tuple[str, str, str, int, str], ...] = (
@@ -122,14 +123,14 @@ async def ensure_defaults(session: AsyncSession) -> None:
 
 
 async def list_policies(session: AsyncSession, caller: Caller) -> list[Policy]:
-    caller.access.require(RESOURCE, "read")
+    caller.access.require(RESOURCE, Action.READ)
     await ensure_defaults(session)
     rows = await session.execute(select(RetentionPolicy).order_by(RetentionPolicy.created_at, RetentionPolicy.name))
     return [Policy.of(r) for r in rows.scalars()]
 
 
 async def create_policy(session: AsyncSession, caller: Caller, data: PolicyInput) -> Policy:
-    caller.access.require(RESOURCE, "write")
+    caller.access.require(RESOURCE, Action.WRITE)
     data = _validated(data)
     if await session.scalar(select(RetentionPolicy.id).where(RetentionPolicy.name == data.name)):
         raise Conflict(f"a retention policy named {data.name!r} exists already", field="name")
@@ -154,7 +155,7 @@ async def create_policy(session: AsyncSession, caller: Caller, data: PolicyInput
 
 
 async def set_enabled(session: AsyncSession, caller: Caller, policy_id: uuid.UUID, enabled: bool) -> Policy:
-    caller.access.require(RESOURCE, "write")
+    caller.access.require(RESOURCE, Action.WRITE)
     row = await session.get(RetentionPolicy, policy_id)
     if row is None:
         raise NotFound("no such retention policy")
@@ -169,7 +170,7 @@ async def run(
     session: AsyncSession, caller: Caller, *, dry_run: bool, policy_ids: Sequence[uuid.UUID] | None = None
 ) -> RunResult:
     """`runRetention`: the enabled policies, or exactly `policy_ids` (enabled or not: a manual run)."""
-    caller.access.require(RESOURCE, "read" if dry_run else "write")
+    caller.access.require(RESOURCE, Action.READ if dry_run else Action.WRITE)
     await ensure_defaults(session)
     stmt = select(RetentionPolicy).order_by(RetentionPolicy.created_at, RetentionPolicy.name)
     if policy_ids is None:

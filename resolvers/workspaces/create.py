@@ -7,14 +7,14 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from authz.defaults import ADMIN_ROLE
 from authz.fields import BUILTIN_FIELDS
 from db import crypto, migrate, tenancy
-from db.models import DataKey, FieldDefinition, Workspace
-from db.sessions import session_factory
+from db.models import DataKey, FieldDefinition, User, Workspace, WorkspaceStatus
+from db.units import Units
 from resolvers import policies
 from resolvers.contacts.validation import InvalidValue, normalize_name
 from resolvers.errors import BadInput, Conflict
@@ -37,7 +37,10 @@ class NewWorkspace:
 async def create_workspace(directory: tenancy.TenantDirectory, data: NewWorkspace) -> tenancy.Tenant:
     """Create the database, migrate it, register it with its keys, seed policies and the first admin.
 
-    All or nothing: a failure after the database was created drops it and the catalog row again.
+    Two databases, three steps, each idempotent: the catalog row is registered first as CREATING (nobody can
+    sign in), then the database is created, migrated and seeded (skipped when its admin exists), then the
+    row becomes ACTIVE. A run that crashed half-way leaves a CREATING row: `workspace create` with the same
+    slug finishes it. A failure (an exception) drops the database and the catalog row again.
     """
     if not SLUG.match(data.slug):
         raise BadInput("slugs are 3-32 characters: a-z, 0-9 and '-', starting with a letter", field="slug")
@@ -52,41 +55,26 @@ async def create_workspace(directory: tenancy.TenantDirectory, data: NewWorkspac
     identity.validate_new_user(
         identity.NewUser(data.admin_email, data.admin_password, data.admin_name, [ADMIN_ROLE], None)
     )
-    async with directory.catalog.begin() as conn:
-        if await conn.scalar(select(Workspace.id).where(Workspace.slug == data.slug)):
-            raise Conflict(f"the workspace {data.slug!r} exists already", field="slug")
+    units = Units(directory)
     database = directory.database_name(data.slug)
-    workspace_id = uuid.uuid4()
-    await tenancy.create_database(server, database)
+    workspace_id = await _register(units, data, name, database)
     try:
+        await tenancy.create_database(server, database)
         engine = directory.router.engine(server, database)
         await migrate.upgrade(engine, "workspace")
-        data_key, index_key = crypto.generate_data_key(), crypto.generate_index_key()
-        async with directory.catalog.begin() as conn:
+        async with units.workspace(engine) as unit:
+            admin = select(User.id).where(func.lower(User.email) == data.admin_email.strip().lower())
+            if not await unit.session.scalar(admin):  # seeded by a run that crashed before the last step
+                await seed(unit.session, data)
+        async with units.catalog() as conn:
             await conn.execute(
-                insert(Workspace).values(
-                    id=workspace_id,
-                    slug=data.slug,
-                    name=name,
-                    region=data.region,
-                    database_name=database,
-                    status="ACTIVE",
-                    current_key_version=1,
-                    wrapped_index_key=crypto.wrap_index_key(directory.master_key, data.slug, index_key),
-                )
-            )
-            await conn.execute(
-                insert(DataKey).values(
-                    workspace_id=workspace_id,
-                    version=1,
-                    wrapped=crypto.wrap_data_key(directory.master_key, data.slug, data_key, 1),
-                )
+                update(Workspace)
+                .where(Workspace.id == workspace_id, Workspace.status == WorkspaceStatus.CREATING)
+                .values(status=WorkspaceStatus.ACTIVE)
             )
         directory.invalidate(data.slug)
-        async with session_factory(engine)() as session, session.begin():
-            await seed(session, data)
     except BaseException:
-        async with directory.catalog.begin() as conn:
+        async with units.catalog() as conn:
             await conn.execute(delete(DataKey).where(DataKey.workspace_id == workspace_id))
             await conn.execute(delete(Workspace).where(Workspace.id == workspace_id))
         directory.invalidate(data.slug)
@@ -96,6 +84,41 @@ async def create_workspace(directory: tenancy.TenantDirectory, data: NewWorkspac
     tenant = await directory.get(data.slug)
     assert tenant is not None
     return tenant
+
+
+async def _register(units: Units, data: NewWorkspace, name: str, database: str) -> uuid.UUID:
+    """The catalog row (CREATING) and the first data key; an unfinished creation of the slug is resumed."""
+    async with units.catalog() as conn:
+        found = (
+            await conn.execute(
+                select(Workspace.id, Workspace.status, Workspace.region).where(Workspace.slug == data.slug)
+            )
+        ).one_or_none()
+        if found is not None and (found.status != WorkspaceStatus.CREATING or found.region != data.region):
+            raise Conflict(f"the workspace {data.slug!r} exists already", field="slug")
+        if found is not None:
+            return found.id
+        workspace_id = uuid.uuid4()
+        master_key = units.directory.master_key
+        data_key, index_key = crypto.generate_data_key(), crypto.generate_index_key()
+        await conn.execute(
+            insert(Workspace).values(
+                id=workspace_id,
+                slug=data.slug,
+                name=name,
+                region=data.region,
+                database_name=database,
+                status=WorkspaceStatus.CREATING,
+                current_key_version=1,
+                wrapped_index_key=crypto.wrap_index_key(master_key, data.slug, index_key),
+            )
+        )
+        await conn.execute(
+            insert(DataKey).values(
+                workspace_id=workspace_id, version=1, wrapped=crypto.wrap_data_key(master_key, data.slug, data_key, 1)
+            )
+        )
+    return workspace_id
 
 
 async def seed(session: AsyncSession, data: NewWorkspace) -> None:

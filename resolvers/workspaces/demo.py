@@ -12,8 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import Activity, Consent, Contact, Team, User
 from db.queries import contacts as contact_q
-from db.sessions import session_factory
 from db.tenancy import Tenant, TenantDirectory
+from db.units import Units
 from resolvers import policies
 from resolvers.contacts.validation import hkid_check_digit
 from resolvers.identity import accounts as identity
@@ -58,8 +58,8 @@ async def ensure_demo(directory: TenantDirectory) -> Tenant:
     admin = logins()[0]
     tenant = await workspaces.create_workspace(directory, workspaces.NewWorkspace(
         SLUG, "Demo Trading Co.", next(iter(directory.regions)), admin.email, PASSWORD, "Ada Admin"))
-    async with session_factory(tenant.engine)() as session, session.begin():
-        await _seed(session, tenant)
+    async with Units(directory).workspace(tenant.engine) as unit:
+        await _seed(unit.session, tenant)
     return tenant
 
 

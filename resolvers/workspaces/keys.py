@@ -23,10 +23,9 @@ from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from db import crypto, tenancy
-from db.audit import AuditActor, AuditBuffer, flush
 from db.models import Contact, ContactHistory, DataKey, Workspace, WorkspaceStatus
 from db.queries import contacts as contact_q
-from db.sessions import session_factory
+from db.units import Units
 from resolvers.errors import BadInput, NotFound
 
 DEFAULT_BATCH = 500
@@ -73,7 +72,8 @@ async def rotate(
 ) -> Rotation:
     if batch_size < 1:
         raise BadInput("the batch size is at least 1", field="batchSize")
-    version, resumed, key_created = await _start(directory, slug)
+    units = Units(directory)
+    version, resumed, key_created = await _start(units, slug)
     # API processes keep the old key set for up to the cache TTL: none may meet a value it cannot decrypt yet
     # (a resumed run that follows a fresh key closely waits too).
     settle = directory.ttl_seconds + SETTLE_MARGIN_SECONDS if settle_seconds is None else settle_seconds
@@ -96,8 +96,8 @@ async def rotate(
     for table in TABLES:
         after: uuid.UUID | None = None
         while True:
-            async with tenant.engine.begin() as conn:
-                rows, changed = await _batch(conn, table, cipher, after, batch_size)
+            async with units.workspace(tenant.engine) as unit:  # one short transaction per batch
+                rows, changed = await _batch(await unit.session.connection(), table, cipher, after, batch_size)
             if not rows:
                 break
             after = rows[-1]
@@ -105,13 +105,14 @@ async def rotate(
             progress(Progress(version, done, max(total, done), reencrypted))  # rows may come in meanwhile
             if pause_seconds:
                 await asyncio.sleep(pause_seconds)
-    await _finish(directory, tenant, version, resumed, reencrypted)
+    await _finish(units, tenant, version, resumed, reencrypted)
     return Rotation(version, resumed, done, reencrypted)
 
 
-async def _start(directory: tenancy.TenantDirectory, slug: str) -> tuple[int, bool, datetime]:
+async def _start(units: Units, slug: str) -> tuple[int, bool, datetime]:
     """(target version, resumed, its key's creation): the unfinished rotation's, or a new key made current."""
-    async with directory.catalog.begin() as conn:
+    directory = units.directory
+    async with units.catalog() as conn:
         ws = (await conn.execute(select(Workspace).where(Workspace.slug == slug).with_for_update())).one_or_none()
         if ws is None or ws.status == WorkspaceStatus.PURGED:
             raise NotFound(f"no workspace {slug!r}")
@@ -176,20 +177,18 @@ def _reencrypt_custom(
     return out, count
 
 
-async def _finish(
-    directory: tenancy.TenantDirectory, tenant: tenancy.Tenant, version: int, resumed: bool, reencrypted: int
-) -> None:
+async def _finish(units: Units, tenant: tenancy.Tenant, version: int, resumed: bool, reencrypted: int) -> None:
+    """Audit the rotation in the workspace, then mark the key done in the catalog (a crash in between: the next
+    run resumes, finds nothing left to re-encrypt, and finishes)."""
     now = datetime.now(UTC)
-    async with session_factory(tenant.engine)() as session, session.begin():
-        audit = AuditBuffer(AuditActor(actor_id=None, actor_kind="system"))
-        audit.event(
+    async with units.workspace(tenant.engine) as unit:
+        unit.audit.event(
             "UPDATE",
             entity_type="workspace",
             entity_id=str(tenant.id),
             details={"change": "rotateKeys", "keyVersion": version, "resumed": resumed, "reencrypted": reencrypted},
         )
-        await flush(session, audit)
-    async with directory.catalog.begin() as conn:
+    async with units.catalog() as conn:
         await conn.execute(
             update(DataKey)
             .where(DataKey.workspace_id == tenant.id, DataKey.version == version)

@@ -1,0 +1,36 @@
+"""The names of permissions: a rule's resource (`Resource`) and action (`Action`), as resolvers ask for them
+(`caller.access.require(Resource.AUDIT, Action.READ)`). Both are `StrEnum`s, so they are also the strings
+stored in policies and compared by the decision table."""
+
+from __future__ import annotations
+
+import enum
+
+
+class Resource(enum.StrEnum):
+    # Records (with scopes) and their fields.
+    CONTACT = "contact"
+    ACTIVITY = "activity"
+    # Admin operations.
+    USER = "user"
+    TEAM = "team"
+    API_KEY = "api_key"
+    POLICY = "policy"
+    AUDIT = "audit"
+    WORKSPACE = "workspace"
+    FIELD_DEFINITION = "field_definition"
+    DATA_REQUEST = "data_request"
+    RETENTION_POLICY = "retention_policy"
+    SUPPORT_ACCESS = "support_access"
+
+
+class Action(enum.StrEnum):
+    READ = "read"
+    WRITE = "write"
+    DELETE = "delete"
+    EXPORT = "export"
+    ERASE = "erase"
+
+
+RECORD_RESOURCES = (Resource.CONTACT, Resource.ACTIVITY)
+OPERATION_RESOURCES = tuple(r for r in Resource if r not in RECORD_RESOURCES)

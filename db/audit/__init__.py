@@ -1,0 +1,45 @@
+"""The audit writer: a request-scoped buffer of audit events, flushed as one hash-chained batch per flush.
+
+Audit rows name *what* was touched (entity, field paths, PII categories) and never hold field values.
+Each `flush` is one batch and one database round trip: the SQL function `audit_append` (see the
+migrations) takes the workspace's chain lock, ensures the months' partitions of `audit_log`, inserts
+the rows and a row in `audit_batches` that chains the batch to the previous one by SHA-256:
+
+    content_hash = sha256(CONTENT_VERSION || JSON [canonical rows sorted by (id, occurred_at)])  (Python)
+    chain_hash   = sha256(prev_hash || content_hash || seq (8 bytes BE) || row_count (8 bytes BE))  (SQL)
+
+`verify_chain` walks the chain and recomputes both; `maintain_partitions` runs the monthly partition job.
+The chain is not keyed: it detects edits by anyone who does not recompute every later batch, so the newest
+`chain_hash` should also be anchored outside the workspace database to detect wholesale rewrites or a
+truncated tail (batch rows and their events both deleted).
+
+The package: `canonical` (row form and hashes), `buffer` (AuditActor, AuditBuffer), `writer` (flush),
+`verify` (verify_chain), `partitions` (maintain_partitions). Import the names from `db.audit`.
+"""
+
+from __future__ import annotations
+
+from db.audit.buffer import ACTOR_KINDS, AuditActor, AuditBuffer, AuditSavepoint
+from db.audit.canonical import AUDIT_COLUMNS, canonical_body, content_hash, group_rows, link_hash
+from db.audit.partitions import DEFAULT_RETENTION_MONTHS, MIN_RETENTION_MONTHS, maintain_partitions
+from db.audit.verify import ChainReport, verify_chain
+from db.audit.writer import CHAIN_LOCK_KEY, flush
+
+__all__ = [
+    "ACTOR_KINDS",
+    "AUDIT_COLUMNS",
+    "CHAIN_LOCK_KEY",
+    "DEFAULT_RETENTION_MONTHS",
+    "MIN_RETENTION_MONTHS",
+    "AuditActor",
+    "AuditBuffer",
+    "AuditSavepoint",
+    "ChainReport",
+    "canonical_body",
+    "content_hash",
+    "flush",
+    "group_rows",
+    "link_hash",
+    "maintain_partitions",
+    "verify_chain",
+]
