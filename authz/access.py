@@ -104,6 +104,21 @@ class Access:
         ruling = self.table.field(entity, name)
         return ruling.constant is Effect.ALLOW
 
+    def write_scopes(self, entity: str, names: Iterable[str]) -> list[str]:
+        """The scopes the field write rules of `names` need, to be read off the written row."""
+        return sorted({s for n in names for s in self.table.field(entity, n, "write").scopes})
+
+    def require_writes(
+        self, entity: str, names: Iterable[str], flags: Mapping[str, bool], labels: Mapping[str, str] | None = None
+    ) -> None:
+        """FORBIDDEN (naming the field) unless every field of `names` may be written on a row with these scope
+        flags: a field write rule with a scope (`activity.body, write, DENY, own`) applies where the row is in it."""
+        for name in names:
+            effect, _ = self.table.field(entity, name, "write").decide(lambda s: bool(flags.get(s)))
+            if effect is not Effect.ALLOW:
+                label = (labels or {}).get(name, name)
+                raise AccessDenied(f"not allowed to write {entity}.{label}", field=label)
+
     def require_readable(self, entity: str, names: Iterable[str], purpose: str) -> None:
         for name in names:
             if not self.readable_everywhere(entity, name):
