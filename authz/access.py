@@ -17,6 +17,7 @@ from authz import scopes
 from authz.decisions import DecisionTable, FieldRuling
 from authz.errors import AccessDenied
 from authz.fields import FieldSpec
+from authz.permissions import Action
 from authz.principal import Principal
 from authz.rules import Effect
 
@@ -103,6 +104,21 @@ class Access:
         """True when the field reads in clear on every visible row: needed to filter, order or search by it."""
         ruling = self.table.field(entity, name)
         return ruling.constant is Effect.ALLOW
+
+    def write_scopes(self, entity: str, names: Iterable[str]) -> list[str]:
+        """The scopes the field write rules of `names` need, to be read off the written row."""
+        return sorted({s for n in names for s in self.table.field(entity, n, Action.WRITE).scopes})
+
+    def require_writes(
+        self, entity: str, names: Iterable[str], flags: Mapping[str, bool], labels: Mapping[str, str] | None = None
+    ) -> None:
+        """FORBIDDEN (naming the field) unless every field of `names` may be written on a row with these scope
+        flags: a field write rule with a scope (`activity.body, write, DENY, own`) applies where the row is in it."""
+        for name in names:
+            effect, _ = self.table.field(entity, name, Action.WRITE).decide(lambda s: bool(flags.get(s)))
+            if effect is not Effect.ALLOW:
+                label = (labels or {}).get(name, name)
+                raise AccessDenied(f"not allowed to write {entity}.{label}", field=label)
 
     def require_readable(self, entity: str, names: Iterable[str], purpose: str) -> None:
         for name in names:

@@ -7,8 +7,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from sqlalchemy import ColumnElement, and_, exists, false, func, or_, select, true
+from sqlalchemy.orm import InstrumentedAttribute
 
 from authz.principal import Principal
 from db.models import Activity, Consent, Contact
@@ -26,7 +28,7 @@ def is_valid(entity: str, scope: str) -> bool:
     return scope in ENTITY_SCOPES.get(entity, frozenset({"all"}))
 
 
-def consent_active(contact_id: ColumnElement[object], purpose: str) -> ColumnElement[bool]:
+def consent_active(contact_id: ColumnElement[Any] | InstrumentedAttribute[Any], purpose: str) -> ColumnElement[bool]:
     conditions = [
         Consent.contact_id == contact_id,
         Consent.granted.is_(True),

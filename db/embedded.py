@@ -113,7 +113,7 @@ class EmbeddedPostgres:
         PostgresServer._instances.pop(self.pgdata, None)
         with _locked(self.data_dir):  # nobody attaches to a server on its way down
             info = _postmaster(self.pgdata)
-            if not self.owned or info is None or _owner(self._owner_file) != os.getpid():
+            if not self.owned or info is None or info.process is None or _owner(self._owner_file) != os.getpid():
                 return  # not ours, already down, or restarted (and owned) by another process since
             try:
                 pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.pgdata, user=server.system_user, timeout=60)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import ColumnElement, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from authz.fields import CUSTOM_FIELD_TYPES, ENCRYPTED_CATEGORIES, ENTITIES, PII_CATEGORIES, FieldSpec
@@ -107,8 +108,8 @@ async def remove_custom_field(session: AsyncSession, caller: Caller, entity: str
         "DELETE",
         entity_type="field_definition",
         entity_id=f"{entity}.{name}",
-        details={"valuesPurged": int(purged.rowcount or 0)},
-    )  # type: ignore[attr-defined]
+        details={"valuesPurged": int(purged.rowcount or 0)},  # type: ignore[attr-defined]
+    )
     await policies.changed(session, caller, details={"change": "removeCustomField", "field": f"{entity}.{name}"})
     return True
 
@@ -146,7 +147,7 @@ async def inventory(session: AsyncSession, caller: Caller) -> list[InventoryRow]
     return rows
 
 
-def _column(entity: str, spec: FieldSpec) -> object:
+def _column(entity: str, spec: FieldSpec) -> ColumnElement[Any]:
     if spec.custom:
         return Contact.custom_fields[spec.name]
     if entity == "contact":

@@ -58,7 +58,7 @@ class Selection:
             base = name.removesuffix(MASKED_SUFFIX) if name.endswith(MASKED_SUFFIX) else name
             if name == CUSTOM_FIELDS:
                 wanted.extend(spec.name for spec in registry.custom(entity))
-            elif registry.get(entity, base) is not None and not (base != name and registry.get(entity, base).custom):
+            elif (spec := registry.get(entity, base)) is not None and not (base != name and spec.custom):
                 wanted.append(base)
         return list(dict.fromkeys(wanted))
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import strawberry
 from strawberry.scalars import JSON
@@ -100,7 +100,7 @@ class AuditEvent:
             entity_id=None if entity_id is None else strawberry.ID(entity_id),
             fields=e.fields,
             request_id=e.request_id,
-            details=e.details,
+            details=cast("JSON | None", e.details),
             policy_version=e.policy_version,
             client_ip=e.client_ip,
         )

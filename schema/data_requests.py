@@ -62,7 +62,9 @@ class DataRequest:
         if found is None:
             return None
         job, may_download = found
-        return export_job_of(info, job, info.context.tenant.slug) if may_download else ExportJob.from_model(job, None)
+        if not may_download:
+            return ExportJob.from_model(job, None)
+        return export_job_of(info, job, (await info.context.caller()).tenant.slug)
 
     @strawberry.field
     async def contact(self, info: Info[Context, None]) -> Contact | None:

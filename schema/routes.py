@@ -58,7 +58,7 @@ async def handle(
             ctx.audit.denied(
                 None,
                 None,
-                [exc.field] if exc.field else [],  # type: ignore[arg-type]
+                [exc.field] if exc.field else [],
                 details={"operation": operation, "reason": str(exc)},
             )
         response = error(exc.code, str(exc), ctx.request_id, field=getattr(exc, "field", None), status=status_of(exc))

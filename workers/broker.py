@@ -75,4 +75,4 @@ def register(broker: dramatiq.Broker, actors: dict[str, Callable[..., Awaitable[
     """An actor function may carry `actor_options` (e.g. a longer `time_limit` than Dramatiq's 10 minutes)."""
     for name, fn in actors.items():
         options = {"max_retries": 5, **getattr(fn, "actor_options", {})}
-        dramatiq.actor(fn, broker=broker, actor_name=name, queue_name=QUEUE, **options)
+        dramatiq.actor(broker=broker, actor_name=name, queue_name=QUEUE, **options)(fn)

@@ -85,7 +85,7 @@ class AuditBuffer:
         self._clock = clock
         self._events: list[_Event] = []
         self._reads: dict[tuple[str, str], _Event] = {}
-        self._denials: dict[tuple[str, str], _Event] = {}
+        self._denials: dict[tuple[str | None, str], _Event] = {}
 
     def _now(self) -> datetime:
         now = self._clock()
@@ -139,7 +139,7 @@ class AuditBuffer:
 
     def denied(
         self,
-        entity_type: str,
+        entity_type: str | None,
         entity_id: str | None,
         fields: Iterable[str],
         details: dict[str, Any] | None = None,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import ColumnElement, Select, select
 from sqlalchemy.engine import Row
@@ -40,6 +40,6 @@ def storage_columns(specs: Iterable[FieldSpec]) -> list[Any]:
 
 
 def value(row: Row[Any] | Mapping[str, Any], spec: FieldSpec) -> Any:
-    m: Mapping[str, Any] = row._mapping if isinstance(row, Row) else row
+    m: Mapping[str, Any] = cast(Mapping[str, Any], row._mapping) if isinstance(row, Row) else row
     column = PLAIN_COLUMNS.get(spec.name)
     return None if column is None else m[column]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import ColumnElement, Select, and_, false, func, or_, select, tuple_
 from sqlalchemy.engine import Row
@@ -83,7 +83,7 @@ def location(column: str, row_id: uuid.UUID) -> FieldLocation:
 
 def value(row: Row[Any] | Mapping[str, Any], spec: FieldSpec, cipher: WorkspaceCipher) -> Any:
     """The stored value of one field of one row, decrypted if it is encrypted at rest."""
-    m: Mapping[str, Any] = row._mapping if isinstance(row, Row) else row
+    m: Mapping[str, Any] = cast(Mapping[str, Any], row._mapping) if isinstance(row, Row) else row
     if spec.custom:
         return custom_value(m, spec, cipher)
     column = PLAIN_COLUMNS.get(spec.name)

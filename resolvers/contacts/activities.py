@@ -11,11 +11,11 @@ from sqlalchemy import func, insert, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from authz.access import FieldPlan
-from authz.errors import AccessDenied
 from authz.permissions import Action, Resource
 from db.models import Activity, Attachment, Contact
 from db.queries import activities as q
 from resolvers import pagination
+from resolvers.contacts import writes
 from resolvers.contacts.validation import InvalidValue, normalize_text
 from resolvers.errors import BadInput, NotFound
 from resolvers.projection import Record, Selection, project
@@ -180,14 +180,9 @@ async def create(
             occurred_at=occurred_at or now,
         )
     )
-    writable = select(access.record_filter(ENTITY, Action.WRITE)).where(q.T.id == activity_id)
-    if not await session.scalar(writable):
-        raise AccessDenied("the activity would be outside the records you may write")
     fields = [n for n, v in (("subject", subject), ("body", body)) if v is not None]
-    for name in fields:
-        effect, _ = access.field(ENTITY, name, Action.WRITE).decide(lambda s: False)
-        if effect.value != "allow":
-            raise AccessDenied(f"not allowed to write activity.{name}", field=name)
+    writes.check(access, ENTITY, fields, await writes.row_flags(session, access, ENTITY, activity_id, fields),
+                 outside="the activity would be outside the records you may write")
     if attachment_ids:
         result = await session.execute(
             update(Attachment)

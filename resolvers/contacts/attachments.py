@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from authz.errors import AccessDenied
@@ -131,7 +131,7 @@ async def open_download(session: AsyncSession, caller: Caller, attachment_id: uu
     access = caller.access
     visible = activity_q.readable_activities(access.record_filter("activity"), access.record_filter("contact"),
                                              [Activity.id])
-    reachable = [Attachment.activity_id.in_(visible)]
+    reachable: list[ColumnElement[bool]] = [Attachment.activity_id.in_(visible)]
     if caller.principal.user_id is not None:
         reachable.append(and_(Attachment.activity_id.is_(None), Attachment.uploaded_by == caller.principal.user_id))
     stmt = (

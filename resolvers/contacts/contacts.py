@@ -15,12 +15,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from authz.access import Access, FieldPlan
 from authz.errors import AccessDenied
 from authz.permissions import Action, Resource
-from authz.rules import Effect
 from authz.scopes import CONSENT_PURPOSES
 from db.models import Consent, Contact, ContactHistory, Team, User
 from db.queries import contacts as q
 from resolvers import pagination
-from resolvers.contacts import validation
+from resolvers.contacts import validation, writes
 from resolvers.contacts.input import ContactPatch, build_patch
 from resolvers.errors import BadInput, NotFound
 from resolvers.privacy import opt_outs, suppression
@@ -182,24 +181,13 @@ async def _visible_row(session: AsyncSession, access: Access, contact_id: uuid.U
 async def _write_flags(
     session: AsyncSession, access: Access, contact_id: uuid.UUID, names: Sequence[str]
 ) -> dict[str, bool]:
-    """Whether the row is in the caller's write scope, and the scope flags its field write rules need."""
-    scope_names = sorted({s for n in names for s in access.field(ENTITY, n, Action.WRITE).scopes})
-    columns = access.scope_columns(ENTITY, scope_names)
-    stmt = select(
-        access.record_filter(ENTITY, Action.WRITE).label("_writable"), *(columns[s].label(s) for s in scope_names)
-    ).where(q.T.id == contact_id)
-    row = (await session.execute(stmt)).one()
-    return {"_writable": bool(row[0]), **{s: bool(row._mapping[s]) for s in scope_names}}
+    return await writes.row_flags(session, access, ENTITY, contact_id, names)
 
 
 def _check_writes(access: Access, patch: ContactPatch, flags: Mapping[str, bool]) -> None:
-    if not flags["_writable"]:
-        raise AccessDenied("the contact is outside the records you may change")
-    for name in [*patch.values, *patch.custom]:
-        effect, _ = access.field(ENTITY, name, Action.WRITE).decide(lambda s: flags.get(s, False))
-        if effect is not Effect.ALLOW:
-            label = f"customFields.{name}" if name in patch.custom else name
-            raise AccessDenied(f"not allowed to write contact.{label}", field=label)
+    writes.check(access, ENTITY, [*patch.values, *patch.custom], flags,
+                 outside="the contact is outside the records you may change",
+                 labels={name: f"customFields.{name}" for name in patch.custom})
 
 
 def _input_name(name: str) -> str:
@@ -267,7 +255,7 @@ async def update_contact(
                 merged[name] = q.encode_custom(registry.get(ENTITY, name), contact_id, value, cipher)  # type: ignore[arg-type]
         values["custom_fields"] = merged
     await session.execute(update(Contact).where(q.T.id == contact_id).values(updated_at=datetime.now(UTC), **values))
-    if not (await _write_flags(session, access, contact_id, []))["_writable"]:
+    if not (await _write_flags(session, access, contact_id, []))[writes.WRITABLE]:
         raise AccessDenied("the change would move the contact outside the records you may change")
     await _record_history(session, caller, contact_id, changes)
     fields = [f"customFields.{n}" if n in patch.custom else n for n in changes]

@@ -159,9 +159,9 @@ async def build(ctx: ExportContext, archive: ExportZip) -> Summary:
 
     with archive.array("audit.json") as entry:
         if audit_allowed:
-            c = audit_events.c
-            stmt = select(c.occurred_at, c.action, c.entity_type, c.entity_id, c.fields, c.actor_kind).where(
-                contact_audit_filter(contact_id)).order_by(c.occurred_at, c.id)
+            ev = audit_events.c
+            stmt = select(ev.occurred_at, ev.action, ev.entity_type, ev.entity_id, ev.fields, ev.actor_kind).where(
+                contact_audit_filter(contact_id)).order_by(ev.occurred_at, ev.id)
             async for rows in export_rows.rows(read, stmt, ctx.batch):
                 await asyncio.to_thread(entry.items, [
                     {"occurredAt": r.occurred_at, "action": r.action, "entityType": r.entity_type,

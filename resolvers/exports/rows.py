@@ -44,7 +44,7 @@ class Tally(AuditBuffer):
         self.fields.update(dict.fromkeys(prefix + f for f in fields))
         self.categories.update(dict.fromkeys(categories))
 
-    def denied(self, entity_type: str, entity_id: str | None, fields: Any, details: Any = None) -> None:
+    def denied(self, entity_type: str | None, entity_id: str | None, fields: Any, details: Any = None) -> None:
         self.withheld.update(dict.fromkeys(f"{entity_type}.{f}" for f in fields))
 
 
@@ -74,7 +74,9 @@ def _scoped(stmt: Select[Any], access: Access, entity: str, plan: FieldPlan) -> 
     return stmt.add_columns(*access.flag_columns(plan))
 
 
-async def _partitions(session: AsyncSession, stmt: Select[Any], batch: int) -> AsyncIterator[Sequence[Any]]:
+async def _partitions(
+    session: AsyncSession, stmt: Select[*tuple[Any, ...]], batch: int
+) -> AsyncIterator[Sequence[Any]]:
     result = await session.stream(stmt.execution_options(yield_per=batch))
     try:
         async for rows in result.partitions(batch):
@@ -132,7 +134,7 @@ async def activities(
         )
 
 
-async def rows(session: AsyncSession, stmt: Select[Any], batch: int) -> AsyncIterator[Sequence[Any]]:
+async def rows(session: AsyncSession, stmt: Select[*tuple[Any, ...]], batch: int) -> AsyncIterator[Sequence[Any]]:
     """Plain rows of a statement already limited to the scope (consents, history, audit events...)."""
     async for part in _partitions(session, stmt, batch):
         yield part

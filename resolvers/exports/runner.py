@@ -21,7 +21,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from authz.errors import AccessDenied
@@ -47,7 +47,7 @@ DEFAULT_LINK_BASE = "http://127.0.0.1:8000"
 PART_IDLE_SECONDS = 600
 
 
-def _fenced(job: ExportJob) -> list[object]:
+def _fenced(job: ExportJob) -> list[ColumnElement[bool]]:
     return [ExportJob.id == job.id, ExportJob.attempts == job.attempts, ExportJob.status == "RUNNING"]
 
 

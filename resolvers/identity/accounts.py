@@ -112,7 +112,9 @@ async def login(
     ok = credentials.verify_password(user.password_hash if user else None, password)
     if not ok or user is None or not user.is_active:
         async with runtime.redis.pipeline(transaction=True) as pipe:
-            await pipe.incr(throttle_key).expire(throttle_key, LOGIN_WINDOW_SECONDS).execute()
+            pipe.incr(throttle_key)
+            pipe.expire(throttle_key, LOGIN_WINDOW_SECONDS)
+            await pipe.execute()
         audit.event(
             "LOGIN_FAILED",
             entity_type="user",

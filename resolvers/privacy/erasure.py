@@ -124,7 +124,7 @@ async def _suppress(session: AsyncSession, cipher: WorkspaceCipher, ids: Sequenc
 
 def _changed(values: dict[str, Any]) -> ColumnElement[bool]:
     """Rows where something is still to clear (so a repeat run touches nothing and counts nothing)."""
-    checks = [Contact.anonymised_at.is_(None)]
+    checks: list[ColumnElement[bool]] = [Contact.anonymised_at.is_(None)]
     for column in values:
         if column in ("anonymised_at", "updated_at"):
             continue

@@ -84,7 +84,7 @@ async def _seed(session: AsyncSession, tenant: Tenant) -> None:
     for i in range(200):
         cid = uuid.uuid4()
         owner = owners[i % len(owners)]
-        team = teams["Kowloon"] if owner == users["sales.kowloon"] else (
+        team_id = teams["Kowloon"] if owner == users["sales.kowloon"] else (
             teams["Hong Kong Island"] if owner == users["sales.island"] else None)
         surname, given = rnd.choice(SURNAMES), rnd.choice(GIVEN)
         letter, digits = rnd.choice("ACDEGHKPRVYZ"), f"{rnd.randrange(10**6):06d}"
@@ -97,7 +97,7 @@ async def _seed(session: AsyncSession, tenant: Tenant) -> None:
             "salary": rnd.randrange(15, 150) * 1000 if i % 2 == 0 else None,
             "company": rnd.choice(COMPANIES), "jobTitle": rnd.choice(TITLES),
             "stage": rnd.choice(("LEAD", "PROSPECT", "CUSTOMER", "COLD")), "vip": i % 11 == 0,
-            "owner": owner, "team": team,
+            "owner": owner, "team": team_id,
         }
         created = now - timedelta(days=rnd.randrange(900), minutes=i)
         contact_rows.append({"id": cid, "custom_fields": {}, "created_at": created, "updated_at": created,

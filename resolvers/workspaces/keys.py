@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -56,8 +56,8 @@ class _Table:
 
 
 TABLES = (
-    _Table(Contact.__table__, tuple(spec[0] for spec in contact_q.ENCRYPTED_COLUMNS.values()), True),
-    _Table(ContactHistory.__table__, ("old_enc", "new_enc"), False),
+    _Table(cast(Table, Contact.__table__), tuple(spec[0] for spec in contact_q.ENCRYPTED_COLUMNS.values()), True),
+    _Table(cast(Table, ContactHistory.__table__), ("old_enc", "new_enc"), False),
 )
 
 
