@@ -29,7 +29,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from strawberry.asgi import GraphQL
 
 from authz.reload import PolicyVersions
 from authz.store import PolicyStore
@@ -42,13 +41,15 @@ from resolvers.exports import runner as export_runner
 from resolvers.exports.options import ExportOptions
 from resolvers.identity import support
 from resolvers.mail import Mailer
+from resolvers.rate_limits import RequestLimits
 from resolvers.runtime import Runtime
 from resolvers.workspaces import create as workspaces
 from resolvers.workspaces import demo, keys
 from resolvers.workspaces import life as workspace_life
-from schema import attachments, downloads, export_downloads
-from schema.context import Context, build_context
+from schema import attachments, downloads, export_downloads, graphiql
+from schema.http_view import CrmGraphQL
 from schema.root import build_schema
+from schema.transport import GraphQLTransport
 from settings import InsecureSettings, Settings
 from workers.broker import make_broker, sender
 from workers.process import WorkerProcess
@@ -83,7 +84,7 @@ async def open_runtime(settings: Settings, ep: Endpoints) -> Runtime:
     redis = Redis.from_url(ep.redis_url)
     directory = tenancy.TenantDirectory(
         catalog=catalog,
-        router=EngineRouter(max_engines=settings.max_engines),
+        router=EngineRouter(max_engines=settings.max_engines, statement_timeout_ms=settings.statement_timeout_ms),
         regions=ep.regions,
         master_key=settings.master_key(),
         db_prefix=settings.db_prefix,
@@ -102,6 +103,7 @@ async def open_runtime(settings: Settings, ep: Endpoints) -> Runtime:
         mailer=Mailer(settings.smtp_url, settings.mail_from),
         exports=ExportOptions(settings.public_url, settings.export_batch_rows, settings.export_stale_seconds,
                               settings.export_batch_delay_ms),
+        rate_limits=RequestLimits(redis, ep.redis_url, settings.rate_limit_per_minute, namespace=settings.db_prefix),
     )
 
 
@@ -124,16 +126,12 @@ class State(TypedDict):
     runtime: Runtime
 
 
-class CrmGraphQL(GraphQL[Context, None]):
-    async def get_context(self, request: Request, response: Response) -> Context:  # type: ignore[override]
-        return build_context(request, response, request.state.runtime)
-
-
 def create_app(settings: Settings, ep: Endpoints, *, tls: bool = False) -> Starlette:
     graphql = CrmGraphQL(
-        build_schema(production=settings.production),
-        graphql_ide=None if settings.production else "graphiql",
-        allow_queries_via_get=False,
+        build_schema(production=settings.production, max_cost=settings.max_query_cost),
+        production=settings.production,
+        max_document_chars=settings.max_document_chars,
+        operation_timeout_s=settings.operation_timeout_s,
     )
 
     @contextlib.asynccontextmanager
@@ -159,7 +157,8 @@ def create_app(settings: Settings, ep: Endpoints, *, tls: bool = False) -> Starl
         return JSONResponse({"status": "ready"})
 
     routes = [
-        Route("/graphql", graphql, methods=["GET", "POST"]),
+        Route("/graphql", GraphQLTransport(graphql, max_body_bytes=settings.max_body_bytes), methods=["GET", "POST"]),
+        *([] if settings.production else graphiql.routes()),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         *downloads.routes(),

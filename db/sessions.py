@@ -23,14 +23,20 @@ def database_url(server_url: str, database: str) -> URL:
     return url.set(drivername="postgresql+asyncpg", database=database)
 
 
-def create_engine(server_url: str, database: str, *, pool_size: int = 2, max_overflow: int = 3) -> AsyncEngine:
+def create_engine(
+    server_url: str, database: str, *, pool_size: int = 2, max_overflow: int = 3, statement_timeout_ms: int = 0
+) -> AsyncEngine:
+    """`statement_timeout_ms` > 0: PostgreSQL cancels any one statement running longer (workspace sessions)."""
+    server_settings = {"application_name": "crm", "timezone": "UTC"}
+    if statement_timeout_ms > 0:
+        server_settings["statement_timeout"] = str(statement_timeout_ms)
     return create_async_engine(
         database_url(server_url, database),
         pool_size=pool_size,
         max_overflow=max_overflow,
         pool_pre_ping=False,
         pool_recycle=1800,
-        connect_args={"server_settings": {"application_name": "crm", "timezone": "UTC"}},
+        connect_args={"server_settings": server_settings},
     )
 
 
@@ -41,9 +47,12 @@ def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 class EngineRouter:
     """Keeps at most `max_engines` workspace engines alive; disposes the least recently used one."""
 
-    def __init__(self, *, max_engines: int = 32, pool_size: int = 2, max_overflow: int = 3) -> None:
+    def __init__(
+        self, *, max_engines: int = 32, pool_size: int = 2, max_overflow: int = 3, statement_timeout_ms: int = 0
+    ) -> None:
         self._engines: OrderedDict[tuple[str, str], AsyncEngine] = OrderedDict()
         self._max = max_engines
+        self._statement_timeout_ms = statement_timeout_ms
         self._pool_size = pool_size
         self._max_overflow = max_overflow
         self._disposals: set[asyncio.Task[None]] = set()
@@ -54,7 +63,10 @@ class EngineRouter:
         if engine is not None:
             self._engines.move_to_end(key)
             return engine
-        engine = create_engine(server_url, database, pool_size=self._pool_size, max_overflow=self._max_overflow)
+        engine = create_engine(
+            server_url, database, pool_size=self._pool_size, max_overflow=self._max_overflow,
+            statement_timeout_ms=self._statement_timeout_ms,
+        )
         self._engines[key] = engine
         while len(self._engines) > self._max:
             _, old = self._engines.popitem(last=False)
