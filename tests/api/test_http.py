@@ -7,7 +7,6 @@ import json
 import re
 import secrets
 from collections.abc import AsyncIterator
-from typing import Any
 
 import httpx
 import pytest
@@ -16,6 +15,7 @@ import main
 from resolvers.runtime import Runtime
 from schema import graphiql
 from settings import Settings
+from tests.api.helpers import app_client
 from tests.factories.workspaces import GraphQLClient, Workspace, WorkspaceFactory
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
@@ -32,14 +32,7 @@ async def production(
     settings: Settings, endpoints: main.Endpoints, runtime: Runtime
 ) -> AsyncIterator[httpx.AsyncClient]:
     """The app as CRM_ENV=production builds it, over the same servers and runtime."""
-    app = main.create_app(settings.model_copy(update={"crm_env": "production"}), endpoints)
-
-    async def with_state(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        scope["state"] = {"runtime": runtime}
-        await app(scope, receive, send)
-
-    transport = httpx.ASGITransport(app=with_state, client=("10.9.8.7", 5555))
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+    async with app_client(settings, endpoints, runtime, crm_env="production") as client:
         yield client
 
 
