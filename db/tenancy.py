@@ -92,6 +92,13 @@ class TenantDirectory:
         """How many slugs the cache holds (known and unknown)."""
         return len(self._cache) + len(self._unknown)
 
+    @property
+    def cached_unknown(self) -> int:
+        return len(self._unknown)
+
+    def is_cached(self, slug: str) -> bool:
+        return slug in self._cache
+
     async def get(self, slug: str) -> Tenant | None:
         now = time.monotonic()
         cached = self._cache.get(slug)
