@@ -21,7 +21,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from strawberry.asgi import GraphQL
 
 import cli
 from authz.reload import PolicyVersions
@@ -31,10 +30,12 @@ from db.embedded import EmbeddedServers
 from db.sessions import EngineRouter, create_engine
 from resolvers.exports.options import ExportOptions
 from resolvers.mail import Mailer
+from resolvers.rate_limits import RequestLimits
 from resolvers.runtime import Runtime
-from schema import attachments, downloads, export_downloads
-from schema.context import Context, build_context
+from schema import attachments, downloads, export_downloads, graphiql
+from schema.http_view import CrmGraphQL
 from schema.root import build_schema
+from schema.transport import GraphQLTransport
 from settings import Settings
 from workers.broker import make_broker, sender
 
@@ -72,6 +73,7 @@ async def open_runtime(settings: Settings, ep: Endpoints) -> Runtime:
             max_overflow=settings.pool_max_overflow,
             max_connections_per_server=settings.max_connections_per_server,
             idle_seconds=settings.pool_idle_seconds,
+            statement_timeout_ms=settings.statement_timeout_ms,
         ),
         regions=ep.regions,
         master_key=settings.master_key(),
@@ -91,6 +93,7 @@ async def open_runtime(settings: Settings, ep: Endpoints) -> Runtime:
         mailer=Mailer(settings.smtp_url, settings.mail_from),
         exports=ExportOptions(settings.public_url, settings.export_batch_rows, settings.export_stale_seconds,
                               settings.export_batch_delay_ms),
+        rate_limits=RequestLimits(redis, ep.redis_url, settings.rate_limit_per_minute, namespace=settings.db_prefix),
     )
 
 
@@ -113,16 +116,12 @@ class State(TypedDict):
     runtime: Runtime
 
 
-class CrmGraphQL(GraphQL[Context, None]):
-    async def get_context(self, request: Request, response: Response) -> Context:  # type: ignore[override]
-        return build_context(request, response, request.state.runtime)
-
-
 def create_app(settings: Settings, ep: Endpoints, *, tls: bool = False) -> Starlette:
     graphql = CrmGraphQL(
-        build_schema(production=settings.production),
-        graphql_ide=None if settings.production else "graphiql",
-        allow_queries_via_get=False,
+        build_schema(production=settings.production, max_cost=settings.max_query_cost),
+        production=settings.production,
+        max_document_chars=settings.max_document_chars,
+        operation_timeout_s=settings.operation_timeout_s,
     )
 
     @contextlib.asynccontextmanager
@@ -148,7 +147,8 @@ def create_app(settings: Settings, ep: Endpoints, *, tls: bool = False) -> Starl
         return JSONResponse({"status": "ready"})
 
     routes = [
-        Route("/graphql", graphql, methods=["GET", "POST"]),
+        Route("/graphql", GraphQLTransport(graphql, max_body_bytes=settings.max_body_bytes), methods=["GET", "POST"]),
+        *([] if settings.production else graphiql.routes()),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         *downloads.routes(),

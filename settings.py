@@ -52,6 +52,14 @@ class Settings(BaseSettings):
     export_batch_rows: int = Field(default=2000, alias="CRM_EXPORT_BATCH_ROWS")
     export_stale_seconds: float = Field(default=60, alias="CRM_EXPORT_STALE_SECONDS")
     export_batch_delay_ms: int = Field(default=0, alias="CRM_EXPORT_BATCH_DELAY_MS")
+    # Limits of the HTTP surface (README "Limits"): request body, GraphQL document, static query cost, time per
+    # operation and per SQL statement, requests a minute per user or API key.
+    max_body_bytes: int = Field(default=1024 * 1024, alias="CRM_MAX_BODY_BYTES")
+    max_document_chars: int = Field(default=20_000, alias="CRM_MAX_DOCUMENT_CHARS")
+    max_query_cost: int = Field(default=20_000, alias="CRM_MAX_QUERY_COST")
+    operation_timeout_s: float = Field(default=10.0, alias="CRM_OPERATION_TIMEOUT_S")
+    statement_timeout_ms: int = Field(default=10_000, alias="CRM_STATEMENT_TIMEOUT_MS")
+    rate_limit_per_minute: int = Field(default=1200, alias="CRM_RATE_LIMIT_PER_MINUTE")
 
     @property
     def production(self) -> bool:

@@ -39,14 +39,24 @@ def database_url(server_url: str, database: str) -> URL:
     return url.set(drivername="postgresql+asyncpg", database=database)
 
 
-def create_engine(server_url: str, database: str, *, pool_size: int = 2, max_overflow: int = 3) -> AsyncEngine:
+def server_settings(statement_timeout_ms: int = 0) -> dict[str, str]:
+    """`statement_timeout_ms` > 0: PostgreSQL cancels any one statement running longer (workspace sessions)."""
+    settings = dict(SERVER_SETTINGS)
+    if statement_timeout_ms > 0:
+        settings["statement_timeout"] = str(statement_timeout_ms)
+    return settings
+
+
+def create_engine(
+    server_url: str, database: str, *, pool_size: int = 2, max_overflow: int = 3, statement_timeout_ms: int = 0
+) -> AsyncEngine:
     return create_async_engine(
         database_url(server_url, database),
         pool_size=pool_size,
         max_overflow=max_overflow,
         pool_pre_ping=False,
         pool_recycle=1800,
-        connect_args={"server_settings": dict(SERVER_SETTINGS)},
+        connect_args={"server_settings": server_settings(statement_timeout_ms)},
     )
 
 
@@ -92,6 +102,7 @@ class EngineRouter:
         max_connections_per_server: int = 40,
         idle_seconds: float = 60.0,
         pool_timeout: float = 30.0,
+        statement_timeout_ms: int = 0,
     ) -> None:
         self._engines: OrderedDict[tuple[str, str], AsyncEngine] = OrderedDict()
         self._used: dict[tuple[str, str], float] = {}
@@ -102,6 +113,7 @@ class EngineRouter:
         self._per_server = max_connections_per_server
         self._idle = idle_seconds
         self._timeout = pool_timeout
+        self._statement_timeout_ms = statement_timeout_ms
         self._disposals: set[asyncio.Task[Any]] = set()
 
     @property
@@ -136,12 +148,13 @@ class EngineRouter:
         _, params = PGDialect_asyncpg().create_connect_args(url)
         budget = self.budget(server_url)
         router = self
+        settings = server_settings(self._statement_timeout_ms)
 
         async def connect() -> Any:
             await router._reserve(budget, server_url)
             budget.established += 1  # at once: the dialect's first-connect queries let other tasks run
             try:
-                return await asyncpg.connect(**params, server_settings=dict(SERVER_SETTINGS))
+                return await asyncpg.connect(**params, server_settings=settings)
             except BaseException:
                 budget.established -= 1
                 raise

@@ -1,13 +1,16 @@
 """The catalog/tenant router: which server and database hold a workspace, and its keys.
 
 `TenantDirectory.get(slug)` is cached for a couple of seconds, so closing a workspace stops its
-logins and keys across processes within that time (and at once in the process that closed it).
+logins and keys across processes within that time (and at once in the process that closed it). The cache
+is bounded (least recently used first out), and unknown slugs, which anyone can make up, are kept in a
+smaller bound of their own so they never push real workspaces out.
 """
 
 from __future__ import annotations
 
 import time
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -57,6 +60,8 @@ class TenantDirectory:
         master_key: str,
         db_prefix: str,
         ttl_seconds: float = 2.0,
+        max_cached: int = 1024,
+        max_unknown: int = 128,
     ) -> None:
         self.catalog = catalog
         self.router = router
@@ -64,7 +69,10 @@ class TenantDirectory:
         self.master_key = master_key
         self.db_prefix = db_prefix
         self._ttl = ttl_seconds
-        self._cache: dict[str, tuple[float, Tenant | None]] = {}
+        self._cache: OrderedDict[str, tuple[float, Tenant]] = OrderedDict()
+        self._unknown: OrderedDict[str, float] = OrderedDict()
+        self._max_cached = max_cached
+        self._max_unknown = max_unknown
 
     def server_for(self, region: str) -> str:
         try:
@@ -83,15 +91,43 @@ class TenantDirectory:
 
     def invalidate(self, slug: str) -> None:
         self._cache.pop(slug, None)
+        self._unknown.pop(slug, None)
+
+    @property
+    def cached(self) -> int:
+        """How many slugs the cache holds (known and unknown)."""
+        return len(self._cache) + len(self._unknown)
+
+    @property
+    def cached_unknown(self) -> int:
+        return len(self._unknown)
+
+    def is_cached(self, slug: str) -> bool:
+        return slug in self._cache
 
     async def get(self, slug: str) -> Tenant | None:
-        cached = self._cache.get(slug)
         now = time.monotonic()
+        cached = self._cache.get(slug)
         if cached is not None and now - cached[0] < self._ttl:
+            self._cache.move_to_end(slug)
             return cached[1]
+        missing_since = self._unknown.get(slug)
+        if missing_since is not None and now - missing_since < self._ttl:
+            return None
         tenant = await self._load(slug)
-        self._cache[slug] = (now, tenant)
+        self._remember(slug, now, tenant)
         return tenant
+
+    def _remember(self, slug: str, now: float, tenant: Tenant | None) -> None:
+        self.invalidate(slug)
+        if tenant is None:
+            self._unknown[slug] = now
+            while len(self._unknown) > self._max_unknown:
+                self._unknown.popitem(last=False)
+        else:
+            self._cache[slug] = (now, tenant)
+            while len(self._cache) > self._max_cached:
+                self._cache.popitem(last=False)
 
     async def all_slugs(self, *, include_purged: bool = False) -> list[str]:
         async with self.catalog.connect() as conn:

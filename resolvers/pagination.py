@@ -13,6 +13,7 @@ from resolvers.errors import BadInput
 
 T = TypeVar("T")
 MAX_PAGE = 200
+NESTED_MAX_PAGE = 50  # a connection below the root (Contact.activities): one page per parent row
 
 
 @dataclass(frozen=True)
@@ -27,10 +28,10 @@ class Page(Generic[T]):
         return self.cursors[-1] if self.cursors else None
 
 
-def page_size(first: int | None, default: int = 50) -> int:
+def page_size(first: int | None, default: int = 50, maximum: int = MAX_PAGE) -> int:
     size = default if first is None else first
-    if size < 0 or size > MAX_PAGE:
-        raise BadInput(f"first must be between 0 and {MAX_PAGE}", field="first")
+    if size < 0 or size > maximum:
+        raise BadInput(f"first must be between 0 and {maximum}", field="first")
     return size
 
 

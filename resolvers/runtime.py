@@ -19,6 +19,7 @@ from db.tenancy import Tenant, TenantDirectory
 from db.units import Units
 from resolvers.exports.options import ExportOptions
 from resolvers.mail import Mailer
+from resolvers.rate_limits import RequestLimits
 
 
 @dataclass
@@ -36,6 +37,7 @@ class Runtime:
     job_sender: Callable[[str, dict[str, str]], None] | None = None
     mailer: Mailer = field(default_factory=Mailer)  # SMTP_URL, or the log in development
     exports: ExportOptions = field(default_factory=ExportOptions)
+    rate_limits: RequestLimits | None = None  # requests a minute per user or API key (the API; workers: None)
     # The business clock (deadlines, retention ages); tests replace it to move time.
     clock: Callable[[], datetime] = utcnow
 

@@ -258,7 +258,9 @@ class ContactFilter:
     owner_id: strawberry.ID | None = None
     team_id: strawberry.ID | None = None
     vip: bool | None = None
-    search: str | None = None
+    search: str | None = strawberry.field(
+        default=None, description="Words matched in names and company; at most 200 characters."
+    )
     email: str | None = None
     phone: str | None = None
     hkid: str | None = None

@@ -21,11 +21,12 @@ from starlette.responses import Response
 
 from authz.access import Access
 from authz.fields import NON_NULL_FIELDS
+from authz.principal import Principal
 from db import units
 from db.audit import AuditActor, AuditBuffer
 from db.tenancy import Tenant
 from resolvers import policies
-from resolvers.errors import Unauthenticated
+from resolvers.errors import DomainError, RateLimited, Unauthenticated
 from resolvers.identity import accounts as identity
 from resolvers.runtime import Caller, Runtime
 from resolvers.workspaces.create import SLUG
@@ -70,10 +71,19 @@ class Context:
                     raise
         return self._caller
 
+    async def authenticated(self) -> bool:
+        """Whether the request carries valid credentials (without raising)."""
+        try:
+            await self.caller()
+        except DomainError:
+            return False
+        return True
+
     async def _authenticate(self) -> Caller:
         if self.bearer is None:
             raise Unauthenticated("sign in: send 'Authorization: Bearer <token or API key>'")
-        tenant = await self.runtime.directory.get(self.bearer.workspace)
+        # A made-up API key names a made-up workspace: not a possible slug, no catalog query at all.
+        tenant = await self.runtime.directory.get(self.bearer.workspace) if SLUG.match(self.bearer.workspace) else None
         if tenant is None or not tenant.active:
             raise Unauthenticated("the workspace does not exist or is closed")
         session = self._open(tenant)
@@ -83,7 +93,18 @@ class Context:
         self.audit.actor = replace(
             self.audit.actor, actor_id=principal.id, actor_kind=principal.kind, policy_version=policy.version
         )
+        await self._count_request(tenant, principal)
         return Caller(self.runtime, tenant, principal, access, self.audit, policy)
+
+    async def _count_request(self, tenant: Tenant, principal: Principal) -> None:
+        """One request of this principal against its per-minute limit; the numbers go in the response headers."""
+        if self.runtime.rate_limits is None:
+            return
+        quota = await self.runtime.rate_limits.hit(tenant.slug, principal)
+        if self.response is not None:
+            self.response.headers.update(quota.headers())
+        if not quota.allowed:
+            raise RateLimited(f"too many requests: at most {quota.limit} a minute; retry in {quota.reset_seconds} s")
 
     def _open(self, tenant: Tenant) -> AsyncSession:
         if self.session is None:
@@ -169,6 +190,16 @@ class Context:
         caller = self._caller
         if caller is not None and ok:
             await units.after_commit(caller.after_commit, caller.jobs, self.runtime.job_sender)
+
+    async def abandon(self) -> None:
+        """After a cancelled operation: roll back and close; nothing is written, no job is sent."""
+        session, self.session = self.session, None
+        if session is None:
+            return
+        try:
+            await session.rollback()
+        finally:
+            await session.close()
 
 
 def client_ip(request: Request) -> str | None:

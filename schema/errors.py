@@ -36,6 +36,9 @@ class UnitOfWork(SchemaExtension):
         try:
             formatted, unexpected = self._format(ctx, errors)
             formatted.extend(_redaction_errors(ctx))
+            if self.production and _request_errors_only(formatted) and not await ctx.authenticated():
+                # an anonymous caller must not rebuild the schema from messages, locations or counts
+                formatted = [GraphQLError("invalid request", extensions={"code": "BAD_USER_INPUT"})]
         except Exception:  # never let the error handler itself leak a message or the session
             log.exception("request %s: formatting errors failed", ctx.request_id)
             if result is not None:
@@ -78,8 +81,8 @@ class UnitOfWork(SchemaExtension):
             elif original is None or (isinstance(original, GraphQLError) and not error.path):
                 # parse, validation and limiter errors; bad variable values (graphql-core wraps the cause)
                 message = "invalid request" if self.production else error.message
-                extensions: dict[str, Any] = {"code": "BAD_USER_INPUT"}
-                field = _input_field(error, self.execution_context.graphql_document)
+                extensions: dict[str, Any] = {**(error.extensions or {}), "code": "BAD_USER_INPUT"}
+                field = extensions.get("field") or _input_field(error, self.execution_context.graphql_document)
                 if field:
                     extensions["field"] = field
                 formatted.append(
@@ -106,6 +109,11 @@ class UnitOfWork(SchemaExtension):
                     )
                 )
         return formatted, unexpected
+
+
+def _request_errors_only(errors: list[GraphQLError]) -> bool:
+    """Errors raised before execution (parse, validation, limits, variables): none has a path."""
+    return bool(errors) and all(not e.path and (e.extensions or {}).get("code") == "BAD_USER_INPUT" for e in errors)
 
 
 def _internal(ctx: Context, message: str) -> GraphQLError:

@@ -6,12 +6,7 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import (
-    DisableIntrospection,
-    MaxAliasesLimiter,
-    MaxTokensLimiter,
-    QueryDepthLimiter,
-)
+from strawberry.extensions import DisableIntrospection
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext, Info
 
@@ -26,12 +21,14 @@ from schema.exports import ExportMutations, ExportQueries
 from schema.history import HistoryQueries
 from schema.identity import IdentityMutations, IdentityQueries, Team, User, team_of, user_of
 from schema.ids import from_global
+from schema.limits import DEFAULT_MAX_COST, limit_extensions
 from schema.nodes import Node
 from schema.policies import PolicyMutations, PolicyQueries
 from schema.privacy import PrivacyMutations, PrivacyQueries
 from schema.retention import RetentionMutations, RetentionQueries
 from schema.scalars import SCALAR_OVERRIDES
 from schema.selection import names, node_fields
+from schema.strings import StringRules, StringVariables
 from schema.workspace import WorkspaceLifeMutations, WorkspaceLifeQueries
 
 
@@ -95,14 +92,9 @@ class CrmSchema(strawberry.Schema):
         """Expected errors (typed, denied) are not logged; the UnitOfWork extension logs unexpected ones."""
 
 
-def build_schema(*, production: bool = False) -> strawberry.Schema:
+def build_schema(*, production: bool = False, max_cost: int = DEFAULT_MAX_COST) -> strawberry.Schema:
     unit = type("ProductionUnitOfWork" if production else "UnitOfWork", (UnitOfWork,), {"production": production})
-    extensions: list[Any] = [
-        unit,
-        lambda: QueryDepthLimiter(max_depth=12),
-        lambda: MaxAliasesLimiter(max_alias_count=30),
-        lambda: MaxTokensLimiter(max_token_count=4000),
-    ]
+    extensions: list[Any] = [unit, *limit_extensions(max_cost), StringRules, StringVariables]
     if production:
         extensions.append(DisableIntrospection)
     return CrmSchema(

@@ -89,7 +89,7 @@ async def pages_for_contacts(
     want_total: bool,
 ) -> list[pagination.Page[Record]]:
     """One page of activities for each contact, in one query (a window per contact)."""
-    size = pagination.page_size(first)
+    size = pagination.page_size(first, maximum=pagination.NESTED_MAX_PAGE)
     stmt, plan = _scoped(caller, selection)
     stmt = stmt.where(q.T.contact_id.in_(set(contact_ids)))
     if after:

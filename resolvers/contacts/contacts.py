@@ -27,6 +27,7 @@ from resolvers.projection import Record, Selection, project
 from resolvers.runtime import Caller
 
 ENTITY = Resource.CONTACT
+MAX_SEARCH_CHARS = 200
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,8 @@ def _conditions(caller: Caller, flt: ContactFilter | None) -> list[ColumnElement
     if flt.search:
         if "\x00" in flt.search:  # PostgreSQL text cannot hold it
             raise BadInput("search must not contain NUL characters", field="filter.search")
+        if len(flt.search) > MAX_SEARCH_CHARS:  # a long pattern keeps a PostgreSQL backend busy for minutes
+            raise BadInput(f"search must be at most {MAX_SEARCH_CHARS} characters", field="filter.search")
         needs += ["firstName", "lastName", "company"]
         out.append(q.search_condition(flt.search.strip()))
     if flt.email is not None:

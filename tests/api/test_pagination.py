@@ -310,8 +310,9 @@ async def test_search_matches_names_and_company(gql: GraphQLClient, book: Book, 
 
 
 async def test_a_search_with_a_nul_byte_is_bad_input(gql: GraphQLClient, book: Book) -> None:
+    # refused before execution, like every string input with a NUL: the error names the input field
     body = await gql.raw(PAGE, {"first": 5, "filter": {"search": "Chan\u0000"}}, book.ws.admin_token)
-    assert only_error(body)["extensions"] == {"code": "BAD_USER_INPUT", "field": "filter.search"}
+    assert only_error(body)["extensions"] == {"code": "BAD_USER_INPUT", "field": "search"}
 
 
 @pytest.mark.parametrize("email", ["chan.tm@example.com", "CHAN.TM@EXAMPLE.COM", " chan.tm@Example.com "])

@@ -1,0 +1,142 @@
+"""The GraphQL-over-HTTP view: request parsing, media types, the operation timeout, the GraphiQL page.
+
+* Malformed JSON, a batch (JSON array), a missing query or a body that is not JSON are answered in JSON,
+  status 400, code BAD_USER_INPUT. A document over `max_document_chars` is refused before it is parsed.
+* `Accept: application/graphql-response+json` gets that media type, and HTTP 400 when the request failed
+  before execution (parse, validation, limits, variables); with `application/json` those stay 200.
+* An operation running past `operation_timeout_s` is cancelled, its transaction rolled back (nothing
+  written, no job sent) and answered INTERNAL with the request id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any
+
+from cross_web import HTTPException
+from graphql import ExecutionResult, GraphQLError
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.types import Receive, Scope, Send
+from strawberry.asgi import GraphQL
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
+from strawberry.schema import BaseSchema
+
+from resolvers.runtime import Runtime
+from schema import graphiql
+from schema.context import Context, build_context
+from schema.transport import JSON, error_body
+
+log = logging.getLogger("crm.graphql")
+GRAPHQL_RESPONSE = "application/graphql-response+json"
+
+
+class TransportError(Exception):
+    """A request refused before GraphQL sees it. `request_error`: a GraphQL request error (200 under JSON)."""
+
+    def __init__(self, message: str, *, request_error: bool = False) -> None:
+        super().__init__(message)
+        self.request_error = request_error
+
+
+def wants_graphql_response(request: Request) -> bool:
+    return GRAPHQL_RESPONSE in request.headers.get("accept", "")
+
+
+def _is_request_error(data: Any) -> bool:
+    """No data and only errors raised before execution (they have no path and code BAD_USER_INPUT)."""
+    if not isinstance(data, dict) or data.get("data") is not None or not data.get("errors"):
+        return False
+    return all(not e.get("path") and (e.get("extensions") or {}).get("code") == "BAD_USER_INPUT"
+               for e in data["errors"])
+
+
+class CrmGraphQL(GraphQL[Context, None]):
+    def __init__(
+        self, schema: BaseSchema, *, production: bool, max_document_chars: int, operation_timeout_s: float
+    ) -> None:
+        super().__init__(schema, graphql_ide=None if production else "graphiql", allow_queries_via_get=False)
+        self.max_document_chars = max_document_chars
+        self.operation_timeout_s = operation_timeout_s
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        request = Request(scope=scope, receive=receive)
+        media = GRAPHQL_RESPONSE if wants_graphql_response(request) else JSON
+        try:
+            response = await self.run(request)
+        except TransportError as exc:
+            status = 200 if exc.request_error and media == JSON else 400
+            response = Response(error_body(str(exc)), status_code=status, media_type=media)
+        except HTTPException as exc:
+            response = Response(error_body(exc.reason), status_code=exc.status_code, media_type=media)
+        await response(scope, receive, send)
+
+    async def get_context(self, request: Request, response: Response) -> Context:  # type: ignore[override]
+        runtime: Runtime = request.state.runtime
+        if wants_graphql_response(request):
+            response.media_type = GRAPHQL_RESPONSE
+        return build_context(request, response, runtime)
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        return HTMLResponse(graphiql.page())
+
+    async def parse_http_body(self, request: Any) -> GraphQLRequestData | list[GraphQLRequestData]:
+        if request.method == "GET":
+            return await super().parse_http_body(request)
+        if "json" not in (request.content_type or ""):
+            raise TransportError("send the operation as JSON (Content-Type: application/json)")
+        try:
+            data = json.loads(await request.get_body())
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise TransportError("the request body is not valid JSON") from exc
+        if isinstance(data, list):
+            raise TransportError("batched operations are not supported: send one operation per request")
+        if not isinstance(data, dict):
+            raise TransportError("the request body must be a JSON object")
+        query = data.get("query")
+        if not isinstance(query, str) or not query.strip():
+            raise TransportError("the request has no query")
+        if len(query) > self.max_document_chars:
+            raise TransportError(
+                f"the document is longer than {self.max_document_chars} characters", request_error=True
+            )
+        variables, name, extensions = data.get("variables"), data.get("operationName"), data.get("extensions")
+        if not isinstance(variables, dict | None) or not isinstance(extensions, dict | None):
+            raise TransportError("variables and extensions must be JSON objects")
+        if not isinstance(name, str | None):
+            raise TransportError("operationName must be a string")
+        return GraphQLRequestData(query=query, variables=variables, operation_name=name, extensions=extensions)
+
+    async def execute_single(  # type: ignore[override]
+        self, request: Request, request_adapter: Any, sub_response: Response, context: Context,
+        root_value: None, request_data: GraphQLRequestData,
+    ) -> ExecutionResult:
+        try:
+            async with asyncio.timeout(self.operation_timeout_s):
+                return await super().execute_single(
+                    request=request, request_adapter=request_adapter, sub_response=sub_response,
+                    context=context, root_value=root_value, request_data=request_data,
+                )
+        except TimeoutError:
+            log.warning("request %s: cancelled after %s s", context.request_id, self.operation_timeout_s)
+            await context.abandon()
+            error = GraphQLError(
+                f"the operation took longer than {self.operation_timeout_s:g} s and was cancelled",
+                extensions={"code": "INTERNAL", "requestId": context.request_id},
+            )
+            return ExecutionResult(data=None, errors=[error])
+
+    def create_response(
+        self, response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse], sub_response: Response
+    ) -> Response:
+        response = super().create_response(response_data, sub_response)
+        if sub_response.media_type == GRAPHQL_RESPONSE:
+            response.headers["content-type"] = GRAPHQL_RESPONSE
+            if _is_request_error(response_data):
+                response.status_code = 400
+        return response
