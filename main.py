@@ -7,6 +7,7 @@ attached to, when another command of this deployment already runs them).
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -177,6 +178,13 @@ class HSTSMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_hsts)
+
+
+def asgi_app() -> Starlette:
+    """The app of one `serve --workers N` process: the parent hands it the servers in the environment."""
+    settings = Settings()
+    with endpoints(settings) as ep:  # DATABASE_URL and REDIS_URL are set: this starts no server
+        return create_app(settings, ep, tls=os.environ.get("CRM_SERVE_TLS") == "1")
 
 
 WIRING = cli.Wiring(endpoints=endpoints, open_runtime=open_runtime, close_runtime=close_runtime, create_app=create_app)

@@ -38,6 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--port", type=int, default=8000)
     serve.add_argument("--ssl-certfile")
     serve.add_argument("--ssl-keyfile")
+    serve.add_argument(
+        "--workers", type=int, default=1, help="API processes sharing the port (default 1; one per core uses them all)"
+    )
     sub.add_parser("worker", help="start Dramatiq workers and the scheduler")
     sub.add_parser("migrate", help="migrate the catalog and every workspace database")
     ws = sub.add_parser("workspace", help="manage workspaces").add_subparsers(dest="action", required=True)
@@ -77,7 +80,7 @@ def run(argv: list[str] | None, wiring: Wiring) -> int:
         print(f"refusing to start: {exc}", file=sys.stderr)
         return 2
     if args.command == "serve":
-        server.serve(wiring, settings, args.host, args.port, args.ssl_certfile, args.ssl_keyfile)
+        server.serve(wiring, settings, args.host, args.port, args.ssl_certfile, args.ssl_keyfile, args.workers)
     elif args.command == "demo":
         server.demo_server(wiring, settings, args.host, args.port)
     elif args.command == "worker":

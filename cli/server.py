@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
+import socket
 import ssl
 import threading
+import time
 from typing import Any
 
 import uvicorn
@@ -37,17 +40,61 @@ async def _run_server(app: Starlette, host: str, port: int, on_ready: list[str],
 
 
 def serve(
-    wiring: Wiring, settings: Settings, host: str, port: int, ssl_certfile: str | None, ssl_keyfile: str | None
+    wiring: Wiring,
+    settings: Settings,
+    host: str,
+    port: int,
+    ssl_certfile: str | None,
+    ssl_keyfile: str | None,
+    workers: int = 1,
 ) -> None:
     with wiring.endpoints(settings) as ep:
-        app = wiring.create_app(settings, ep, tls=bool(ssl_certfile))
         scheme = "https" if ssl_certfile else "http"
         tls = (
             {"ssl_certfile": ssl_certfile, "ssl_keyfile": ssl_keyfile, "ssl_context_factory": tls13_context}
             if ssl_certfile
             else {}
         )
-        asyncio.run(_run_server(app, host, port, [f"GraphQL: {scheme}://{host}:{port}/graphql"], **tls))
+        ready = f"GraphQL: {scheme}://{host}:{port}/graphql"
+        if workers > 1:
+            _serve_processes(ep, host, port, workers, ready, **tls)
+            return
+        app = wiring.create_app(settings, ep, tls=bool(ssl_certfile))
+        asyncio.run(_run_server(app, host, port, [ready], **tls))
+
+
+def _serve_processes(ep: Endpoints, host: str, port: int, workers: int, ready: str, **tls: Any) -> None:
+    """`workers` uvicorn processes on one socket. They share state only through PostgreSQL and Redis (policy
+    reload, rate limits, login throttles, caches' invalidation), so they reach the servers this process runs or
+    names: the endpoints go to them as DATABASE_URL / REDIS_URL / REGION_DATABASE_URLS."""
+    os.environ["DATABASE_URL"] = ep.database_url
+    os.environ["REDIS_URL"] = ep.redis_url
+    os.environ["REGION_DATABASE_URLS"] = ",".join(f"{region}={url}" for region, url in ep.regions.items())
+    if tls:
+        os.environ["CRM_SERVE_TLS"] = "1"
+    announcer = threading.Thread(target=_announce_when_up, args=(host, port, ready), daemon=True)
+    announcer.start()
+    uvicorn.run(
+        "main:asgi_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="warning",
+        lifespan="on",
+        **tls,
+    )
+
+
+def _announce_when_up(host: str, port: int, line: str) -> None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((host, port), timeout=1):
+                print(line, flush=True)
+                return
+        except OSError:
+            time.sleep(0.1)
 
 
 def start_worker(wiring: Wiring, settings: Settings, ep: Endpoints) -> Any:
