@@ -161,6 +161,7 @@ def validate_new_user(data: NewUser) -> NewUser:
 
 async def create_user(session: AsyncSession, caller: Caller, data: NewUser) -> User:
     caller.access.require("user", "write")
+    caller.access.require_role_binding()
     return await insert_user(session, caller, data)
 
 
@@ -225,6 +226,7 @@ async def create_api_key(
     session: AsyncSession, caller: Caller, name: str, role: str, expires_at: datetime | None
 ) -> NewApiKey:
     caller.access.require("api_key", "write")
+    caller.access.require_role_binding()
     try:
         name = normalize_name(name)
     except InvalidValue as exc:
@@ -247,6 +249,7 @@ async def create_api_key(
     session.add(row)
     await session.flush()
     caller.audit.event("CREATE", entity_type="api_key", entity_id=str(row.id), details={"role": role})
+    policies.binding_recorded(caller, details={"change": "createApiKey", "apiKeyId": str(row.id), "role": role})
     return NewApiKey(key, row)
 
 
