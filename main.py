@@ -41,6 +41,7 @@ from resolvers.errors import Conflict, DomainError
 from resolvers.exports import runner as export_runner
 from resolvers.exports.options import ExportOptions
 from resolvers.identity import support
+from resolvers.identity.throttle import LoginLimits
 from resolvers.mail import Mailer
 from resolvers.runtime import Runtime
 from resolvers.workspaces import create as workspaces
@@ -102,6 +103,8 @@ async def open_runtime(settings: Settings, ep: Endpoints) -> Runtime:
         mailer=Mailer(settings.smtp_url, settings.mail_from),
         exports=ExportOptions(settings.public_url, settings.export_batch_rows, settings.export_stale_seconds,
                               settings.export_batch_delay_ms),
+        login_limits=LoginLimits(settings.login_limit_per_account, settings.login_limit_per_address,
+                                 settings.login_limit_per_workspace, settings.login_window_seconds),
     )
 
 

@@ -46,6 +46,11 @@ class Settings(BaseSettings):
     export_batch_rows: int = Field(default=2000, alias="CRM_EXPORT_BATCH_ROWS")
     export_stale_seconds: float = Field(default=60, alias="CRM_EXPORT_STALE_SECONDS")
     export_batch_delay_ms: int = Field(default=0, alias="CRM_EXPORT_BATCH_DELAY_MS")
+    # Login attempts allowed per window: per (workspace, e-mail), per client address, per workspace.
+    login_limit_per_account: int = Field(default=10, alias="CRM_LOGIN_LIMIT_PER_ACCOUNT")
+    login_limit_per_address: int = Field(default=100, alias="CRM_LOGIN_LIMIT_PER_ADDRESS")
+    login_limit_per_workspace: int = Field(default=1000, alias="CRM_LOGIN_LIMIT_PER_WORKSPACE")
+    login_window_seconds: int = Field(default=900, alias="CRM_LOGIN_WINDOW_SECONDS")
 
     @property
     def production(self) -> bool:

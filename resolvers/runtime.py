@@ -17,6 +17,7 @@ from db.audit import AuditBuffer
 from db.models.base import utcnow
 from db.tenancy import Tenant, TenantDirectory
 from resolvers.exports.options import ExportOptions
+from resolvers.identity.throttle import LoginLimits
 from resolvers.mail import Mailer
 
 
@@ -35,6 +36,7 @@ class Runtime:
     job_sender: Callable[[str, dict[str, str]], None] | None = None
     mailer: Mailer = field(default_factory=Mailer)  # SMTP_URL, or the log in development
     exports: ExportOptions = field(default_factory=ExportOptions)
+    login_limits: LoginLimits = field(default_factory=LoginLimits)
     # The business clock (deadlines, retention ages); tests replace it to move time.
     clock: Callable[[], datetime] = utcnow
 

@@ -16,12 +16,10 @@ from db.tenancy import Tenant
 from resolvers import policies
 from resolvers.contacts.validation import InvalidValue, normalize_email, normalize_name
 from resolvers.errors import BadInput, Conflict, NotFound, RateLimited, Unauthenticated
-from resolvers.identity import credentials
+from resolvers.identity import credentials, throttle
 from resolvers.runtime import Caller, Runtime
 
 MIN_PASSWORD_LENGTH = 10
-LOGIN_FAILURES_ALLOWED = 10
-LOGIN_WINDOW_SECONDS = 900
 
 
 @dataclass(frozen=True)
@@ -98,20 +96,34 @@ class Session:
 
 
 async def login(
-    session: AsyncSession, runtime: Runtime, tenant: Tenant, audit: AuditBuffer, email: str, password: str
+    session: AsyncSession,
+    runtime: Runtime,
+    tenant: Tenant,
+    audit: AuditBuffer,
+    email: str,
+    password: str,
+    client: str | None,
 ) -> Session:
     if "\x00" in email:  # no stored address holds one, and PostgreSQL text cannot
         raise Unauthenticated("wrong workspace, email or password")
-    throttle_key = f"crm:login-failures:{tenant.slug}:{email.strip().lower()}"
-    failures = int(await runtime.redis.get(throttle_key) or 0)
-    if failures >= LOGIN_FAILURES_ALLOWED:
-        audit.event("LOGIN_FAILED", entity_type="user", details={"email": _email_hint(email), "reason": "throttled"})
+    attempt = await throttle.start(runtime.redis, runtime.login_limits, tenant.slug, email, client)
+    if attempt.throttled_by is not None:
+        if await throttle.first_refusal(runtime.redis, runtime.login_limits, attempt):
+            audit.event(
+                "LOGIN_FAILED",
+                entity_type="user",
+                details={
+                    "email": _email_hint(email),
+                    "reason": "throttled",
+                    "limit": attempt.throttled_by,
+                    "attempts": attempt.counts[attempt.throttled_by],
+                    "windowSeconds": runtime.login_limits.window_seconds,
+                },
+            )
         raise RateLimited("too many failed logins; try again later")
     user = await session.scalar(select(User).where(func.lower(User.email) == email.strip().lower()))
     ok = credentials.verify_password(user.password_hash if user else None, password)
     if not ok or user is None or not user.is_active:
-        async with runtime.redis.pipeline(transaction=True) as pipe:
-            await pipe.incr(throttle_key).expire(throttle_key, LOGIN_WINDOW_SECONDS).execute()
         audit.event(
             "LOGIN_FAILED",
             entity_type="user",
@@ -119,7 +131,7 @@ async def login(
             details={"email": _email_hint(email)},
         )
         raise Unauthenticated("wrong workspace, email or password")
-    await runtime.redis.delete(throttle_key)
+    await throttle.succeeded(runtime.redis, attempt)
     audit.actor = replace(audit.actor, actor_id=user.id, actor_kind="user")
     audit.event("LOGIN", entity_type="user", entity_id=str(user.id))
     expires = credentials.token_expiry(runtime.token_ttl_seconds)
