@@ -16,6 +16,7 @@ from authz.store import PolicyStore, WorkspacePolicy
 from db.audit import AuditBuffer
 from db.models.base import utcnow
 from db.tenancy import Tenant, TenantDirectory
+from resolvers import offload
 from resolvers.exports.options import ExportOptions
 from resolvers.identity.throttle import LoginLimits
 from resolvers.mail import Mailer
@@ -43,10 +44,11 @@ class Runtime:
     def now(self) -> datetime:
         return self.clock()
 
-    def send_job(self, actor_name: str, kwargs: dict[str, str]) -> None:
+    async def send_job(self, actor_name: str, kwargs: dict[str, str]) -> None:
+        """Enqueue a Dramatiq message; the broker's Redis client blocks, so it runs in the blocking pool."""
         if self.job_sender is None:
             raise RuntimeError(f"no job broker configured to send {actor_name}")
-        self.job_sender(actor_name, kwargs)
+        await offload.blocking(self.job_sender, actor_name, kwargs)
 
 
 @dataclass

@@ -179,7 +179,7 @@ class Context:
             for callback in caller.after_commit:
                 await callback()
             for actor_name, kwargs in caller.jobs:
-                self.runtime.send_job(actor_name, kwargs)
+                await self.runtime.send_job(actor_name, kwargs)
 
 
 def client_ip(request: Request) -> str | None:

@@ -11,7 +11,7 @@ def actors(runtime: WorkerRuntime) -> dict[str, object]:
     async def purge_due() -> None:
         rt = await runtime.get()
         for slug in await workspace_life.due_for_purge(rt):
-            rt.send_job("workspaces.purge", {"slug": slug})
+            await rt.send_job("workspaces.purge", {"slug": slug})
 
     async def purge(slug: str) -> None:
         rt = await runtime.get()

@@ -264,7 +264,7 @@ async def reconcile(runtime: Runtime, slug: str) -> int:
             select(ExportJob.id).where(ExportJob.status == "RUNNING", ExportJob.heartbeat_at < stale)
         )).scalars())
     for job_id in [*queued, *stuck]:
-        runtime.send_job("exports.run", {"slug": slug, "export_id": str(job_id)})
+        await runtime.send_job("exports.run", {"slug": slug, "export_id": str(job_id)})
     if queued or stuck:
         log.info("exports of %s: re-sent %d queued and %d stuck job(s)", slug, len(queued), len(stuck))
     return len(queued) + len(stuck)

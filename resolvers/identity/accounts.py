@@ -13,7 +13,7 @@ from authz.principal import Principal
 from db.audit import AuditBuffer
 from db.models import ApiKey, SupportGrant, Team, User
 from db.tenancy import Tenant
-from resolvers import policies
+from resolvers import offload, policies
 from resolvers.contacts.validation import InvalidValue, normalize_email, normalize_name
 from resolvers.errors import BadInput, Conflict, NotFound, RateLimited, Unauthenticated
 from resolvers.identity import credentials, throttle
@@ -122,7 +122,7 @@ async def login(
             )
         raise RateLimited("too many failed logins; try again later")
     user = await session.scalar(select(User).where(func.lower(User.email) == email.strip().lower()))
-    ok = credentials.verify_password(user.password_hash if user else None, password)
+    ok = await offload.cpu(credentials.verify_password, user.password_hash if user else None, password)
     if not ok or user is None or not user.is_active:
         audit.event(
             "LOGIN_FAILED",
@@ -185,11 +185,12 @@ async def insert_user(
         raise Conflict("a user with this email exists already", field="email")
     if data.team_id is not None and await session.get(Team, data.team_id) is None:
         raise BadInput("no such team", field="teamId")
+    password_hash = await offload.cpu(credentials.hash_password, data.password)
     user = User(
         id=uuid.uuid4(),
         email=data.email,
         display_name=data.display_name,
-        password_hash=credentials.hash_password(data.password),
+        password_hash=password_hash,
         team_id=data.team_id,
     )
     session.add(user)
