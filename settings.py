@@ -108,3 +108,7 @@ class Settings(BaseSettings):
                 raise InsecureSettings("DATABASE_URL must be set when CRM_ENV=production")
             if not self.redis_url:
                 raise InsecureSettings("REDIS_URL must be set when CRM_ENV=production")
+            if not self.public_url:
+                raise InsecureSettings("CRM_PUBLIC_URL must be set when CRM_ENV=production (download links)")
+            if not self.smtp_url:
+                raise InsecureSettings("SMTP_URL must be set when CRM_ENV=production (mail never goes to the log)")

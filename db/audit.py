@@ -51,7 +51,8 @@ __all__ = [
 
 # The column order of `audit_events`, which is also the order of the tuples `AuditBuffer.rows()` returns.
 AUDIT_COLUMNS: tuple[str, ...] = tuple(c.name for c in audit_events.columns)
-ACTOR_KINDS = frozenset({"user", "api_key", "support", "system"})
+# `link`: whoever holds a signed export download link (no sign-in); the row's address and user agent say who.
+ACTOR_KINDS = frozenset({"user", "api_key", "support", "system", "link"})
 # pg_advisory_xact_lock key that serialises the writers of one workspace's chain ("AUDITCHN").
 CHAIN_LOCK_KEY = 0x4155444954434E
 DEFAULT_RETENTION_MONTHS = 13
@@ -212,7 +213,7 @@ class AuditActor:
     """Who and where: the same for a whole request."""
 
     actor_id: uuid.UUID | None
-    actor_kind: str  # user | api_key | support | system
+    actor_kind: str  # user | api_key | support | system | link
     request_id: str | None = None
     client_ip: str | None = None
     user_agent: str | None = None

@@ -42,7 +42,6 @@ from resolvers.runtime import Runtime
 
 log = logging.getLogger("crm.exports")
 MAX_ATTEMPTS = 5
-DEFAULT_LINK_BASE = "http://127.0.0.1:8000"
 PART_IDLE_SECONDS = 600
 
 
@@ -202,7 +201,7 @@ async def _fail(tenant: Tenant, job: ExportJob, reason: str, *, final: bool) -> 
 async def _notify(runtime: Runtime, tenant: Tenant, job: ExportJob) -> None:
     if not job.notify_email:
         return
-    url = download_url(runtime, tenant.slug, job, runtime.exports.public_url or DEFAULT_LINK_BASE)
+    url = download_url(runtime, tenant.slug, job, runtime.exports.link_base)
     what = "A contact's data" if job.kind == "CONTACT" else f"The workspace {tenant.slug}"
     body = (
         f"{what} has been exported for you.\n\nDownload (valid until {job.expires_at:%Y-%m-%d %H:%M} UTC):\n{url}\n\n"
