@@ -20,7 +20,7 @@ import hashlib
 import json
 import re
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -36,6 +36,7 @@ __all__ = [
     "ACTOR_KINDS",
     "AUDIT_COLUMNS",
     "CHAIN_LOCK_KEY",
+    "CHANGE_ACTIONS",
     "DEFAULT_RETENTION_MONTHS",
     "MIN_RETENTION_MONTHS",
     "AuditActor",
@@ -52,6 +53,8 @@ __all__ = [
 # The column order of `audit_events`, which is also the order of the tuples `AuditBuffer.rows()` returns.
 AUDIT_COLUMNS: tuple[str, ...] = tuple(c.name for c in audit_events.columns)
 # `link`: whoever holds a signed export download link (no sign-in); the row's address and user agent say who.
+# Events that describe a change to the database: gone with it when the request's transaction is rolled back.
+CHANGE_ACTIONS = frozenset({"CREATE", "UPDATE", "DELETE", "ERASE", "EXPORT", "POLICY_CHANGE"})
 ACTOR_KINDS = frozenset({"user", "api_key", "support", "system", "link"})
 # pg_advisory_xact_lock key that serialises the writers of one workspace's chain ("AUDITCHN").
 CHAIN_LOCK_KEY = 0x4155444954434E
@@ -379,6 +382,15 @@ class AuditBuffer:
                 self._reads.pop((event.entity_type or "", event.entity_id or ""), None)
         for event, fields, categories in mark.reads:
             event.fields, event.categories = fields, categories
+
+    def discard(self, actions: Collection[str]) -> None:
+        """Forget every event of these actions: the changes they describe were rolled back (`CHANGE_ACTIONS`),
+        or the values they name never left (READ, when the response carries no data)."""
+        self._events = [e for e in self._events if e.action not in actions]
+        if "READ" in actions:
+            self._reads.clear()
+        if "DENIED" in actions:
+            self._denials.clear()
 
     def __len__(self) -> int:
         return len(self._events)

@@ -22,8 +22,8 @@ from starlette.responses import Response
 from authz.access import Access
 from authz.fields import NON_NULL_FIELDS
 from db import audit as audit_log
-from db.audit import AuditActor, AuditBuffer
-from db.sessions import session_factory
+from db.audit import CHANGE_ACTIONS, AuditActor, AuditBuffer
+from db.sessions import ShieldedSession, request_session_factory
 from db.tenancy import Tenant
 from resolvers import policies
 from resolvers.errors import Unauthenticated
@@ -51,7 +51,7 @@ class Context:
     bearer: identity.Bearer | None
     redactions: list[Redaction] = field(default_factory=list)
     tenant: Tenant | None = None
-    session: AsyncSession | None = None
+    session: ShieldedSession | None = None
     _caller: Caller | None = None
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _loaders: Loaders | None = None
@@ -89,7 +89,7 @@ class Context:
     def _open(self, tenant: Tenant) -> AsyncSession:
         if self.session is None:
             self.tenant = tenant
-            self.session = session_factory(tenant.engine)()
+            self.session = request_session_factory(tenant.engine)()
         elif self.tenant is None or self.tenant.slug != tenant.slug:
             raise Unauthenticated("one request works in one workspace")
         return self.session
@@ -107,6 +107,7 @@ class Context:
         caller = await self.caller()
         async with self._lock:
             assert self.session is not None
+            await self.session.settle()  # a cancelled resolver's statement may still be running
             yield self.session, caller
 
     @asynccontextmanager
@@ -116,6 +117,7 @@ class Context:
         caller = await self.caller()
         async with self._lock:
             assert self.session is not None
+            await self.session.settle()
             mark = self.audit.savepoint()
             try:
                 async with self.session.begin_nested():
@@ -128,6 +130,7 @@ class Context:
     async def locked_session(self) -> AsyncIterator[AsyncSession]:
         async with self._lock:
             assert self.session is not None
+            await self.session.settle()
             yield self.session
 
     @property
@@ -158,13 +161,16 @@ class Context:
             self.redact(base, name, count, in_list=True)
 
     async def finish(self, *, ok: bool) -> None:
-        """End the unit of work: flush the audit buffer and commit (or roll back, then still audit)."""
+        """End the unit of work: flush the audit buffer and commit (or roll back, then still audit what
+        outlives the rollback: reads, denials, logins; not the events of the changes rolled back)."""
         session = self.session
         if session is None:
             return
         try:
+            await session.settle()
             if not ok:
                 await session.rollback()
+                self.audit.discard(CHANGE_ACTIONS)
             if len(self.audit):
                 await audit_log.flush(session, self.audit)
             await session.commit()
