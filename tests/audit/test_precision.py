@@ -3,6 +3,10 @@ leave no events, fields that never left are not READ, and cursors carry no clear
 
 from __future__ import annotations
 
+import base64
+import json
+import uuid
+
 import httpx
 import pytest
 
@@ -89,3 +93,24 @@ async def test_a_node_nulled_by_a_denied_non_null_field_has_no_read_event(
     )
     (read,) = await rows(runtime, ws.slug, action="READ", request_id=rid)
     assert set(read.fields) == {"firstName", "email"}
+
+
+async def test_cursors_ordered_by_name_are_sealed(http: httpx.AsyncClient, workspaces: WorkspaceFactory) -> None:
+    ws = await workspaces.create()
+    for first in ("Ming", "Siu", "Tai"):
+        await ws.contact(firstName=first, lastName="Chan", company="Secret Holdings")
+    query = """query($after: String, $field: ContactOrderField!) {
+      contacts(first: 2, after: $after, orderBy: {field: $field, direction: ASC}) {
+        edges { cursor node { firstName } } pageInfo { hasNextPage endCursor } } }"""
+    for field in ("FIRST_NAME", "LAST_NAME", "COMPANY"):
+        page = (await post(http, query, {"field": field}, token=ws.admin_token))["data"]["contacts"]
+        for edge in page["edges"]:
+            raw = base64.urlsafe_b64decode(edge["cursor"] + "=" * (-len(edge["cursor"]) % 4))
+            for secret in (b"Ming", b"Siu", b"Chan", b"Secret"):
+                assert secret not in raw
+        rest = await post(http, query, {"field": field, "after": page["pageInfo"]["endCursor"]}, token=ws.admin_token)
+        assert len(page["edges"]) + len(rest["data"]["contacts"]["edges"]) == 3
+    # A forged cursor (the old, readable format) is refused.
+    forged = base64.urlsafe_b64encode(json.dumps(["FIRST_NAME.ASC.str", "A", str(uuid.uuid4())]).encode()).decode()
+    body = await post(http, query, {"field": "FIRST_NAME", "after": forged}, token=ws.admin_token)
+    assert codes(body) == ["BAD_USER_INPUT"]
