@@ -30,6 +30,7 @@ from db import migrate, tenancy
 from db.embedded import EmbeddedServers
 from db.sessions import EngineRouter, create_engine
 from resolvers.exports.options import ExportOptions
+from resolvers.identity.throttle import LoginLimits
 from resolvers.mail import Mailer
 from resolvers.rate_limits import RequestLimits
 from resolvers.runtime import Runtime
@@ -95,6 +96,8 @@ async def open_runtime(settings: Settings, ep: Endpoints) -> Runtime:
         exports=ExportOptions(settings.public_url, settings.export_batch_rows, settings.export_stale_seconds,
                               settings.export_batch_delay_ms),
         rate_limits=RequestLimits(redis, ep.redis_url, settings.rate_limit_per_minute, namespace=settings.db_prefix),
+        login_limits=LoginLimits(settings.login_limit_per_account, settings.login_limit_per_address,
+                                 settings.login_limit_per_workspace, settings.login_window_seconds),
     )
 
 

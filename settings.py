@@ -60,6 +60,11 @@ class Settings(BaseSettings):
     operation_timeout_s: float = Field(default=10.0, alias="CRM_OPERATION_TIMEOUT_S")
     statement_timeout_ms: int = Field(default=10_000, alias="CRM_STATEMENT_TIMEOUT_MS")
     rate_limit_per_minute: int = Field(default=1200, alias="CRM_RATE_LIMIT_PER_MINUTE")
+    # Login attempts allowed per window: per (workspace, e-mail), per client address, per workspace.
+    login_limit_per_account: int = Field(default=10, alias="CRM_LOGIN_LIMIT_PER_ACCOUNT")
+    login_limit_per_address: int = Field(default=100, alias="CRM_LOGIN_LIMIT_PER_ADDRESS")
+    login_limit_per_workspace: int = Field(default=1000, alias="CRM_LOGIN_LIMIT_PER_WORKSPACE")
+    login_window_seconds: int = Field(default=900, alias="CRM_LOGIN_WINDOW_SECONDS")
 
     @property
     def production(self) -> bool:
@@ -117,3 +122,7 @@ class Settings(BaseSettings):
                 raise InsecureSettings("DATABASE_URL must be set when CRM_ENV=production")
             if not self.redis_url:
                 raise InsecureSettings("REDIS_URL must be set when CRM_ENV=production")
+            if not self.public_url:
+                raise InsecureSettings("CRM_PUBLIC_URL must be set when CRM_ENV=production (download links)")
+            if not self.smtp_url:
+                raise InsecureSettings("SMTP_URL must be set when CRM_ENV=production (mail never goes to the log)")

@@ -91,6 +91,12 @@ class Access:
         if not self.table.allows(resource, action):
             raise AccessDenied(f"not allowed to {action} {resource}")
 
+    def require_role_binding(self) -> None:
+        """Binding a role to anyone (a new user's roles, `assignRole`, an API key's role) hands out that role's
+        permissions, so it is a policy change: it needs `policy write` whatever else the caller holds."""
+        if not self.table.allows("policy", "write"):
+            raise AccessDenied("binding a role needs policy write")
+
     def field(self, entity: str, name: str, action: str = "read") -> FieldRuling:
         return self.table.field(entity, name, action)
 

@@ -17,7 +17,8 @@ import asyncio
 import time
 import weakref
 from collections import OrderedDict
-from typing import Any, NewType
+from collections.abc import Coroutine
+from typing import Any, NewType, TypeVar
 
 import asyncpg
 from sqlalchemy import event
@@ -26,6 +27,8 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import QueuePool
 from sqlalchemy.util import greenlet_spawn
+
+T = TypeVar("T")
 
 # A session on one workspace database, opened by the request or the actor that owns the unit of work.
 TenantSession = NewType("TenantSession", AsyncSession)
@@ -62,6 +65,54 @@ def create_engine(
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+
+class ShieldedSession(AsyncSession):
+    """An AsyncSession whose statements, once sent, run to the end even when the awaiting task is cancelled.
+
+    graphql-core cancels the sibling resolvers of a failed non-null field. A query cancelled half-way leaves
+    asyncpg's protocol mid-message, so the connection is invalidated and the rest of the request (its audit
+    flush included) fails with PendingRollbackError. Here a cancelled caller stops waiting, the statement
+    finishes in a shielded task, and `settle()` waits for such statements before the session is used again.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._inflight: set[asyncio.Future[Any]] = set()
+
+    async def _shielded(self, work: Coroutine[Any, Any, T]) -> T:
+        task = asyncio.ensure_future(work)
+        self._inflight.add(task)
+        task.add_done_callback(self._inflight.discard)
+        return await asyncio.shield(task)
+
+    async def settle(self) -> None:
+        """Wait for the statements whose callers were cancelled (their errors are theirs, not ours)."""
+        while self._inflight:
+            await asyncio.gather(*self._inflight, return_exceptions=True)
+
+    async def execute(self, *args: Any, **kwargs: Any) -> Any:
+        return await self._shielded(super().execute(*args, **kwargs))
+
+    async def scalar(self, *args: Any, **kwargs: Any) -> Any:
+        return await self._shielded(super().scalar(*args, **kwargs))
+
+    async def scalars(self, *args: Any, **kwargs: Any) -> Any:
+        return await self._shielded(super().scalars(*args, **kwargs))
+
+    async def get(self, *args: Any, **kwargs: Any) -> Any:
+        return await self._shielded(super().get(*args, **kwargs))
+
+    async def flush(self, *args: Any, **kwargs: Any) -> None:
+        await self._shielded(super().flush(*args, **kwargs))
+
+    async def refresh(self, *args: Any, **kwargs: Any) -> None:
+        await self._shielded(super().refresh(*args, **kwargs))
+
+
+def request_session_factory(engine: AsyncEngine) -> async_sessionmaker[ShieldedSession]:
+    """Sessions for GraphQL requests, whose resolvers may be cancelled (see `ShieldedSession`)."""
+    return async_sessionmaker(engine, class_=ShieldedSession, expire_on_commit=False, autoflush=False)
 
 
 class ServerBudget:

@@ -21,13 +21,13 @@ from dataclasses import dataclass, field
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from db import audit as audit_log
-from db.audit import AuditActor, AuditBuffer
-from db.sessions import session_factory
+from db.audit import CHANGE_ACTIONS, AuditActor, AuditBuffer
+from db.sessions import ShieldedSession, session_factory
 from db.tenancy import Tenant, TenantDirectory
 
 log = logging.getLogger("crm.units")
 
-JobSender = Callable[[str, dict[str, str]], None]
+JobSender = Callable[[str, dict[str, str]], Awaitable[None]]  # enqueues off the event loop
 AfterCommit = Callable[[], Awaitable[None]]
 
 
@@ -60,8 +60,11 @@ async def finish(session: AsyncSession, audit: AuditBuffer, *, ok: bool) -> None
     commit) what the buffer kept (refused attempts). Any failure rolls back and propagates; the session is
     closed either way."""
     try:
+        if isinstance(session, ShieldedSession):
+            await session.settle()  # statements of cancelled resolvers run to their end first
         if not ok:
             await session.rollback()
+            audit.discard(CHANGE_ACTIONS)  # the changes they describe are gone; reads and denials stay
         if len(audit):
             await audit_log.flush(session, audit)
         await session.commit()
@@ -86,7 +89,7 @@ async def after_commit(
         try:
             if send is None:
                 raise RuntimeError(f"no job broker configured to send {actor_name}")
-            send(actor_name, kwargs)
+            await send(actor_name, kwargs)
         except Exception:
             log.exception("could not send %s after commit (its reconciler re-sends it)", actor_name)
 
@@ -112,8 +115,10 @@ class Units:
         try:
             yield unit
         except BaseException:
-            await unit.session.rollback()
-            await unit.session.close()
+            try:  # roll back, but still write what outlives it (a refused attempt's DENIED event)
+                await finish(unit.session, unit.audit, ok=False)
+            except Exception:
+                log.exception("could not record the audit events of a failed unit of work")
             raise
         await finish(unit.session, unit.audit, ok=True)
         await after_commit(unit.after_commit, unit.jobs, self.send)

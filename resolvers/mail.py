@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import smtplib
 import ssl
 from dataclasses import dataclass
@@ -18,6 +19,8 @@ from urllib.parse import unquote, urlsplit
 
 log = logging.getLogger("crm.mail")
 TIMEOUT_SECONDS = 30
+_LINK = re.compile(r"\b[a-z][a-z0-9+.-]*://\S+", re.IGNORECASE)
+WITHHELD = "[link withheld from the log]"
 
 
 @dataclass(frozen=True)
@@ -37,7 +40,9 @@ class Mailer:
         message["Message-ID"] = make_msgid(domain="crm.local")
         message.set_content(body)
         if not self.smtp_url:
-            log.info("mail (SMTP_URL unset) to %s: %s\n%s", ", ".join(recipients), subject, body)
+            # Development only (production refuses to start without SMTP_URL). Links are withheld: an export
+            # link downloads personal data with no sign-in, and logs travel further than mail.
+            log.info("mail (SMTP_URL unset) to %s: %s\n%s", ", ".join(recipients), subject, _LINK.sub(WITHHELD, body))
             return
         await asyncio.to_thread(self._deliver, message)
 

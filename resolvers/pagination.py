@@ -1,4 +1,10 @@
-"""Relay pagination: opaque keyset cursors over (sort value, id), page size limits, the page shape."""
+"""Relay pagination: opaque keyset cursors over (sort value, id), page size limits, the page shape.
+
+A cursor carries its sort value. When that value can be personal data (a contact list ordered by a name or
+the company), pass the workspace's `cipher`: the cursor is then sealed (AES-256-GCM with the workspace's
+data key, bound to the ordering), so a client sees an opaque string and cannot forge one. Cursors over
+times and ids need no sealing.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
+from db.crypto import DecryptionError, FieldLocation, WorkspaceCipher
 from resolvers.errors import BadInput
 
 T = TypeVar("T")
@@ -35,21 +42,30 @@ def page_size(first: int | None, default: int = 50, maximum: int = MAX_PAGE) -> 
     return size
 
 
-def encode_cursor(sort_value: Any, row_id: uuid.UUID, kind: str) -> str:
+def _sealed_at(kind: str) -> FieldLocation:
+    return FieldLocation(table="cursor", column=kind, row_id="page")
+
+
+def encode_cursor(sort_value: Any, row_id: uuid.UUID, kind: str, *, cipher: WorkspaceCipher | None = None) -> str:
     raw = sort_value.isoformat() if isinstance(sort_value, datetime) else sort_value
-    payload = json.dumps([kind, raw, str(row_id)], separators=(",", ":"))
-    return base64.urlsafe_b64encode(payload.encode()).decode().rstrip("=")
+    payload = json.dumps([kind, raw, str(row_id)], separators=(",", ":")).encode()
+    if cipher is not None:
+        payload = cipher.encrypt(_sealed_at(kind), payload)
+    return base64.urlsafe_b64encode(payload).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str, kind: str) -> tuple[Any, uuid.UUID]:
+def decode_cursor(cursor: str, kind: str, *, cipher: WorkspaceCipher | None = None) -> tuple[Any, uuid.UUID]:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        cursor_kind, raw, row_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        payload = base64.urlsafe_b64decode(padded.encode())
+        if cipher is not None:
+            payload = cipher.decrypt(_sealed_at(kind), payload)
+        cursor_kind, raw, row_id = json.loads(payload)
         if cursor_kind != kind:
             raise ValueError("cursor of another ordering")
         value = datetime.fromisoformat(raw) if kind.endswith("datetime") else raw
         if kind.endswith(".str") and not isinstance(value, str):  # a tampered cursor must not reach SQL
             raise ValueError("cursor value of the wrong type")
         return value, uuid.UUID(row_id)
-    except (ValueError, TypeError, json.JSONDecodeError) as exc:
+    except (ValueError, TypeError, json.JSONDecodeError, DecryptionError) as exc:
         raise BadInput("invalid cursor", field="after") from exc

@@ -68,6 +68,13 @@ async def changed(session: AsyncSession, caller: Caller, *, details: dict[str, o
     return version
 
 
+def binding_recorded(caller: Caller, *, details: dict[str, object]) -> None:
+    """A role bound outside the Casbin rules (an API key's role): audited as a POLICY_CHANGE, no version bump."""
+    caller.audit.event(
+        "POLICY_CHANGE", entity_type="policy", details={**details, "policyVersion": caller.policy.version}
+    )
+
+
 async def current_policy(session: AsyncSession, caller: Caller) -> WorkspacePolicy:
     return await workspace_policy(session, caller.runtime, caller.tenant.slug)
 
@@ -109,6 +116,7 @@ async def remove_rule(session: AsyncSession, caller: Caller, rule: Rule) -> bool
 
 async def assign_role(session: AsyncSession, caller: Caller, user: User, role: str) -> None:
     caller.access.require(Resource.POLICY, Action.WRITE)
+    caller.access.require_role_binding()
     policy = await current_policy(session, caller)
     if role not in policy.all_roles():
         raise BadInput(f"unknown role {role!r}", field="role")

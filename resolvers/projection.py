@@ -1,7 +1,8 @@
 """Field decisions applied once per list, for any entity: ALLOW passes, MASK masks, DENY nulls and reports.
 
 Every PII value that leaves (masked or not) is recorded in the request's audit buffer as one READ
-event per record; denied fields as one DENIED event per record. Values are plain Python objects: the
+event per record (none for a record nulled by a denied non-null field); denied fields as one DENIED
+event per record. Values are plain Python objects: the
 schema layer wraps them, it never decides.
 """
 
@@ -122,7 +123,8 @@ def project(
                 categories.append(spec.pii)
         if wants_custom:
             values[CUSTOM_FIELDS] = custom
-        if read_fields:
+        # A denied non-null field nulls the whole record in the response: none of its values leave.
+        if read_fields and not any(value is DENIED for value in values.values()):
             audit.read(entity, str(rid), read_fields, categories)
         if denied:
             audit.denied(entity, str(rid), denied)

@@ -17,7 +17,9 @@ from db.audit import AuditBuffer
 from db.models.base import utcnow
 from db.tenancy import Tenant, TenantDirectory
 from db.units import Units
+from resolvers import offload
 from resolvers.exports.options import ExportOptions
+from resolvers.identity.throttle import LoginLimits
 from resolvers.mail import Mailer
 from resolvers.rate_limits import RequestLimits
 
@@ -38,6 +40,7 @@ class Runtime:
     mailer: Mailer = field(default_factory=Mailer)  # SMTP_URL, or the log in development
     exports: ExportOptions = field(default_factory=ExportOptions)
     rate_limits: RequestLimits | None = None  # requests a minute per user or API key (the API; workers: None)
+    login_limits: LoginLimits = field(default_factory=LoginLimits)
     # The business clock (deadlines, retention ages); tests replace it to move time.
     clock: Callable[[], datetime] = utcnow
 
@@ -49,10 +52,11 @@ class Runtime:
         """Units of work on the catalog and the workspaces, for the work that needs several transactions."""
         return Units(self.directory, self.send_job)
 
-    def send_job(self, actor_name: str, kwargs: dict[str, str]) -> None:
+    async def send_job(self, actor_name: str, kwargs: dict[str, str]) -> None:
+        """Enqueue a Dramatiq message; the broker's Redis client blocks, so it runs in the blocking pool."""
         if self.job_sender is None:
             raise RuntimeError(f"no job broker configured to send {actor_name}")
-        self.job_sender(actor_name, kwargs)
+        await offload.blocking(self.job_sender, actor_name, kwargs)
 
 
 @dataclass

@@ -24,6 +24,7 @@ from authz.fields import NON_NULL_FIELDS
 from authz.principal import Principal
 from db import units
 from db.audit import AuditActor, AuditBuffer
+from db.sessions import ShieldedSession, request_session_factory
 from db.tenancy import Tenant
 from resolvers import policies
 from resolvers.errors import DomainError, RateLimited, Unauthenticated
@@ -51,7 +52,7 @@ class Context:
     bearer: identity.Bearer | None
     redactions: list[Redaction] = field(default_factory=list)
     tenant: Tenant | None = None
-    session: AsyncSession | None = None
+    session: ShieldedSession | None = None
     _caller: Caller | None = None
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _loaders: Loaders | None = None
@@ -109,7 +110,7 @@ class Context:
     def _open(self, tenant: Tenant) -> AsyncSession:
         if self.session is None:
             self.tenant = tenant
-            self.session = units.open_session(tenant.engine)
+            self.session = request_session_factory(tenant.engine)()
         elif self.tenant is None or self.tenant.slug != tenant.slug:
             raise Unauthenticated("one request works in one workspace")
         return self.session
@@ -127,6 +128,7 @@ class Context:
         caller = await self.caller()
         async with self._lock:
             assert self.session is not None
+            await self.session.settle()  # a cancelled resolver's statement may still be running
             yield self.session, caller
 
     @asynccontextmanager
@@ -136,6 +138,7 @@ class Context:
         caller = await self.caller()
         async with self._lock:
             assert self.session is not None
+            await self.session.settle()
             mark = self.audit.savepoint()
             try:
                 async with self.session.begin_nested():
@@ -148,6 +151,7 @@ class Context:
     async def locked_session(self) -> AsyncIterator[AsyncSession]:
         async with self._lock:
             assert self.session is not None
+            await self.session.settle()
             yield self.session
 
     @property
@@ -189,7 +193,7 @@ class Context:
             self.session = None
         caller = self._caller
         if caller is not None and ok:
-            await units.after_commit(caller.after_commit, caller.jobs, self.runtime.job_sender)
+            await units.after_commit(caller.after_commit, caller.jobs, self.runtime.send_job)
 
     async def abandon(self) -> None:
         """After a cancelled operation: roll back and close; nothing is written, no job is sent."""

@@ -44,6 +44,8 @@ class UnitOfWork(SchemaExtension):
             if result is not None:
                 result.data = None
             formatted, unexpected = [_internal(ctx, "internal error")], True
+        if result is not None and result.data is None:
+            ctx.audit.discard({"READ"})  # a failed non-null root field nulled everything: no value left
         try:
             await ctx.finish(ok=not unexpected)
         except Exception:

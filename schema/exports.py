@@ -66,10 +66,9 @@ class ExportJob:
 
 
 def export_job_of(info: Info[Context, None], job: Any, slug: str) -> ExportJob:
-    """The GraphQL shape of a job, its link based on CRM_PUBLIC_URL or the request's own URL."""
+    """The GraphQL shape of a job, its link based on CRM_PUBLIC_URL (never on the request's Host header)."""
     runtime = info.context.runtime
-    base = runtime.exports.public_url or str(info.context.request.base_url)
-    return ExportJob.from_model(job, exports.download_url(runtime, slug, job, base))
+    return ExportJob.from_model(job, exports.download_url(runtime, slug, job, runtime.exports.link_base))
 
 
 @strawberry.type

@@ -131,7 +131,9 @@ class IdentityMutations:
         session = await ctx.open_workspace(workspace)
         assert ctx.tenant is not None
         async with ctx.locked_session():
-            result = await identity.login(session, ctx.runtime, ctx.tenant, ctx.audit, email, password)
+            result = await identity.login(
+                session, ctx.runtime, ctx.tenant, ctx.audit, email, password, ctx.audit.actor.client_ip
+            )
         return Session(
             token=result.token, expires_at=result.expires_at, user=User.from_model(result.user, result.roles)
         )

@@ -25,6 +25,9 @@ os.environ["CRM_MASTER_KEY"] = "test-master-" + secrets.token_urlsafe(24)
 os.environ.setdefault("CRM_ENV", "development")
 # Tests create many workspaces: keep few engines (and so connections) open at a time.
 os.environ.setdefault("CRM_MAX_ENGINES", "6")
+# Every test client comes from one address (10.1.2.3): the per-address login limit would count the whole
+# suite's failed logins. tests/api/test_login_throttle.py checks the limits with clients of their own.
+os.environ.setdefault("CRM_LOGIN_LIMIT_PER_ADDRESS", "100000")
 
 import main  # noqa: E402
 from db import tenancy  # noqa: E402 - the environment above must be set first

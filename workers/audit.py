@@ -18,6 +18,6 @@ def actors(runtime: WorkerRuntime) -> dict[str, object]:
     async def maintain_all() -> None:
         rt = await runtime.get()
         for slug in await rt.directory.all_slugs():
-            rt.send_job("audit.maintain", {"slug": slug})
+            await rt.send_job("audit.maintain", {"slug": slug})
 
     return {"audit.maintain": maintain, "audit.maintain_all": maintain_all}

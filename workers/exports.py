@@ -18,7 +18,7 @@ def actors(runtime: WorkerRuntime) -> dict[str, object]:
     async def fan_out(actor_name: str) -> None:
         rt = await runtime.get()
         for slug in await rt.directory.all_slugs():
-            rt.send_job(actor_name, {"slug": slug})
+            await rt.send_job(actor_name, {"slug": slug})
 
     async def run(slug: str, export_id: str) -> None:
         rt = await runtime.get()

@@ -18,7 +18,7 @@ def actors(runtime: WorkerRuntime) -> dict[str, object]:
         for slug in await rt.directory.all_slugs():
             tenant = await rt.directory.get(slug)
             if tenant is not None and tenant.active:
-                rt.send_job(actor_name, {"slug": slug})
+                await rt.send_job(actor_name, {"slug": slug})
 
     async def run_all() -> None:
         await fan_out("retention.run")
@@ -28,7 +28,7 @@ def actors(runtime: WorkerRuntime) -> dict[str, object]:
         async with unit_of_work(rt, slug) as unit:
             ids = [] if unit is None else await retention.enabled_ids(unit[0])
         for policy_id in ids:
-            rt.send_job("retention.run_policy", {"slug": slug, "policy_id": str(policy_id)})
+            await rt.send_job("retention.run_policy", {"slug": slug, "policy_id": str(policy_id)})
 
     async def run_policy(slug: str, policy_id: str) -> None:
         rt = await runtime.get()

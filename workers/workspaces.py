@@ -12,7 +12,7 @@ def actors(runtime: WorkerRuntime) -> dict[str, object]:
     async def purge_due() -> None:
         rt = await runtime.get()
         for slug in await workspace_life.due_for_purge(rt):
-            rt.send_job("workspaces.purge", {"slug": slug})
+            await rt.send_job("workspaces.purge", {"slug": slug})
 
     async def purge(slug: str) -> None:
         rt = await runtime.get()
@@ -27,7 +27,7 @@ def actors(runtime: WorkerRuntime) -> dict[str, object]:
         rt = await runtime.get()
         if slug is None:
             for each in await rt.directory.all_slugs():
-                rt.send_job("workspaces.apply_catalog", {"slug": each})
+                await rt.send_job("workspaces.apply_catalog", {"slug": each})
             return
         await workspace_life.apply_catalog_changes(rt, slug)
 

@@ -19,7 +19,7 @@ The package: `canonical` (row form and hashes), `buffer` (AuditActor, AuditBuffe
 
 from __future__ import annotations
 
-from db.audit.buffer import ACTOR_KINDS, AuditActor, AuditBuffer, AuditSavepoint
+from db.audit.buffer import ACTOR_KINDS, CHANGE_ACTIONS, AuditActor, AuditBuffer, AuditSavepoint
 from db.audit.canonical import AUDIT_COLUMNS, canonical_body, content_hash, group_rows, link_hash
 from db.audit.partitions import DEFAULT_RETENTION_MONTHS, MIN_RETENTION_MONTHS, maintain_partitions
 from db.audit.verify import ChainReport, verify_chain
@@ -29,6 +29,7 @@ __all__ = [
     "ACTOR_KINDS",
     "AUDIT_COLUMNS",
     "CHAIN_LOCK_KEY",
+    "CHANGE_ACTIONS",
     "DEFAULT_RETENTION_MONTHS",
     "MIN_RETENTION_MONTHS",
     "AuditActor",

@@ -5,14 +5,17 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from db.models.base import utcnow
 
-ACTOR_KINDS = frozenset({"user", "api_key", "support", "system"})
+# `link`: whoever holds a signed export download link (no sign-in); the row's address and user agent say who.
+# Events that describe a change to the database: gone with it when the request's transaction is rolled back.
+CHANGE_ACTIONS = frozenset({"CREATE", "UPDATE", "DELETE", "ERASE", "EXPORT", "POLICY_CHANGE"})
+ACTOR_KINDS = frozenset({"user", "api_key", "support", "system", "link"})
 _ACTION_RE = re.compile(r"^[A-Z][A-Z_]{0,15}$")
 _MAX_ENTITY_TYPE = 32
 _MAX_ENTITY_ID = 64
@@ -26,7 +29,7 @@ class AuditActor:
     """Who and where: the same for a whole request."""
 
     actor_id: uuid.UUID | None
-    actor_kind: str  # user | api_key | support | system
+    actor_kind: str  # user | api_key | support | system | link
     request_id: str | None = None
     client_ip: str | None = None
     user_agent: str | None = None
@@ -195,6 +198,15 @@ class AuditBuffer:
 
     def __len__(self) -> int:
         return len(self._events)
+
+    def discard(self, actions: Collection[str]) -> None:
+        """Forget every event of these actions: the changes they describe were rolled back (`CHANGE_ACTIONS`),
+        or the values they name never left (READ, when the response carries no data)."""
+        self._events = [e for e in self._events if e.action not in actions]
+        if "READ" in actions:
+            self._reads.clear()
+        if "DENIED" in actions:
+            self._denials.clear()
 
     def clear(self) -> None:
         self._events.clear()

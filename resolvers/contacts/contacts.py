@@ -137,7 +137,7 @@ async def list_contacts(
     stmt, plan = _scoped_select(caller, selection)
     stmt = stmt.where(*conditions).add_columns(expr.label("_sort"))
     if after:
-        value, row_id = pagination.decode_cursor(after, kind)
+        value, row_id = pagination.decode_cursor(after, kind, cipher=caller.tenant.cipher)
         stmt = stmt.where(q.keyset_after(order.field, order.descending, value, row_id))
     direction = (lambda c: c.desc()) if order.descending else (lambda c: c.asc())
     stmt = stmt.order_by(direction(expr), direction(q.T.id)).limit(size + 1)
@@ -151,7 +151,8 @@ async def list_contacts(
         )
         total = int(await session.scalar(count) or 0)
     records = _project(caller, rows, selection, plan)
-    cursors = [pagination.encode_cursor(row._mapping["_sort"], row.id, kind) for row in rows]
+    cipher = caller.tenant.cipher  # sort values may be names: sealed
+    cursors = [pagination.encode_cursor(row._mapping["_sort"], row.id, kind, cipher=cipher) for row in rows]
     return pagination.Page(records, cursors, has_next, total)
 
 

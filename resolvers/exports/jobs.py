@@ -172,6 +172,11 @@ class LinkExpired(Exception):
     """The link or the export has expired (HTTP 410)."""
 
 
+class LinkRevoked(LinkExpired):
+    """The link no longer works: the workspace is closing, or the requester lost the export permission, was
+    deactivated or had their key revoked (HTTP 410, like an expiry)."""
+
+
 @dataclass(frozen=True)
 class Download:
     path: Path
@@ -182,7 +187,12 @@ class Download:
 async def open_download(runtime: Runtime, token: str, actor: AuditActor) -> Download:
     """Check a download link and audit the download (an EXPORT event committed before any byte is sent).
 
-    Raises NotFound (unknown or tampered link, or no such finished export) or LinkExpired."""
+    The link is checked against today's state, not the state when the export was made: the workspace must be
+    ACTIVE and the requester must still hold the export permission (for a contact export, on that contact).
+    The event's actor is the link holder (`actor_kind` `link`, with their address and user agent), and the
+    requester is named in the details. A refused download is a DENIED event.
+
+    Raises NotFound (unknown or tampered link, or no such finished export), LinkExpired or LinkRevoked."""
     try:
         claims = export_tokens.verify(runtime.secret_key, token, runtime.now())
     except export_tokens.InvalidToken as exc:
@@ -202,14 +212,41 @@ async def open_download(runtime: Runtime, token: str, actor: AuditActor) -> Down
         path = store.path(job.file_key)
         if not path.is_file():
             raise LinkExpired("this export's file is gone")
-        # The link holder acts for whoever asked for the export; the client address says where it went.
-        unit.audit.actor = AuditActor(job.requested_by, job.requested_by_kind, actor.request_id, actor.client_ip,
-                                      actor.user_agent)
-        unit.audit.event(
-            "EXPORT", entity_type="contact" if job.kind == "CONTACT" else "workspace",
-            entity_id=str(job.contact_id) if job.kind == "CONTACT" else tenant.slug,
-            details={"exportId": str(job.id), "phase": "downloaded", "kind": job.kind, "sizeBytes": job.size_bytes},
-        )
+        # The link holder (actor kind `link`, with their address and user agent) acts; the requester is named.
+        unit.audit.actor = AuditActor(None, "link", actor.request_id, actor.client_ip, actor.user_agent)
+        entity_type = "contact" if job.kind == "CONTACT" else "workspace"
+        entity_id = str(job.contact_id) if job.kind == "CONTACT" else tenant.slug
+        details = {
+            "exportId": str(job.id), "kind": job.kind,
+            "requestedBy": str(job.requested_by) if job.requested_by else None,
+            "requestedByKind": job.requested_by_kind,
+            "downloader": {"address": actor.client_ip, "userAgent": actor.user_agent},
+        }
+        refusal = await _download_refusal(unit.session, runtime, tenant, job, unit.audit)
+        if refusal is not None:
+            # The unit rolls back but still writes the DENIED event (refused attempts outlive the rollback).
+            unit.audit.denied(entity_type, entity_id, [],
+                              details={**details, "phase": "download refused", "reason": refusal})
+            raise LinkRevoked("this download link no longer works")
+        unit.audit.event("EXPORT", entity_type=entity_type, entity_id=entity_id,
+                         details={**details, "phase": "downloaded", "sizeBytes": job.size_bytes})
     stamp = (job.finished_at or job.created_at).strftime("%Y%m%d-%H%M")
     name = f"{tenant.slug}-{'contact' if job.kind == 'CONTACT' else 'workspace'}-export-{stamp}.zip"
     return Download(path, name, int(job.size_bytes or path.stat().st_size))
+
+
+async def _download_refusal(session: AsyncSession, runtime: Runtime, tenant: Tenant, job: ExportJob,
+                            audit: AuditBuffer) -> str | None:
+    """Why the link may not be used any more, or None."""
+    if not tenant.active:
+        return "the workspace is closing"
+    try:
+        asker = await requester(session, runtime, tenant, job, audit)
+    except ExportRefused as exc:
+        return str(exc)
+    access = asker.access
+    if job.kind == "WORKSPACE":
+        return None if access.can("workspace", "export") else "the requester may no longer export the workspace"
+    exportable = select(access.record_filter("contact", "export")).where(Contact.id == job.contact_id)
+    allowed = await session.scalar(exportable)
+    return None if allowed else "the requester may no longer export this contact"

@@ -43,7 +43,6 @@ from resolvers.runtime import Runtime
 
 log = logging.getLogger("crm.exports")
 MAX_ATTEMPTS = 5
-DEFAULT_LINK_BASE = "http://127.0.0.1:8000"
 PART_IDLE_SECONDS = 600
 
 
@@ -201,7 +200,7 @@ async def _fail(units: Units, tenant: Tenant, job: ExportJob, reason: str, *, fi
 async def _notify(runtime: Runtime, tenant: Tenant, job: ExportJob) -> None:
     if not job.notify_email:
         return
-    url = download_url(runtime, tenant.slug, job, runtime.exports.public_url or DEFAULT_LINK_BASE)
+    url = download_url(runtime, tenant.slug, job, runtime.exports.link_base)
     what = "A contact's data" if job.kind == "CONTACT" else f"The workspace {tenant.slug}"
     body = (
         f"{what} has been exported for you.\n\nDownload (valid until {job.expires_at:%Y-%m-%d %H:%M} UTC):\n{url}\n\n"
@@ -263,7 +262,7 @@ async def reconcile(runtime: Runtime, slug: str) -> int:
             select(ExportJob.id).where(ExportJob.status == "RUNNING", ExportJob.heartbeat_at < stale)
         )).scalars())
     for job_id in [*queued, *stuck]:
-        runtime.send_job("exports.run", {"slug": slug, "export_id": str(job_id)})
+        await runtime.send_job("exports.run", {"slug": slug, "export_id": str(job_id)})
     if queued or stuck:
         log.info("exports of %s: re-sent %d queued and %d stuck job(s)", slug, len(queued), len(stuck))
     return len(queued) + len(stuck)

@@ -14,15 +14,13 @@ from authz.principal import Principal
 from db.audit import AuditBuffer
 from db.models import ApiKey, SupportGrant, Team, User
 from db.tenancy import Tenant
-from resolvers import policies
+from resolvers import offload, policies
 from resolvers.contacts.validation import InvalidValue, normalize_email, normalize_name
 from resolvers.errors import BadInput, Conflict, NotFound, RateLimited, Unauthenticated
-from resolvers.identity import credentials
+from resolvers.identity import credentials, throttle
 from resolvers.runtime import Caller, Runtime
 
 MIN_PASSWORD_LENGTH = 10
-LOGIN_FAILURES_ALLOWED = 10
-LOGIN_WINDOW_SECONDS = 900
 
 
 @dataclass(frozen=True)
@@ -99,22 +97,34 @@ class Session:
 
 
 async def login(
-    session: AsyncSession, runtime: Runtime, tenant: Tenant, audit: AuditBuffer, email: str, password: str
+    session: AsyncSession,
+    runtime: Runtime,
+    tenant: Tenant,
+    audit: AuditBuffer,
+    email: str,
+    password: str,
+    client: str | None,
 ) -> Session:
     if "\x00" in email:  # no stored address holds one, and PostgreSQL text cannot
         raise Unauthenticated("wrong workspace, email or password")
-    throttle_key = f"crm:login-failures:{tenant.slug}:{email.strip().lower()}"
-    failures = int(await runtime.redis.get(throttle_key) or 0)
-    if failures >= LOGIN_FAILURES_ALLOWED:
-        audit.event("LOGIN_FAILED", entity_type="user", details={"email": _email_hint(email), "reason": "throttled"})
+    attempt = await throttle.start(runtime.redis, runtime.login_limits, tenant.slug, email, client)
+    if attempt.throttled_by is not None:
+        if await throttle.first_refusal(runtime.redis, runtime.login_limits, attempt):
+            audit.event(
+                "LOGIN_FAILED",
+                entity_type="user",
+                details={
+                    "email": _email_hint(email),
+                    "reason": "throttled",
+                    "limit": attempt.throttled_by,
+                    "attempts": attempt.counts[attempt.throttled_by],
+                    "windowSeconds": runtime.login_limits.window_seconds,
+                },
+            )
         raise RateLimited("too many failed logins; try again later")
     user = await session.scalar(select(User).where(func.lower(User.email) == email.strip().lower()))
-    ok = credentials.verify_password(user.password_hash if user else None, password)
+    ok = await offload.cpu(credentials.verify_password, user.password_hash if user else None, password)
     if not ok or user is None or not user.is_active:
-        async with runtime.redis.pipeline(transaction=True) as pipe:
-            pipe.incr(throttle_key)
-            pipe.expire(throttle_key, LOGIN_WINDOW_SECONDS)
-            await pipe.execute()
         audit.event(
             "LOGIN_FAILED",
             entity_type="user",
@@ -122,7 +132,7 @@ async def login(
             details={"email": _email_hint(email)},
         )
         raise Unauthenticated("wrong workspace, email or password")
-    await runtime.redis.delete(throttle_key)
+    await throttle.succeeded(runtime.redis, attempt)
     audit.actor = replace(audit.actor, actor_id=user.id, actor_kind="user")
     audit.event("LOGIN", entity_type="user", entity_id=str(user.id))
     expires = credentials.token_expiry(runtime.token_ttl_seconds)
@@ -164,6 +174,8 @@ def validate_new_user(data: NewUser) -> NewUser:
 
 async def create_user(session: AsyncSession, caller: Caller, data: NewUser) -> User:
     caller.access.require(Resource.USER, Action.WRITE)
+    caller.access.require("user", "write")
+    caller.access.require_role_binding()
     return await insert_user(session, caller, data)
 
 
@@ -175,11 +187,12 @@ async def insert_user(
         raise Conflict("a user with this email exists already", field="email")
     if data.team_id is not None and await session.get(Team, data.team_id) is None:
         raise BadInput("no such team", field="teamId")
+    password_hash = await offload.cpu(credentials.hash_password, data.password)
     user = User(
         id=uuid.uuid4(),
         email=data.email,
         display_name=data.display_name,
-        password_hash=credentials.hash_password(data.password),
+        password_hash=password_hash,
         team_id=data.team_id,
     )
     session.add(user)
@@ -228,6 +241,8 @@ async def create_api_key(
     session: AsyncSession, caller: Caller, name: str, role: str, expires_at: datetime | None
 ) -> NewApiKey:
     caller.access.require(Resource.API_KEY, Action.WRITE)
+    caller.access.require("api_key", "write")
+    caller.access.require_role_binding()
     try:
         name = normalize_name(name)
     except InvalidValue as exc:
@@ -250,6 +265,7 @@ async def create_api_key(
     session.add(row)
     await session.flush()
     caller.audit.event("CREATE", entity_type="api_key", entity_id=str(row.id), details={"role": role})
+    policies.binding_recorded(caller, details={"change": "createApiKey", "apiKeyId": str(row.id), "role": role})
     return NewApiKey(key, row)
 
 

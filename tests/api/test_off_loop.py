@@ -1,0 +1,70 @@
+"""Blocking work leaves the event loop: argon2 (hashing and verifying) and the Dramatiq enqueue run in worker
+threads, so one login does not stall every other request. bench/abuse.py measures the loop lag itself."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable
+
+import pytest
+
+from resolvers.identity import credentials
+from resolvers.runtime import Runtime
+from tests.factories.workspaces import PASSWORD, GraphQLClient, WorkspaceFactory
+
+LOGIN = "mutation($w:String!,$e:String!,$p:String!){ login(workspace:$w,email:$e,password:$p){ token } }"
+
+
+def recording(monkeypatch: pytest.MonkeyPatch, owner: object, name: str) -> list[int]:
+    """Replace owner.name by a wrapper that records the thread each call ran in."""
+    threads: list[int] = []
+    original: Callable[..., object] = getattr(owner, name)
+
+    def wrapper(*args: object, **kwargs: object) -> object:
+        threads.append(threading.get_ident())
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, wrapper)
+    return threads
+
+
+async def test_twenty_concurrent_logins_verify_passwords_off_the_loop(
+    gql: GraphQLClient, workspaces: WorkspaceFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ws = await workspaces.create()
+    hashed = recording(monkeypatch, credentials, "hash_password")
+    users = [await ws.user(f"clerk{i}", ["support"]) for i in range(4)]
+    verified = recording(monkeypatch, credentials, "verify_password")
+    loop_thread = threading.get_ident()
+    ticks: list[float] = []
+    done = asyncio.Event()
+
+    async def ticker() -> None:  # the probe: how late each 5 ms tick wakes (reported, not asserted)
+        while not done.is_set():
+            start = time.perf_counter()
+            await asyncio.sleep(0.005)
+            ticks.append(time.perf_counter() - start - 0.005)
+
+    probe = asyncio.create_task(ticker())
+    answers = await asyncio.gather(
+        *(gql.raw(LOGIN, {"w": ws.slug, "e": users[i % 4]["email"], "p": PASSWORD}) for i in range(20))
+    )
+    done.set()
+    await probe
+    assert all(a["data"]["login"]["token"] for a in answers), answers
+    assert len(verified) == 20 and loop_thread not in verified
+    assert len(hashed) == 4 and loop_thread not in hashed
+    print(f"loop lag during 20 logins: max {max(ticks) * 1000:.1f} ms over {len(ticks)} ticks")
+
+
+async def test_jobs_are_enqueued_off_the_loop(
+    gql: GraphQLClient, runtime: Runtime, workspaces: WorkspaceFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ws = await workspaces.create()
+    assert runtime.job_sender is not None
+    sent = recording(monkeypatch, runtime, "job_sender")
+    data = await gql.ok("mutation{ requestWorkspaceExport { id status } }", token=ws.admin_token)
+    assert data["requestWorkspaceExport"]["status"] == "QUEUED"
+    assert len(sent) == 1 and threading.get_ident() not in sent
