@@ -37,6 +37,7 @@ class Settings(BaseSettings):
     # their own so that each run has its own databases.
     db_prefix: str = Field(default="crm", alias="CRM_DB_PREFIX")
     workspace_grace_days: int = Field(default=30, alias="CRM_WORKSPACE_GRACE_DAYS")
+    api_key_default_days: int = Field(default=365, alias="CRM_API_KEY_DEFAULT_DAYS", gt=0)
     max_engines: int = Field(default=32, alias="CRM_MAX_ENGINES")
     # Exports and mail: the base of links in emails, the sender, rows per batch, how long a job may go without a
     # heartbeat before another worker takes it over, and a pause after each batch (tests use it to kill a worker

@@ -27,6 +27,7 @@ from schema.history import HistoryQueries
 from schema.identity import IdentityMutations, IdentityQueries, Team, User, team_of, user_of
 from schema.ids import from_global
 from schema.nodes import Node
+from schema.people import PeopleMutations, PeopleQueries
 from schema.policies import PolicyMutations, PolicyQueries
 from schema.privacy import PrivacyMutations, PrivacyQueries
 from schema.retention import RetentionMutations, RetentionQueries
@@ -72,6 +73,7 @@ QUERIES: tuple[type, ...] = (
     DataRequestQueries,
     RetentionQueries,
     PrivacyQueries,
+    PeopleQueries,
 )
 MUTATIONS: tuple[type, ...] = (
     IdentityMutations,
@@ -85,6 +87,7 @@ MUTATIONS: tuple[type, ...] = (
     DataRequestMutations,
     RetentionMutations,
     PrivacyMutations,
+    PeopleMutations,
 )
 Query = merge_types("Query", QUERIES)
 Mutation = merge_types("Mutation", MUTATIONS)

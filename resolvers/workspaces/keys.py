@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from db import crypto, tenancy
 from db.audit import AuditActor, AuditBuffer, flush
-from db.models import Contact, ContactHistory, DataKey, Workspace, WorkspaceStatus
+from db.models import Contact, ContactHistory, DataKey, User, Workspace, WorkspaceStatus
 from db.queries import contacts as contact_q
 from db.sessions import session_factory
 from resolvers.errors import BadInput, NotFound
@@ -59,6 +59,7 @@ class _Table:
 TABLES = (
     _Table(Contact.__table__, tuple(spec[0] for spec in contact_q.ENCRYPTED_COLUMNS.values()), True),
     _Table(ContactHistory.__table__, ("old_enc", "new_enc"), False),
+    _Table(User.__table__, ("mfa_secret",), False),
 )
 
 
