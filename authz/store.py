@@ -49,8 +49,16 @@ class WorkspacePolicy:
 
     def user_ids_with_role(self, role: str) -> list[uuid.UUID]:
         """Users holding `role`, directly or through a role that inherits it."""
-        subjects = self.enforcer.get_implicit_users_for_role(role)
-        return [uuid.UUID(s.removeprefix("user:")) for s in subjects if s.startswith("user:")]
+        found: set[uuid.UUID] = set()
+        pending, seen = [role], {role}
+        while pending:
+            for member in self.enforcer.get_users_for_role(pending.pop()):
+                if member.startswith("user:"):
+                    found.add(uuid.UUID(member.removeprefix("user:")))
+                elif member not in seen:
+                    seen.add(member)
+                    pending.append(member)
+        return sorted(found)
 
     def all_roles(self) -> list[str]:
         return sorted({r[0] for r in self.enforcer.get_named_policy("p")})
