@@ -15,6 +15,7 @@ from strawberry.extensions import (
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext, Info
 
+from schema.access_review import AccessReviewQueries
 from schema.activities import Activity, ActivityMutations, ActivityQueries
 from schema.admin import AdminMutations, AdminQueries
 from schema.audit import AuditMutations, AuditQueries
@@ -74,6 +75,7 @@ QUERIES: tuple[type, ...] = (
     RetentionQueries,
     PrivacyQueries,
     PeopleQueries,
+    AccessReviewQueries,
 )
 MUTATIONS: tuple[type, ...] = (
     IdentityMutations,
