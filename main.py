@@ -91,6 +91,7 @@ async def open_runtime(settings: Settings, ep: Endpoints) -> Runtime:
         production=settings.production,
         export_dir=settings.exports_path,
         grace_days=settings.workspace_grace_days,
+        api_key_default_days=settings.api_key_default_days,
         job_sender=sender(make_broker(ep.redis_url, settings.db_prefix)),  # a worker replaces it with its own
         mailer=Mailer(settings.smtp_url, settings.mail_from),
         exports=ExportOptions(settings.public_url, settings.export_batch_rows, settings.export_stale_seconds,

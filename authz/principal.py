@@ -17,6 +17,7 @@ class Principal:
     team_id: uuid.UUID | None = None
     label: str = ""
     grant_id: uuid.UUID | None = field(default=None, compare=False)
+    session_id: uuid.UUID | None = field(default=None, compare=False)  # a user's sign-in session
 
     @property
     def user_id(self) -> uuid.UUID | None:

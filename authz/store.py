@@ -6,6 +6,7 @@ this module does no I/O. A new policy version replaces the whole entry; stale ta
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -45,6 +46,19 @@ class WorkspacePolicy:
 
     def roles_of(self, subject: str) -> frozenset[str]:
         return frozenset(self.enforcer.get_roles_for_user(subject))
+
+    def user_ids_with_role(self, role: str) -> list[uuid.UUID]:
+        """Users holding `role`, directly or through a role that inherits it."""
+        found: set[uuid.UUID] = set()
+        pending, seen = [role], {role}
+        while pending:
+            for member in self.enforcer.get_users_for_role(pending.pop()):
+                if member.startswith("user:"):
+                    found.add(uuid.UUID(member.removeprefix("user:")))
+                elif member not in seen:
+                    seen.add(member)
+                    pending.append(member)
+        return sorted(found)
 
     def all_roles(self) -> list[str]:
         return sorted({r[0] for r in self.enforcer.get_named_policy("p")})

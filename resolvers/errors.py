@@ -45,7 +45,19 @@ class NotFound(DomainError):
 
 
 class Unauthenticated(DomainError):
+    """`reason` (e.g. MFA_REQUIRED) tells a client what to do next; it becomes `extensions.reason`."""
+
     code = "UNAUTHENTICATED"
+
+    def __init__(self, message: str, *, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+    def extensions(self) -> dict[str, Any]:
+        out = super().extensions()
+        if self.reason:
+            out["reason"] = self.reason
+        return out
 
 
 class Conflict(DomainError):

@@ -15,6 +15,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
+from sqlalchemy import Select, func, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
+
 from db.crypto import DecryptionError, FieldLocation, WorkspaceCipher
 from resolvers.errors import BadInput
 
@@ -69,3 +73,30 @@ def decode_cursor(cursor: str, kind: str, *, cipher: WorkspaceCipher | None = No
         return value, uuid.UUID(row_id)
     except (ValueError, TypeError, json.JSONDecodeError, DecryptionError) as exc:
         raise BadInput("invalid cursor", field="after") from exc
+
+
+async def newest_first(
+    session: AsyncSession,
+    stmt: Select[Any],
+    created: InstrumentedAttribute[datetime],
+    row_id: InstrumentedAttribute[uuid.UUID],
+    *,
+    kind: str,
+    first: int | None,
+    after: str | None,
+    want_total: bool = False,
+) -> Page[Any]:
+    """One keyset page of a single-entity select, newest first on (created, id); the WHERE is the caller's."""
+    size = page_size(first)
+    total = None
+    if want_total:
+        total = int(await session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0)
+    if after:
+        value, after_id = decode_cursor(after, kind)
+        if not isinstance(value, datetime) or value.tzinfo is None:
+            raise BadInput("invalid cursor", field="after")
+        stmt = stmt.where(tuple_(created, row_id) < tuple_(value, after_id))
+    rows = list((await session.scalars(stmt.order_by(created.desc(), row_id.desc()).limit(size + 1))).all())
+    items = rows[:size]
+    cursors = [encode_cursor(getattr(r, created.key), getattr(r, row_id.key), kind) for r in items]
+    return Page(items, cursors, len(rows) > size, total)

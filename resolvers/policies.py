@@ -152,12 +152,14 @@ async def _guard_lockout(
     remove_rule: Rule | None = None,
     add_rule: Rule | None = None,
     revoke: tuple[uuid.UUID, str] | None = None,
+    deactivate: uuid.UUID | None = None,
 ) -> None:
     """Refuse a change after which no active user could edit policies any more."""
     lines = [("p", r.as_casbin()) for r in policy.rules() if r != remove_rule]
     if add_rule is not None:
         lines.append(("p", add_rule.as_casbin()))
     users = list((await session.execute(select(User.id).where(User.is_active.is_(True)))).scalars())
+    users = [u for u in users if u != deactivate]
     for user_id in users:
         roles = set(policy.roles_of(user_subject(user_id)))
         if revoke is not None and revoke[0] == user_id:
@@ -168,6 +170,11 @@ async def _guard_lockout(
         if trial.table(trial.roles_of(user_subject(user_id))).allows(Resource.POLICY, Action.WRITE):
             return
     raise Conflict("this change would leave no one able to edit policies (the last admin rule or the last admin)")
+
+
+async def guard_deactivation(session: AsyncSession, caller: Caller, user_id: uuid.UUID) -> None:
+    """CONFLICT when deactivating this user would leave no active user able to edit policies."""
+    await _guard_lockout(session, await current_policy(session, caller), deactivate=user_id)
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,8 @@ class Runtime:
     production: bool = False
     export_dir: Path = Path("./.data/exports")
     token_ttl_seconds: int = 8 * 3600
+    refresh_ttl_seconds: int = 30 * 86400  # a session (refresh-token family) lasts at most this long
+    api_key_default_days: int = 365  # CRM_API_KEY_DEFAULT_DAYS: expiry of an API key created without one
     grace_days: int = 30
     job_sender: Callable[[str, dict[str, str]], None] | None = None
     mailer: Mailer = field(default_factory=Mailer)  # SMTP_URL, or the log in development

@@ -10,8 +10,10 @@ import strawberry
 from strawberry.types import Info
 
 from resolvers.exports import jobs as exports
+from schema import selection
 from schema.context import Context
 from schema.ids import to_global, uuid_of
+from schema.nodes import Connection, connection
 
 MAX_GRAPHQL_INT = 2**31 - 1
 
@@ -71,6 +73,9 @@ def export_job_of(info: Info[Context, None], job: Any, slug: str) -> ExportJob:
     return ExportJob.from_model(job, exports.download_url(runtime, slug, job, runtime.exports.link_base))
 
 
+ExportJobConnection = Connection[ExportJob]
+
+
 @strawberry.type
 class ExportQueries:
     @strawberry.field(description="One export job: the caller's own, or any for those who may export the workspace.")
@@ -79,6 +84,17 @@ class ExportQueries:
         async with info.context.db() as (session, caller):
             job = await exports.get_job(session, caller, job_id)
         return export_job_of(info, job, caller.tenant.slug)
+
+    @strawberry.field(
+        description="Export jobs, newest first: all of them with `workspace export` (admins), else your own."
+    )
+    async def export_jobs(
+        self, info: Info[Context, None], first: int | None = 50, after: str | None = None
+    ) -> ExportJobConnection:
+        total = selection.connection_wants(info, "totalCount")
+        async with info.context.db() as (session, caller):
+            page = await exports.list_jobs(session, caller, first=first, after=after, want_total=total)
+        return connection(page, lambda job: export_job_of(info, job, caller.tenant.slug))  # type: ignore[no-any-return]
 
 
 @strawberry.type

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 from strawberry.types import Info
@@ -16,7 +16,7 @@ from schema.ids import to_global, uuid_of
 from schema.nodes import Node
 
 
-@strawberry.type
+@strawberry.type(description="A group of users; `team` record scopes compare with it.")
 class Team(Node):
     id: strawberry.ID
     name: str
@@ -32,9 +32,12 @@ class User(Node):
     id: strawberry.ID
     email: str
     display_name: str
-    roles: list[str]
-    is_active: bool
+    roles: list[str] = strawberry.field(description="Roles bound to the user directly (see `policies`).")
+    active: bool = strawberry.field(description="False once deactivated: sign-in, tokens and their API keys refused.")
+    is_active: bool = strawberry.field(deprecation_reason="Use `active`.")
     created_at: dt.datetime
+    last_login_at: dt.datetime | None = strawberry.field(description="The last successful sign-in.")
+    mfa_enabled: bool = strawberry.field(description="Signs in with a one-time code (TOTP) as well as the password.")
     team_id: strawberry.Private[Any]
 
     @strawberry.field
@@ -48,8 +51,11 @@ class User(Node):
             email=u.email,
             display_name=u.display_name,
             roles=roles,
+            active=u.is_active,
             is_active=u.is_active,
             created_at=u.created_at,
+            last_login_at=u.last_login_at,
+            mfa_enabled=u.mfa_enabled_at is not None,
             team_id=u.team_id,
         )
 
@@ -67,22 +73,36 @@ async def team_of(info: Info[Context, None], team_id: Any) -> Team | None:
     return None if row is None else Team.from_model(row)
 
 
-@strawberry.type
+@strawberry.type(description="A signed-in session: a short-lived access token and a one-use refresh token.")
 class Session:
-    token: str
-    expires_at: dt.datetime
+    token: str = strawberry.field(description="The access token: send it as `Authorization: Bearer <token>`.")
+    expires_at: dt.datetime = strawberry.field(description="When `token` expires; `refreshSession` gives a new one.")
+    refresh_token: str = strawberry.field(
+        description="Trade it once for a new session token with `refreshSession`; reusing one ends the session."
+    )
     user: User
+    mfa_enrolment_required: bool = strawberry.field(
+        default=False,
+        description="The workspace requires MFA of this user's roles: until `enrollMfa` and `confirmMfa`, the "
+        "session can do nothing else.",
+    )
 
 
-@strawberry.type
+@strawberry.type(description="A partner's key: bound to one role, shown once, stored as a hash.")
 class ApiKey(Node):
     id: strawberry.ID
     name: str
-    prefix: str
+    prefix: str = strawberry.field(description="The key's first characters, to recognise it; not a secret.")
     role: str
     created_at: dt.datetime
     expires_at: dt.datetime | None
     revoked_at: dt.datetime | None
+    last_used_at: dt.datetime | None = strawberry.field(description="Last request made with it, to the minute.")
+    created_by_id: strawberry.Private[Any]
+
+    @strawberry.field(description="The user who created it (null without `user read`, or for the system).")
+    async def created_by(self, info: Info[Context, None]) -> User | None:
+        return None if self.created_by_id is None else await user_of(info, self.created_by_id)
 
     @classmethod
     def from_model(cls, k: Any) -> ApiKey:
@@ -94,6 +114,8 @@ class ApiKey(Node):
             created_at=k.created_at,
             expires_at=k.expires_at,
             revoked_at=k.revoked_at,
+            last_used_at=k.last_used_at,
+            created_by_id=k.created_by,
         )
 
 
@@ -114,7 +136,7 @@ class UserInput:
 
 @strawberry.type
 class IdentityQueries:
-    @strawberry.field
+    @strawberry.field(description="The signed-in user (NOT_FOUND for an API key or support access).")
     async def me(self, info: Info[Context, None]) -> User:
         async with info.context.db() as (session, caller):
             if caller.principal.user_id is None:
@@ -125,20 +147,36 @@ class IdentityQueries:
 
 @strawberry.type
 class IdentityMutations:
-    @strawberry.mutation
-    async def login(self, info: Info[Context, None], workspace: str, email: str, password: str) -> Session:
+    @strawberry.mutation(
+        description="Sign in. A user with MFA also sends `otp` (a TOTP or recovery code); without it the answer is "
+        "UNAUTHENTICATED with `extensions.reason: MFA_REQUIRED`."
+    )
+    async def login(
+        self,
+        info: Info[Context, None],
+        workspace: str,
+        email: str,
+        password: str,
+        otp: Annotated[str | None, strawberry.argument(description="The one-time code, for users with MFA.")] = None,
+    ) -> Session:
         ctx = info.context
         session = await ctx.open_workspace(workspace)
         assert ctx.tenant is not None
         async with ctx.locked_session():
             result = await identity.login(
-                session, ctx.runtime, ctx.tenant, ctx.audit, email, password, ctx.audit.actor.client_ip
+                session, ctx.runtime, ctx.tenant, ctx.audit, email, password, ctx.audit.actor.client_ip, otp
             )
         return Session(
-            token=result.token, expires_at=result.expires_at, user=User.from_model(result.user, result.roles)
+            token=result.token,
+            expires_at=result.expires_at,
+            refresh_token=result.refresh_token,
+            user=User.from_model(result.user, result.roles),
+            mfa_enrolment_required=result.mfa_enrolment_required,
         )
 
-    @strawberry.mutation
+    @strawberry.mutation(
+        description="A new user with roles. Requires `user write` (binding roles may also need `policy write`)."
+    )
     async def create_user(self, info: Info[Context, None], input: UserInput) -> User:
         team_id = uuid_of(str(input.team_id), "Team", "teamId") if input.team_id else None
         data = identity.NewUser(input.email, input.password, input.display_name, list(input.roles), team_id)
@@ -146,7 +184,7 @@ class IdentityMutations:
             user = await identity.create_user(session, caller, data)
         return User.from_model(user, sorted(set(input.roles)))
 
-    @strawberry.mutation
+    @strawberry.mutation(description="Bind a role to a user. Requires `policy write`.")
     async def assign_role(self, info: Info[Context, None], user_id: strawberry.ID, role: str) -> User:
         uid = uuid_of(str(user_id), "User", "userId")
         async with info.context.mutation() as (session, caller):
@@ -155,7 +193,7 @@ class IdentityMutations:
             roles = sorted({*caller.roles_of(user.id), role})
         return User.from_model(user, roles)
 
-    @strawberry.mutation
+    @strawberry.mutation(description="Unbind a role from a user (never the last admin). Requires `policy write`.")
     async def revoke_role(self, info: Info[Context, None], user_id: strawberry.ID, role: str) -> User:
         uid = uuid_of(str(user_id), "User", "userId")
         async with info.context.mutation() as (session, caller):
@@ -164,12 +202,15 @@ class IdentityMutations:
             roles = sorted(set(caller.roles_of(user.id)) - {role})
         return User.from_model(user, roles)
 
-    @strawberry.mutation
+    @strawberry.mutation(description="A new team. Requires `team write`.")
     async def create_team(self, info: Info[Context, None], name: str) -> Team:
         async with info.context.mutation() as (session, caller):
             return Team.from_model(await identity.create_team(session, caller, name))
 
-    @strawberry.mutation
+    @strawberry.mutation(
+        description="A partner API key bound to one role, shown once; without `expiresAt` it expires after "
+        "CRM_API_KEY_DEFAULT_DAYS (365). Requires `api_key write`."
+    )
     async def create_api_key(
         self, info: Info[Context, None], name: str, role: str, expires_at: dt.datetime | None = None
     ) -> NewApiKey:
@@ -177,7 +218,7 @@ class IdentityMutations:
             created = await identity.create_api_key(session, caller, name, role, expires_at)
         return NewApiKey(key=created.key, api_key=ApiKey.from_model(created.api_key))
 
-    @strawberry.mutation
+    @strawberry.mutation(description="Stop an API key at once. Requires `api_key write`.")
     async def revoke_api_key(self, info: Info[Context, None], id: strawberry.ID) -> ApiKey:
         key_id = uuid_of(str(id), "ApiKey", "id")
         async with info.context.mutation() as (session, caller):

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import strawberry
 from strawberry.types import Info
 
 from authz.rules import Effect as RuleEffect
 from authz.rules import Rule
-from resolvers import policies
+from resolvers import access_review, policies
 from resolvers.identity import accounts as identity
 from schema.context import Context
 from schema.enums import Effect
@@ -52,24 +54,38 @@ class AccessDecision:
 
 @strawberry.type
 class PolicyQueries:
-    @strawberry.field
+    @strawberry.field(description="The rules, of one role or all. Requires `policy read`.")
     async def policies(self, info: Info[Context, None], role: str | None = None) -> list[PolicyRule]:
         async with info.context.db() as (session, caller):
             return [PolicyRule.from_rule(r) for r in await policies.list_rules(session, caller, role)]
 
-    @strawberry.field
+    @strawberry.field(description="Every role named in a rule.")
     async def roles(self, info: Info[Context, None]) -> list[str]:
         async with info.context.db() as (session, caller):
             return await policies.list_roles(session, caller)
 
-    @strawberry.field
+    @strawberry.field(
+        description="Why a user may or may not do something (with `contactId`: on that one contact). "
+        "Requires `policy read`."
+    )
     async def explain_access(
-        self, info: Info[Context, None], user_id: strawberry.ID, resource: str, action: str
+        self,
+        info: Info[Context, None],
+        user_id: strawberry.ID,
+        resource: str,
+        action: str,
+        contact_id: Annotated[
+            strawberry.ID | None, strawberry.argument(description="Explain the decision on this one contact.")
+        ] = None,
     ) -> AccessDecision:
         uid = uuid_of(str(user_id), "User", "userId")
+        cid = uuid_of(str(contact_id), "Contact", "contactId") if contact_id else None
         async with info.context.db() as (session, caller):
             user = await identity.get_user(session, uid)
-            e = await policies.explain(session, caller, user, resource, action)
+            if cid is None:
+                e = await policies.explain(session, caller, user, resource, action)
+            else:
+                e = await access_review.explain_record(session, caller, user, resource, action, cid)
         return AccessDecision(
             resource=e.resource,
             action=e.action,
@@ -83,12 +99,12 @@ class PolicyQueries:
 
 @strawberry.type
 class PolicyMutations:
-    @strawberry.mutation
+    @strawberry.mutation(description="Add a rule; every process enforces it within 2 s. Requires `policy write`.")
     async def add_policy(self, info: Info[Context, None], rule: PolicyRuleInput) -> PolicyRule:
         async with info.context.mutation() as (session, caller):
             return PolicyRule.from_rule(await policies.add_rule(session, caller, rule.to_rule()))
 
-    @strawberry.mutation
+    @strawberry.mutation(description="Remove a rule (never the last admin rule). Requires `policy write`.")
     async def remove_policy(self, info: Info[Context, None], rule: PolicyRuleInput) -> bool:
         async with info.context.mutation() as (session, caller):
             return await policies.remove_rule(session, caller, rule.to_rule())

@@ -10,6 +10,7 @@ from strawberry.extensions import DisableIntrospection
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext, Info
 
+from schema.access_review import AccessReviewQueries
 from schema.activities import Activity, ActivityMutations, ActivityQueries
 from schema.admin import AdminMutations, AdminQueries
 from schema.audit import AuditMutations, AuditQueries
@@ -23,6 +24,7 @@ from schema.identity import IdentityMutations, IdentityQueries, Team, User, team
 from schema.ids import from_global
 from schema.limits import DEFAULT_MAX_COST, limit_extensions
 from schema.nodes import Node
+from schema.people import PeopleMutations, PeopleQueries
 from schema.policies import PolicyMutations, PolicyQueries
 from schema.privacy import PrivacyMutations, PrivacyQueries
 from schema.retention import RetentionMutations, RetentionQueries
@@ -69,6 +71,8 @@ QUERIES: tuple[type, ...] = (
     DataRequestQueries,
     RetentionQueries,
     PrivacyQueries,
+    PeopleQueries,
+    AccessReviewQueries,
 )
 MUTATIONS: tuple[type, ...] = (
     IdentityMutations,
@@ -82,6 +86,7 @@ MUTATIONS: tuple[type, ...] = (
     DataRequestMutations,
     RetentionMutations,
     PrivacyMutations,
+    PeopleMutations,
 )
 Query = merge_types("Query", QUERIES)
 Mutation = merge_types("Mutation", MUTATIONS)

@@ -3,7 +3,7 @@
 from db.models.base import CatalogBase, WorkspaceBase
 from db.models.catalog import DataKey, SupportGrant, Workspace, WorkspaceStatus
 from db.models.contacts import Activity, Attachment, Consent, Contact, ContactHistory
-from db.models.identity import ApiKey, Team, User
+from db.models.identity import ApiKey, AuthSession, MfaRecoveryCode, PasswordReset, RefreshToken, Team, User
 from db.models.meta import (
     AuditBatch,
     CasbinRule,
@@ -21,6 +21,7 @@ __all__ = [
     "ApiKey",
     "Attachment",
     "AuditBatch",
+    "AuthSession",
     "CasbinRule",
     "CatalogBase",
     "CatalogChange",
@@ -32,7 +33,10 @@ __all__ = [
     "ExportJob",
     "FieldDefinition",
     "LogBookEntry",
+    "MfaRecoveryCode",
     "OptOut",
+    "PasswordReset",
+    "RefreshToken",
     "RetentionPolicy",
     "SupportGrant",
     "Suppression",

@@ -30,6 +30,7 @@ class WorkspaceMeta(WorkspaceBase):
     id: Mapped[int] = mapped_column(primary_key=True, default=1)
     policy_version: Mapped[int] = mapped_column(BigInteger, default=1)
     audit_retention_months: Mapped[int] = mapped_column(default=13)
+    require_mfa: Mapped[bool] = mapped_column(default=False, server_default="false")
 
 
 class CasbinRule(WorkspaceBase):

@@ -25,7 +25,7 @@ from db.audit import AuditActor, AuditBuffer
 from db.files import FileStore
 from db.models import ApiKey, Contact, DataRequest, ExportJob, User
 from db.tenancy import Tenant
-from resolvers import policies
+from resolvers import pagination, policies
 from resolvers.errors import BadInput, NotFound
 from resolvers.exports import tokens as export_tokens
 from resolvers.exports.context import ExportRefused
@@ -132,6 +132,20 @@ async def get_job(session: AsyncSession, caller: Caller, job_id: uuid.UUID) -> E
     if job is None or not (own or caller.access.can(Resource.WORKSPACE, Action.EXPORT)):
         raise NotFound("no such export")
     return job
+
+
+async def list_jobs(
+    session: AsyncSession, caller: Caller, *, first: int | None, after: str | None, want_total: bool
+) -> pagination.Page[ExportJob]:
+    """Newest first: every job for those who may export the workspace (admins), else the caller's own."""
+    stmt = select(ExportJob)
+    if not caller.access.can("workspace", "export"):
+        principal = caller.principal
+        stmt = stmt.where(ExportJob.requested_by == principal.id, ExportJob.requested_by_kind == principal.kind)
+    return await pagination.newest_first(
+        session, stmt, ExportJob.created_at, ExportJob.id, kind="exports.datetime", first=first, after=after,
+        want_total=want_total,
+    )
 
 
 def download_url(runtime: Runtime, slug: str, job: ExportJob, base_url: str) -> str | None:

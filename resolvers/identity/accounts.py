@@ -4,23 +4,24 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from authz.permissions import Action, Resource
 from authz.principal import Principal
 from db.audit import AuditBuffer
-from db.models import ApiKey, SupportGrant, Team, User
+from db.models import ApiKey, AuthSession, SupportGrant, Team, User
 from db.tenancy import Tenant
 from resolvers import offload, policies
 from resolvers.contacts.validation import InvalidValue, normalize_email, normalize_name
 from resolvers.errors import BadInput, Conflict, NotFound, RateLimited, Unauthenticated
-from resolvers.identity import credentials, throttle
+from resolvers.identity import credentials, mfa, sessions, throttle
 from resolvers.runtime import Caller, Runtime
 
 MIN_PASSWORD_LENGTH = 10
+KEY_USE_RESOLUTION = timedelta(minutes=1)
 
 
 @dataclass(frozen=True)
@@ -49,12 +50,24 @@ def read_bearer(runtime: Runtime, header: str | None) -> Bearer | None:
 
 
 async def authenticate(session: AsyncSession, runtime: Runtime, tenant: Tenant, bearer: Bearer) -> Principal:
+    """Checked on every request against the database: revoked sessions and deactivated users stop at once."""
     policy = await policies.workspace_policy(session, runtime, tenant.slug)
+    now = datetime.now(UTC)
     if bearer.claims is None:
-        key = await session.scalar(select(ApiKey).where(ApiKey.key_hash == credentials.hash_api_key(bearer.token)))
-        now = datetime.now(UTC)
+        found = (
+            await session.execute(
+                select(ApiKey, User.is_active)
+                .outerjoin(User, User.id == ApiKey.created_by)
+                .where(ApiKey.key_hash == credentials.hash_api_key(bearer.token))
+            )
+        ).one_or_none()
+        key = found[0] if found else None
+        creator_active = found is None or found[1] is not False  # keys made before users, or by the system
         if key is None or key.revoked_at is not None or (key.expires_at is not None and key.expires_at <= now):
             raise Unauthenticated("invalid, revoked or expired API key")
+        if not creator_active:
+            raise Unauthenticated("the user who created this API key is deactivated")
+        await _note_key_use(session, key, now)
         return Principal("api_key", key.id, frozenset({key.role}), None, label=key.name)
     claims = bearer.claims
     if claims.kind == "support":
@@ -62,11 +75,32 @@ async def authenticate(session: AsyncSession, runtime: Runtime, tenant: Tenant, 
         if grant is None:
             raise Unauthenticated("the support grant has ended")
         return Principal("support", claims.subject_id, frozenset({"support"}), None, label="support", grant_id=grant.id)
-    user = await session.get(User, claims.subject_id)
-    if user is None or not user.is_active:
-        raise Unauthenticated("the user no longer exists or is disabled")
+    found_user = (
+        await session.execute(
+            select(User, AuthSession)
+            .join(AuthSession, AuthSession.user_id == User.id)
+            .where(User.id == claims.subject_id, AuthSession.id == claims.session_id)
+        )
+    ).one_or_none()
+    if found_user is None or not found_user[0].is_active or not sessions.live(found_user[1], now):
+        raise Unauthenticated("the session has ended or the user is deactivated: sign in again")
+    user, auth = found_user
     roles = policy.roles_of(policies.user_subject(user.id))
-    return Principal("user", user.id, roles, user.team_id, label=user.email)
+    if await mfa.enrolment_pending(session, user, policy.table(roles)):
+        roles = frozenset()  # the workspace requires MFA of these roles: nothing but enrolling until it is set up
+    return Principal("user", user.id, roles, user.team_id, label=user.email, session_id=auth.id)
+
+
+async def _note_key_use(session: AsyncSession, key: ApiKey, now: datetime) -> None:
+    """`lastUsedAt` to the minute: at most one write a minute per key, not one per request."""
+    if key.last_used_at is not None and now - key.last_used_at < KEY_USE_RESOLUTION:
+        return
+    await session.execute(
+        update(ApiKey)
+        .where(ApiKey.id == key.id, or_(ApiKey.last_used_at.is_(None), ApiKey.last_used_at < now - KEY_USE_RESOLUTION))
+        .values(last_used_at=now)
+        .execution_options(synchronize_session=False)
+    )
 
 
 async def _active_grant(runtime: Runtime, tenant: Tenant, grant_id: uuid.UUID | None) -> SupportGrant | None:
@@ -92,8 +126,10 @@ async def _active_grant(runtime: Runtime, tenant: Tenant, grant_id: uuid.UUID | 
 class Session:
     token: str
     expires_at: datetime
+    refresh_token: str
     user: User
     roles: list[str]
+    mfa_enrolment_required: bool = False
 
 
 async def login(
@@ -104,6 +140,7 @@ async def login(
     email: str,
     password: str,
     client: str | None,
+    otp: str | None = None,
 ) -> Session:
     if "\x00" in email:  # no stored address holds one, and PostgreSQL text cannot
         raise Unauthenticated("wrong workspace, email or password")
@@ -125,20 +162,32 @@ async def login(
     user = await session.scalar(select(User).where(func.lower(User.email) == email.strip().lower()))
     ok = await offload.cpu(credentials.verify_password, user.password_hash if user else None, password)
     if not ok or user is None or not user.is_active:
-        audit.event(
-            "LOGIN_FAILED",
-            entity_type="user",
-            entity_id=str(user.id) if user else None,
-            details={"email": _email_hint(email)},
-        )
+        _failed(audit, email, user, "wrong_password" if ok is False else "inactive")
         raise Unauthenticated("wrong workspace, email or password")
+    try:
+        method = await mfa.second_factor(session, runtime, tenant, user, otp)
+    except mfa.WrongCode:
+        _failed(audit, email, user, "wrong_otp")
+        raise
     await throttle.succeeded(runtime.redis, attempt)
+    user.last_login_at = runtime.now()
     audit.actor = replace(audit.actor, actor_id=user.id, actor_kind="user")
-    audit.event("LOGIN", entity_type="user", entity_id=str(user.id))
-    expires = credentials.token_expiry(runtime.token_ttl_seconds)
-    token = credentials.issue_token(runtime.secret_key, credentials.TokenClaims(tenant.slug, user.id, "user", expires))
+    audit.event("LOGIN", entity_type="user", entity_id=str(user.id), details={"mfa": method} if method else None)
+    issued = await sessions.start(session, runtime, tenant, user)
     policy = await policies.workspace_policy(session, runtime, tenant.slug)
-    return Session(token, expires, user, sorted(policy.roles_of(policies.user_subject(user.id))))
+    roles = policy.roles_of(policies.user_subject(user.id))
+    pending = await mfa.enrolment_pending(session, user, policy.table(roles))
+    return Session(issued.token, issued.expires_at, issued.refresh_token, user, sorted(roles), pending)
+
+
+def _failed(audit: AuditBuffer, email: str, user: User | None, reason: str) -> None:
+    """The attempt was counted before the password was checked (`throttle.start`): only the event is left."""
+    audit.event(
+        "LOGIN_FAILED",
+        entity_type="user",
+        entity_id=str(user.id) if user else None,
+        details={"email": _email_hint(email), "reason": reason},
+    )
 
 
 def _email_hint(email: str) -> str:
@@ -252,6 +301,8 @@ async def create_api_key(
         raise BadInput(f"unknown role {role!r}", field="role")
     if expires_at is not None and expires_at <= datetime.now(UTC):
         raise BadInput("the expiry must be in the future", field="expiresAt")
+    if expires_at is None:
+        expires_at = datetime.now(UTC) + timedelta(days=caller.runtime.api_key_default_days)
     key = credentials.new_api_key(caller.tenant.slug)
     row = ApiKey(
         id=uuid.uuid4(),

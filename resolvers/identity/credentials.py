@@ -1,4 +1,5 @@
-"""Passwords (argon2id), session tokens (JWT, HS256) and partner API keys (random, stored as SHA-256)."""
+"""Passwords (argon2id), access tokens (JWT, HS256), and random secrets stored as SHA-256: partner API keys,
+refresh tokens, password-reset links, MFA recovery codes."""
 
 from __future__ import annotations
 
@@ -36,6 +37,7 @@ class TokenClaims:
     kind: str  # user | support
     expires_at: datetime
     grant_id: uuid.UUID | None = None
+    session_id: uuid.UUID | None = None  # user tokens: the server-side session (`auth_sessions`) they belong to
 
 
 def issue_token(secret: str, claims: TokenClaims) -> str:
@@ -48,6 +50,8 @@ def issue_token(secret: str, claims: TokenClaims) -> str:
     }
     if claims.grant_id:
         payload["grant"] = str(claims.grant_id)
+    if claims.session_id:
+        payload["sid"] = str(claims.session_id)
     return jwt.encode(payload, secret, algorithm="HS256")
 
 
@@ -60,6 +64,7 @@ def read_token(secret: str, token: str) -> TokenClaims | None:
             kind=str(data.get("kind", "user")),
             expires_at=datetime.fromtimestamp(int(data["exp"]), UTC),
             grant_id=uuid.UUID(str(data["grant"])) if data.get("grant") else None,
+            session_id=uuid.UUID(str(data["sid"])) if data.get("sid") else None,
         )
     except (jwt.PyJWTError, ValueError, KeyError):
         return None
@@ -84,3 +89,17 @@ def api_key_workspace(key: str) -> str | None:
 
 def hash_api_key(key: str) -> bytes:
     return hashlib.sha256(key.encode()).digest()
+
+
+def new_workspace_secret(workspace: str) -> str:
+    """`<workspace>.<43 random characters>`: refresh tokens and reset links name the database to look in."""
+    return f"{workspace}.{secrets.token_urlsafe(32)}"
+
+
+def secret_workspace(secret: str) -> str | None:
+    workspace, dot, rest = secret.rpartition(".")
+    return workspace if dot and workspace and len(rest) == 43 else None
+
+
+def sha256(value: str) -> bytes:
+    return hashlib.sha256(value.encode()).digest()

@@ -23,7 +23,7 @@ from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from db import crypto, tenancy
-from db.models import Contact, ContactHistory, DataKey, Workspace, WorkspaceStatus
+from db.models import Contact, ContactHistory, DataKey, User, Workspace, WorkspaceStatus
 from db.queries import contacts as contact_q
 from db.units import Units
 from resolvers.errors import BadInput, NotFound
@@ -58,6 +58,7 @@ class _Table:
 TABLES = (
     _Table(cast(Table, Contact.__table__), tuple(spec[0] for spec in contact_q.ENCRYPTED_COLUMNS.values()), True),
     _Table(cast(Table, ContactHistory.__table__), ("old_enc", "new_enc"), False),
+    _Table(cast(Table, User.__table__), ("mfa_secret",), False),
 )
 
 

@@ -141,12 +141,21 @@ async def test_me_without_a_valid_credential_is_unauthenticated(
 async def test_an_expired_token_is_unauthenticated(gql: GraphQLClient, ws: Workspace) -> None:
     user_id = await _user_uuid(gql, ws)
     secret = os.environ["CRM_SECRET_KEY"]
+    live = credentials.read_token(secret, ws.admin_token)
+    assert live is not None and live.session_id is not None  # tokens name their server-side session
     past = datetime.now(UTC) - timedelta(minutes=1)
-    expired = credentials.issue_token(secret, credentials.TokenClaims(ws.slug, user_id, "user", past))
+    expired = credentials.issue_token(
+        secret, credentials.TokenClaims(ws.slug, user_id, "user", past, session_id=live.session_id)
+    )
     assert code_of(await gql.raw(ME, token=expired)) == "UNAUTHENTICATED"
     # The same claims, still valid, do work: it is the expiry that is refused.
     future = datetime.now(UTC) + timedelta(minutes=5)
-    valid = credentials.issue_token(secret, credentials.TokenClaims(ws.slug, user_id, "user", future))
+    valid = credentials.issue_token(
+        secret, credentials.TokenClaims(ws.slug, user_id, "user", future, session_id=live.session_id)
+    )
+    # Without a session the same signed claims are refused: a token is only as live as its session.
+    sessionless = credentials.issue_token(secret, credentials.TokenClaims(ws.slug, user_id, "user", future))
+    assert code_of(await gql.raw(ME, token=sessionless)) == "UNAUTHENTICATED"
     assert (await gql.ok(ME, token=valid))["me"]["email"] == ws.admin_email
 
 
@@ -320,7 +329,10 @@ async def test_an_api_key_is_shown_once_works_as_bearer_and_stops_when_revoked(
     key, api_key = created["key"], created["apiKey"]
     assert api_key["name"] == "Partner sync"
     assert api_key["role"] == "manager"
-    assert api_key["revokedAt"] is None and api_key["expiresAt"] is None
+    assert api_key["revokedAt"] is None
+    # Without an expiry the key gets the default one: CRM_API_KEY_DEFAULT_DAYS (365) from now.
+    expires = datetime.fromisoformat(api_key["expiresAt"])
+    assert timedelta(days=364) < expires - datetime.now(UTC) <= timedelta(days=365)
     # Only a short prefix is kept for recognition; the secret part is never shown again.
     assert key.startswith(api_key["prefix"]) and len(api_key["prefix"]) < len(key) - 20
     api_key_fields = await gql.ok('{ __type(name: "ApiKey") { fields { name } } }', token=ws.admin_token)
