@@ -43,6 +43,7 @@ from resolvers.exports.options import ExportOptions
 from resolvers.identity import support
 from resolvers.mail import Mailer
 from resolvers.runtime import Runtime
+from resolvers.webhooks.options import WebhookOptions
 from resolvers.workspaces import create as workspaces
 from resolvers.workspaces import demo, keys
 from resolvers.workspaces import life as workspace_life
@@ -102,6 +103,7 @@ async def open_runtime(settings: Settings, ep: Endpoints) -> Runtime:
         mailer=Mailer(settings.smtp_url, settings.mail_from),
         exports=ExportOptions(settings.public_url, settings.export_batch_rows, settings.export_stale_seconds,
                               settings.export_batch_delay_ms),
+        webhooks=WebhookOptions(allow_private=settings.webhook_allow_private and not settings.production),
     )
 
 

@@ -46,6 +46,8 @@ class Settings(BaseSettings):
     export_batch_rows: int = Field(default=2000, alias="CRM_EXPORT_BATCH_ROWS")
     export_stale_seconds: float = Field(default=60, alias="CRM_EXPORT_STALE_SECONDS")
     export_batch_delay_ms: int = Field(default=0, alias="CRM_EXPORT_BATCH_DELAY_MS")
+    # Webhooks: deliver to loopback/private addresses (development receivers only; refused in production).
+    webhook_allow_private: bool = Field(default=False, alias="CRM_WEBHOOK_ALLOW_PRIVATE")
 
     @property
     def production(self) -> bool:
@@ -96,6 +98,8 @@ class Settings(BaseSettings):
         """Stop the start when production runs with missing or development secrets (or unsupported settings)."""
         if self.export_s3_url:
             raise InsecureSettings("EXPORT_S3_URL is not supported yet: unset it, exports then go to EXPORT_DIR")
+        if self.production and self.webhook_allow_private:
+            raise InsecureSettings("CRM_WEBHOOK_ALLOW_PRIVATE is for development: unset it in production")
         if self.production:
             self.secret_key()
             self.master_key()

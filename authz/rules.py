@@ -29,6 +29,7 @@ OPERATION_RESOURCES = (
     "data_request",
     "retention_policy",
     "support_access",
+    "webhook",
 )
 ROLE_NAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789_-")
 

@@ -18,6 +18,7 @@ from db.models.base import utcnow
 from db.tenancy import Tenant, TenantDirectory
 from resolvers.exports.options import ExportOptions
 from resolvers.mail import Mailer
+from resolvers.webhooks.options import WebhookOptions
 
 
 @dataclass
@@ -35,6 +36,7 @@ class Runtime:
     job_sender: Callable[[str, dict[str, str]], None] | None = None
     mailer: Mailer = field(default_factory=Mailer)  # SMTP_URL, or the log in development
     exports: ExportOptions = field(default_factory=ExportOptions)
+    webhooks: WebhookOptions = field(default_factory=WebhookOptions)
     # The business clock (deadlines, retention ages); tests replace it to move time.
     clock: Callable[[], datetime] = utcnow
 

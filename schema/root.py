@@ -32,6 +32,7 @@ from schema.privacy import PrivacyMutations, PrivacyQueries
 from schema.retention import RetentionMutations, RetentionQueries
 from schema.scalars import SCALAR_OVERRIDES
 from schema.selection import names, node_fields
+from schema.webhooks import WebhookMutations, WebhookQueries
 from schema.workspace import WorkspaceLifeMutations, WorkspaceLifeQueries
 
 
@@ -72,6 +73,7 @@ QUERIES: tuple[type, ...] = (
     DataRequestQueries,
     RetentionQueries,
     PrivacyQueries,
+    WebhookQueries,
 )
 MUTATIONS: tuple[type, ...] = (
     IdentityMutations,
@@ -85,6 +87,7 @@ MUTATIONS: tuple[type, ...] = (
     DataRequestMutations,
     RetentionMutations,
     PrivacyMutations,
+    WebhookMutations,
 )
 Query = merge_types("Query", QUERIES)
 Mutation = merge_types("Mutation", MUTATIONS)

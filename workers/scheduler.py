@@ -34,6 +34,7 @@ SCHEDULE: tuple[Periodic, ...] = (
     Periodic("workspaces.remind", 24 * 3600),
     Periodic("retention.run_all", 24 * 3600),
     Periodic("data_requests.remind_all", 24 * 3600),
+    Periodic("webhooks.sweep", 60),
 )
 
 

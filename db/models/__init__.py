@@ -14,6 +14,7 @@ from db.models.meta import (
     audit_log,
 )
 from db.models.privacy import DataRequest, ExportJob, OptOut, RetentionPolicy, Suppression
+from db.models.webhooks import Webhook, WebhookDelivery, WebhookEvent
 
 __all__ = [
     "Activity",
@@ -36,6 +37,9 @@ __all__ = [
     "Suppression",
     "Team",
     "User",
+    "Webhook",
+    "WebhookDelivery",
+    "WebhookEvent",
     "Workspace",
     "WorkspaceBase",
     "WorkspaceMeta",

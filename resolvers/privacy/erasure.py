@@ -33,6 +33,7 @@ from db.queries import policies as policy_q
 from resolvers.errors import BadInput, Conflict, NotFound
 from resolvers.privacy import suppression
 from resolvers.runtime import Caller
+from resolvers.webhooks import events as webhook_events
 
 ENTITY = "contact"
 EMAIL_DOMAIN = "erased.example"
@@ -253,6 +254,7 @@ async def erase_contact(
             **({"dataRequestId": str(data_request_id)} if data_request_id else {}),
         },
     )
+    await webhook_events.emit(session, caller, "contact.erased", contact_id)
     remove_after_commit(caller, result.files)
     return contact_id
 

@@ -1,0 +1,115 @@
+"""integrations: webhook subscriptions, the event outbox and the delivery log
+
+Revision ID: 8b0000000001
+Revises: 5b1e0c2f7a44
+Create Date: 2026-12-02 10:20:00
+
+Also grants `webhook read` / `webhook write` to the admin role of existing workspaces (new workspaces get
+them from authz/default_policy.csv).
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+from sqlalchemy.dialects import postgresql
+
+revision: str = "8b0000000001"
+down_revision: str | None = "5b1e0c2f7a44"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+GRANTS = (("admin", "webhook", "read"), ("admin", "webhook", "write"))
+
+
+def upgrade() -> None:
+    op.create_table(
+        "webhooks",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("url", sa.Text(), nullable=False),
+        sa.Column("events", postgresql.ARRAY(sa.String(length=64)), nullable=False),
+        sa.Column("description", sa.String(length=500), nullable=True),
+        sa.Column("secret_enc", sa.LargeBinary(), nullable=False),
+        sa.Column("previous_secret_enc", sa.LargeBinary(), nullable=True),
+        sa.Column("previous_secret_until", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("secret_version", sa.Integer(), nullable=False, server_default="1"),
+        sa.Column("active", sa.Boolean(), nullable=False, server_default=sa.true()),
+        sa.Column("consecutive_failures", sa.Integer(), nullable=False, server_default="0"),
+        sa.Column("disabled_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("disabled_reason", sa.Text(), nullable=True),
+        sa.Column("created_by", sa.Uuid(), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_webhooks")),
+    )
+    op.create_table(
+        "webhook_events",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("seq", sa.BigInteger(), sa.Identity(always=True), nullable=False),
+        sa.Column("type", sa.String(length=64), nullable=False),
+        sa.Column("occurred_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("entity_type", sa.String(length=32), nullable=False),
+        sa.Column("entity_id", sa.String(length=64), nullable=False),
+        sa.Column("data", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_webhook_events")),
+        sa.UniqueConstraint("seq", name=op.f("uq_webhook_events_seq")),
+    )
+    op.create_index("ix_webhook_events_type_entity_id", "webhook_events", ["type", "entity_id"])
+    op.create_table(
+        "webhook_deliveries",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("webhook_id", sa.Uuid(), nullable=False),
+        sa.Column("event_id", sa.Uuid(), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False, server_default="0"),
+        sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("response_code", sa.Integer(), nullable=True),
+        sa.Column("latency_ms", sa.Integer(), nullable=True),
+        sa.Column("last_error", sa.Text(), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("delivered_at", sa.DateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["webhook_id"], ["webhooks.id"], name=op.f("fk_webhook_deliveries_webhook_id_webhooks"), ondelete="CASCADE"
+        ),
+        sa.ForeignKeyConstraint(
+            ["event_id"], ["webhook_events.id"], name=op.f("fk_webhook_deliveries_event_id_webhook_events"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_webhook_deliveries")),
+    )
+    op.create_index(
+        "ix_webhook_deliveries_webhook_id_status_next_attempt_at",
+        "webhook_deliveries",
+        ["webhook_id", "status", "next_attempt_at"],
+    )
+    op.create_index("ix_webhook_deliveries_webhook_id_created_at", "webhook_deliveries", ["webhook_id", "created_at"])
+    rules = sa.table(
+        "casbin_rule",
+        sa.column("ptype", sa.String),
+        sa.column("v0", sa.String),
+        sa.column("v1", sa.String),
+        sa.column("v2", sa.String),
+        sa.column("v3", sa.String),
+        sa.column("v4", sa.String),
+        sa.column("v5", sa.String),
+    )
+    conn = op.get_bind()
+    granted = False
+    seeded = conn.execute(sa.select(sa.func.count()).select_from(rules).where(rules.c.ptype == "p")).scalar()
+    for role, resource, action in GRANTS if seeded else ():  # a new workspace is seeded from the CSV afterwards
+        exists = conn.execute(
+            sa.select(sa.func.count()).select_from(rules).where(
+                rules.c.ptype == "p", rules.c.v0 == role, rules.c.v1 == resource, rules.c.v2 == action
+            )
+        ).scalar()
+        if not exists:
+            op.execute(rules.insert().values(ptype="p", v0=role, v1=resource, v2=action, v3="allow", v4="all", v5=""))
+            granted = True
+    if granted:  # running processes recompile their decisions when the version moves
+        op.execute("UPDATE workspace_meta SET policy_version = policy_version + 1 WHERE id = 1")
+
+
+def downgrade() -> None:
+    op.execute("DELETE FROM casbin_rule WHERE ptype = 'p' AND v1 = 'webhook'")
+    op.drop_table("webhook_deliveries")
+    op.drop_table("webhook_events")
+    op.drop_table("webhooks")
