@@ -47,7 +47,7 @@ from resolvers.webhooks.options import WebhookOptions
 from resolvers.workspaces import create as workspaces
 from resolvers.workspaces import demo, keys
 from resolvers.workspaces import life as workspace_life
-from schema import attachments, downloads, export_downloads
+from schema import attachments, downloads, export_downloads, imports
 from schema.context import Context, build_context
 from schema.root import build_schema
 from settings import InsecureSettings, Settings
@@ -167,6 +167,7 @@ def create_app(settings: Settings, ep: Endpoints, *, tls: bool = False) -> Starl
         *downloads.routes(),
         *export_downloads.routes(),
         *attachments.routes(),
+        *imports.routes(),
     ]
     return Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(HSTSMiddleware)] if tls else [])
 

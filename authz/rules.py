@@ -16,7 +16,7 @@ class Effect(enum.StrEnum):
     DENY = "deny"
 
 
-ACTIONS = ("read", "write", "delete", "export", "erase")
+ACTIONS = ("read", "write", "delete", "export", "erase", "import")
 # Resources that are not records: admin operations, each with its actions.
 OPERATION_RESOURCES = (
     "user",

@@ -26,6 +26,7 @@ from schema.exports import ExportMutations, ExportQueries
 from schema.history import HistoryQueries
 from schema.identity import IdentityMutations, IdentityQueries, Team, User, team_of, user_of
 from schema.ids import from_global
+from schema.imports import ImportMutations, ImportQueries
 from schema.nodes import Node
 from schema.policies import PolicyMutations, PolicyQueries
 from schema.privacy import PrivacyMutations, PrivacyQueries
@@ -74,6 +75,7 @@ QUERIES: tuple[type, ...] = (
     RetentionQueries,
     PrivacyQueries,
     WebhookQueries,
+    ImportQueries,
 )
 MUTATIONS: tuple[type, ...] = (
     IdentityMutations,
@@ -88,6 +90,7 @@ MUTATIONS: tuple[type, ...] = (
     RetentionMutations,
     PrivacyMutations,
     WebhookMutations,
+    ImportMutations,
 )
 Query = merge_types("Query", QUERIES)
 Mutation = merge_types("Mutation", MUTATIONS)

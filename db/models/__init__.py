@@ -4,6 +4,7 @@ from db.models.base import CatalogBase, WorkspaceBase
 from db.models.catalog import DataKey, SupportGrant, Workspace, WorkspaceStatus
 from db.models.contacts import Activity, Attachment, Consent, Contact, ContactHistory
 from db.models.identity import ApiKey, Team, User
+from db.models.imports import ImportJob, ImportRow, ImportUpload
 from db.models.meta import (
     AuditBatch,
     CasbinRule,
@@ -30,6 +31,9 @@ __all__ = [
     "DataRequest",
     "ExportJob",
     "FieldDefinition",
+    "ImportJob",
+    "ImportRow",
+    "ImportUpload",
     "LogBookEntry",
     "OptOut",
     "RetentionPolicy",

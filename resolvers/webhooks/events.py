@@ -7,7 +7,6 @@ webhook subscribed to the type nothing is written. One statement, one round trip
 
 from __future__ import annotations
 
-import base64
 import json
 import uuid
 from collections.abc import Iterable
@@ -17,6 +16,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import WebhookEvent
+from resolvers.ids import global_id
 from resolvers.runtime import Caller
 
 # Event type -> (the GraphQL type its `data.id` names, the audit log's entity type for its disclosure).
@@ -50,11 +50,6 @@ _RECORD = text(
     RETURNING webhook_id
     """
 )
-
-
-def global_id(type_name: str, raw_id: object) -> str:
-    """The Relay global ID clients use (the encoding of schema/ids.py `to_global`)."""
-    return base64.urlsafe_b64encode(f"{type_name}:{raw_id}".encode()).decode().rstrip("=")
 
 
 async def record(

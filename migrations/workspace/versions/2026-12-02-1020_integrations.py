@@ -1,11 +1,11 @@
-"""integrations: webhook subscriptions, the event outbox and the delivery log
+"""integrations: webhook subscriptions, the event outbox and the delivery log; contact imports
 
 Revision ID: 8b0000000001
 Revises: 5b1e0c2f7a44
 Create Date: 2026-12-02 10:20:00
 
-Also grants `webhook read` / `webhook write` to the admin role of existing workspaces (new workspaces get
-them from authz/default_policy.csv).
+Also grants `webhook read` / `webhook write` (admin) and `contact import` (admin, manager) to existing
+workspaces (new workspaces get them from authz/default_policy.csv).
 """
 
 from collections.abc import Sequence
@@ -19,7 +19,12 @@ down_revision: str | None = "5b1e0c2f7a44"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-GRANTS = (("admin", "webhook", "read"), ("admin", "webhook", "write"))
+GRANTS = (
+    ("admin", "webhook", "read"),
+    ("admin", "webhook", "write"),
+    ("admin", "contact", "import"),
+    ("manager", "contact", "import"),
+)
 
 
 def upgrade() -> None:
@@ -82,6 +87,63 @@ def upgrade() -> None:
         ["webhook_id", "status", "next_attempt_at"],
     )
     op.create_index("ix_webhook_deliveries_webhook_id_created_at", "webhook_deliveries", ["webhook_id", "created_at"])
+    op.create_table(
+        "import_uploads",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("file_key", sa.String(length=255), nullable=False),
+        sa.Column("filename", sa.String(length=255), nullable=False),
+        sa.Column("size_bytes", sa.BigInteger(), nullable=False),
+        sa.Column("sha256", sa.String(length=64), nullable=False),
+        sa.Column("uploaded_by", sa.Uuid(), nullable=True),
+        sa.Column("uploaded_by_kind", sa.String(length=16), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_import_uploads")),
+    )
+    op.create_table(
+        "import_jobs",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("upload_id", sa.Uuid(), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("dry_run", sa.Boolean(), nullable=False),
+        sa.Column("mapping", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
+        sa.Column("dedupe_by", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
+        sa.Column("progress", sa.Float(), nullable=False),
+        sa.Column("rows_done", sa.Integer(), nullable=False),
+        sa.Column("created", sa.Integer(), nullable=False),
+        sa.Column("updated", sa.Integer(), nullable=False),
+        sa.Column("skipped", sa.Integer(), nullable=False),
+        sa.Column("failed", sa.Integer(), nullable=False),
+        sa.Column("encoding", sa.String(length=32), nullable=True),
+        sa.Column("error", sa.Text(), nullable=True),
+        sa.Column("requested_by", sa.Uuid(), nullable=True),
+        sa.Column("requested_by_kind", sa.String(length=16), nullable=False),
+        sa.Column("requested_roles", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("started_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("heartbeat_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["upload_id"], ["import_uploads.id"], name=op.f("fk_import_jobs_upload_id_import_uploads"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_import_jobs")),
+    )
+    op.create_index("ix_import_jobs_upload_id", "import_jobs", ["upload_id"])
+    op.create_table(
+        "import_rows",
+        sa.Column("id", sa.BigInteger(), autoincrement=True, nullable=False),
+        sa.Column("job_id", sa.Uuid(), nullable=False),
+        sa.Column("row", sa.Integer(), nullable=False),
+        sa.Column("action", sa.String(length=16), nullable=False),
+        sa.Column("contact_id", sa.Uuid(), nullable=True),
+        sa.Column("field", sa.String(length=100), nullable=True),
+        sa.Column("reason", sa.Text(), nullable=True),
+        sa.ForeignKeyConstraint(["job_id"], ["import_jobs.id"], name=op.f("fk_import_rows_job_id_import_jobs"),
+                                ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_import_rows")),
+    )
+    op.create_index("ix_import_rows_job_id_row", "import_rows", ["job_id", "row"], unique=True)
     rules = sa.table(
         "casbin_rule",
         sa.column("ptype", sa.String),
@@ -109,7 +171,10 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.execute("DELETE FROM casbin_rule WHERE ptype = 'p' AND v1 = 'webhook'")
+    op.execute("DELETE FROM casbin_rule WHERE ptype = 'p' AND (v1 = 'webhook' OR v2 = 'import')")
+    op.drop_table("import_rows")
+    op.drop_table("import_jobs")
+    op.drop_table("import_uploads")
     op.drop_table("webhook_deliveries")
     op.drop_table("webhook_events")
     op.drop_table("webhooks")
