@@ -12,6 +12,7 @@ from datetime import timedelta
 
 import pytest
 
+from resolvers.ids import global_id
 from resolvers.runtime import Runtime
 from resolvers.webhooks import addresses, signing
 from schema.ids import from_global, to_global
@@ -229,6 +230,4 @@ async def test_a_delivery_to_an_address_no_longer_allowed_is_refused_at_send_tim
 
 
 def test_event_ids_are_the_api_global_ids() -> None:
-    from resolvers.webhooks.events import global_id
-
     assert global_id("Contact", "5b0c") == to_global("Contact", "5b0c")
