@@ -34,7 +34,8 @@ from resolvers.identity.throttle import LoginLimits
 from resolvers.mail import Mailer
 from resolvers.rate_limits import RequestLimits
 from resolvers.runtime import Runtime
-from schema import attachments, downloads, export_downloads, graphiql
+from resolvers.webhooks.options import WebhookOptions
+from schema import attachments, downloads, export_downloads, graphiql, imports
 from schema.http_view import CrmGraphQL
 from schema.root import build_schema
 from schema.transport import GraphQLTransport
@@ -99,6 +100,7 @@ async def open_runtime(settings: Settings, ep: Endpoints) -> Runtime:
         rate_limits=RequestLimits(redis, ep.redis_url, settings.rate_limit_per_minute, namespace=settings.db_prefix),
         login_limits=LoginLimits(settings.login_limit_per_account, settings.login_limit_per_address,
                                  settings.login_limit_per_workspace, settings.login_window_seconds),
+        webhooks=WebhookOptions(allow_private=settings.webhook_allow_private and not settings.production),
     )
 
 
@@ -159,6 +161,7 @@ def create_app(settings: Settings, ep: Endpoints, *, tls: bool = False) -> Starl
         *downloads.routes(),
         *export_downloads.routes(),
         *attachments.routes(),
+        *imports.routes(),
     ]
     return Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(HSTSMiddleware)] if tls else [])
 

@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     login_limit_per_workspace: int = Field(default=1000, alias="CRM_LOGIN_LIMIT_PER_WORKSPACE")
     login_window_seconds: int = Field(default=900, alias="CRM_LOGIN_WINDOW_SECONDS")
 
+    # Webhooks: deliver to loopback/private addresses (development receivers only; refused in production).
+    webhook_allow_private: bool = Field(default=False, alias="CRM_WEBHOOK_ALLOW_PRIVATE")
+
     @property
     def production(self) -> bool:
         return self.crm_env == "production"
@@ -118,6 +121,8 @@ class Settings(BaseSettings):
         """Stop the start when production runs with missing or development secrets (or unsupported settings)."""
         if self.export_s3_url:
             raise InsecureSettings("EXPORT_S3_URL is not supported yet: unset it, exports then go to EXPORT_DIR")
+        if self.production and self.webhook_allow_private:
+            raise InsecureSettings("CRM_WEBHOOK_ALLOW_PRIVATE is for development: unset it in production")
         if self.production:
             self.secret_key()
             self.master_key()

@@ -22,6 +22,7 @@ class Resource(enum.StrEnum):
     DATA_REQUEST = "data_request"
     RETENTION_POLICY = "retention_policy"
     SUPPORT_ACCESS = "support_access"
+    WEBHOOK = "webhook"
 
 
 class Action(enum.StrEnum):
@@ -30,6 +31,7 @@ class Action(enum.StrEnum):
     DELETE = "delete"
     EXPORT = "export"
     ERASE = "erase"
+    IMPORT = "import"
 
 
 RECORD_RESOURCES = (Resource.CONTACT, Resource.ACTIVITY)

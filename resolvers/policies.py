@@ -24,6 +24,7 @@ from db.models import User
 from db.queries import policies as q
 from resolvers.errors import BadInput, Conflict, NotFound
 from resolvers.runtime import Caller, Runtime
+from resolvers.webhooks import events as webhook_events
 
 
 async def workspace_policy(session: AsyncSession, runtime: Runtime, slug: str) -> WorkspacePolicy:
@@ -59,6 +60,7 @@ async def changed(session: AsyncSession, caller: Caller, *, details: dict[str, o
     """Bump the version, audit the change, and publish the new version after commit."""
     version = await q.bump_policy_version(session)
     caller.audit.event("POLICY_CHANGE", entity_type="policy", details={**details, "policyVersion": version})
+    await webhook_events.emit(session, caller, "policy.changed", caller.tenant.slug)
     slug, versions = caller.tenant.slug, caller.runtime.versions
 
     async def publish() -> None:

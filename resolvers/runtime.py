@@ -22,6 +22,7 @@ from resolvers.exports.options import ExportOptions
 from resolvers.identity.throttle import LoginLimits
 from resolvers.mail import Mailer
 from resolvers.rate_limits import RequestLimits
+from resolvers.webhooks.options import WebhookOptions
 
 
 @dataclass
@@ -43,6 +44,7 @@ class Runtime:
     exports: ExportOptions = field(default_factory=ExportOptions)
     rate_limits: RequestLimits | None = None  # requests a minute per user or API key (the API; workers: None)
     login_limits: LoginLimits = field(default_factory=LoginLimits)
+    webhooks: WebhookOptions = field(default_factory=WebhookOptions)
     # The business clock (deadlines, retention ages); tests replace it to move time.
     clock: Callable[[], datetime] = utcnow
 

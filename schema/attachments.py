@@ -16,34 +16,15 @@ from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import Message, Receive
 
 from resolvers.contacts import attachments
 from resolvers.errors import BadInput, NotFound
 from schema.context import build_context
 from schema.ids import from_global, to_global
-from schema.routes import error, handle
+from schema.routes import BodyTooLarge, error, handle, limited_receive
 
 log = logging.getLogger("crm.attachments")
 MULTIPART_OVERHEAD = 64 * 1024
-
-
-class _BodyTooLarge(Exception):
-    pass
-
-
-def _limited(receive: Receive, limit: int) -> Receive:
-    seen = 0
-
-    async def wrapped() -> Message:
-        nonlocal seen
-        message = await receive()
-        seen += len(message.get("body", b""))
-        if seen > limit:
-            raise _BodyTooLarge
-        return message
-
-    return wrapped
 
 
 async def upload(request: Request) -> Response:
@@ -56,7 +37,7 @@ async def upload(request: Request) -> Response:
         too_large = error("BAD_USER_INPUT", "attachments are at most 25 MB", ctx.request_id, field="file", status=413)
         if length and length.isdigit() and int(length) > limit:
             return too_large
-        limited = Request(request.scope, _limited(request.receive, limit))
+        limited = Request(request.scope, limited_receive(request.receive, limit))
         try:
             async with limited.form(max_files=1, max_fields=5) as form:
                 part = form.get("file")
@@ -64,7 +45,7 @@ async def upload(request: Request) -> Response:
                     raise BadInput("send the file as a multipart part named `file`", field="file")
                 async with ctx.mutation() as (session, caller):
                     row = await attachments.upload(session, caller, part.filename, part.content_type, part.file)
-        except _BodyTooLarge:
+        except BodyTooLarge:
             return too_large
         return JSONResponse(
             {

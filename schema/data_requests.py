@@ -145,10 +145,10 @@ class LogBookEntry:
 
 @strawberry.type(description="Who outside the workspace received a contact's data (s.23(1)(c)).")
 class Disclosure:
-    channel: str = strawberry.field(description="API_KEY | CONTACT_EXPORT | WORKSPACE_EXPORT")
+    channel: str = strawberry.field(description="API_KEY | CONTACT_EXPORT | WORKSPACE_EXPORT | WEBHOOK")
     actor_kind: str
     actor_id: strawberry.ID | None
-    recipient: str = strawberry.field(description="The API key's name, or who made the export.")
+    recipient: str = strawberry.field(description="The API key's name, who made the export, or the webhook's URL.")
     first_at: dt.datetime
     last_at: dt.datetime
     count: int

@@ -22,6 +22,7 @@ from schema.exports import ExportMutations, ExportQueries
 from schema.history import HistoryQueries
 from schema.identity import IdentityMutations, IdentityQueries, Team, User, team_of, user_of
 from schema.ids import from_global
+from schema.imports import ImportMutations, ImportQueries
 from schema.limits import DEFAULT_MAX_COST, limit_extensions
 from schema.nodes import Node
 from schema.people import PeopleMutations, PeopleQueries
@@ -31,6 +32,7 @@ from schema.retention import RetentionMutations, RetentionQueries
 from schema.scalars import SCALAR_OVERRIDES
 from schema.selection import names, node_fields
 from schema.strings import StringRules, StringVariables
+from schema.webhooks import WebhookMutations, WebhookQueries
 from schema.workspace import WorkspaceLifeMutations, WorkspaceLifeQueries
 
 
@@ -73,6 +75,8 @@ QUERIES: tuple[type, ...] = (
     PrivacyQueries,
     PeopleQueries,
     AccessReviewQueries,
+    WebhookQueries,
+    ImportQueries,
 )
 MUTATIONS: tuple[type, ...] = (
     IdentityMutations,
@@ -87,6 +91,8 @@ MUTATIONS: tuple[type, ...] = (
     RetentionMutations,
     PrivacyMutations,
     PeopleMutations,
+    WebhookMutations,
+    ImportMutations,
 )
 Query = merge_types("Query", QUERIES)
 Mutation = merge_types("Mutation", MUTATIONS)

@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.responses import JSONResponse, Response
+from starlette.types import Message, Receive
 
 from authz.errors import AccessDenied
 from resolvers.errors import TYPED
@@ -27,6 +28,25 @@ STATUS = {
     "RATE_LIMITED": 429,
     "INTERNAL": 500,
 }
+
+
+class BodyTooLarge(Exception):
+    """The request body went past the route's limit while it was read."""
+
+
+def limited_receive(receive: Receive, limit: int) -> Receive:
+    """`receive` that raises BodyTooLarge once more than `limit` body bytes have arrived (uploads stream)."""
+    seen = 0
+
+    async def wrapped() -> Message:
+        nonlocal seen
+        message = await receive()
+        seen += len(message.get("body", b""))
+        if seen > limit:
+            raise BodyTooLarge
+        return message
+
+    return wrapped
 
 
 def error(code: str, message: str, request_id: str, *, field: str | None = None, status: int | None = None) -> Response:

@@ -10,7 +10,7 @@ from typing import Any
 import dramatiq
 
 from resolvers.runtime import Runtime
-from workers import audit, exports, privacy, workspaces
+from workers import audit, exports, imports, privacy, webhooks, workspaces
 from workers.broker import QUEUE, WorkerRuntime, make_broker, register, sender
 from workers.scheduler import Scheduler
 
@@ -21,6 +21,8 @@ ACTOR_GROUPS: tuple[Callable[[WorkerRuntime], dict[str, Any]], ...] = (
     workspaces.actors,
     privacy.actors,
     exports.actors,
+    webhooks.actors,
+    imports.actors,
 )
 
 

@@ -35,6 +35,7 @@ SCHEDULE: tuple[Periodic, ...] = (
     Periodic("workspaces.apply_catalog", 60),
     Periodic("retention.run_all", 24 * 3600),
     Periodic("data_requests.remind_all", 24 * 3600),
+    Periodic("webhooks.sweep", 60),
 )
 
 

@@ -4,6 +4,7 @@ from db.models.base import CatalogBase, WorkspaceBase
 from db.models.catalog import DataKey, SupportGrant, Workspace, WorkspaceStatus
 from db.models.contacts import Activity, Attachment, Consent, Contact, ContactHistory
 from db.models.identity import ApiKey, AuthSession, MfaRecoveryCode, PasswordReset, RefreshToken, Team, User
+from db.models.imports import ImportJob, ImportRow, ImportUpload
 from db.models.meta import (
     AuditBatch,
     CasbinRule,
@@ -15,6 +16,7 @@ from db.models.meta import (
     audit_log,
 )
 from db.models.privacy import DataRequest, ExportJob, OptOut, RetentionPolicy, Suppression
+from db.models.webhooks import Webhook, WebhookDelivery, WebhookEvent
 
 __all__ = [
     "Activity",
@@ -32,6 +34,9 @@ __all__ = [
     "DataRequest",
     "ExportJob",
     "FieldDefinition",
+    "ImportJob",
+    "ImportRow",
+    "ImportUpload",
     "LogBookEntry",
     "MfaRecoveryCode",
     "OptOut",
@@ -42,6 +47,9 @@ __all__ = [
     "Suppression",
     "Team",
     "User",
+    "Webhook",
+    "WebhookDelivery",
+    "WebhookEvent",
     "Workspace",
     "WorkspaceBase",
     "WorkspaceMeta",

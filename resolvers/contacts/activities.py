@@ -20,6 +20,7 @@ from resolvers.contacts.validation import InvalidValue, normalize_text
 from resolvers.errors import BadInput, NotFound
 from resolvers.projection import Record, Selection, project
 from resolvers.runtime import Caller
+from resolvers.webhooks import events as webhook_events
 
 ENTITY = Resource.ACTIVITY
 KINDS = ("EMAIL", "WHATSAPP", "CALL", "MEETING", "NOTE", "PURCHASE")
@@ -212,4 +213,5 @@ async def create(
         fields=fields,
         details={"contactId": str(contact_id), "kind": kind},
     )
+    await webhook_events.emit(session, caller, "activity.created", activity_id)
     return activity_id

@@ -25,6 +25,7 @@ from resolvers.errors import BadInput, NotFound
 from resolvers.privacy import opt_outs, suppression
 from resolvers.projection import Record, Selection, project
 from resolvers.runtime import Caller
+from resolvers.webhooks import events as webhook_events
 
 ENTITY = Resource.CONTACT
 MAX_SEARCH_CHARS = 200
@@ -231,6 +232,7 @@ async def create(
     changes = {n: (None, v) for n, v in {**patch.values, **patch.custom}.items() if v is not None}
     await _record_history(session, caller, contact_id, changes)
     caller.audit.event("CREATE", entity_type=ENTITY, entity_id=str(contact_id), fields=patch.fields)
+    await webhook_events.emit(session, caller, "contact.created", contact_id, patch.fields)
     return contact_id
 
 
@@ -264,6 +266,7 @@ async def update_contact(
     await _record_history(session, caller, contact_id, changes)
     fields = [f"customFields.{n}" if n in patch.custom else n for n in changes]
     caller.audit.event("UPDATE", entity_type=ENTITY, entity_id=str(contact_id), fields=fields)
+    await webhook_events.emit(session, caller, "contact.updated", contact_id, fields)
     return contact_id
 
 

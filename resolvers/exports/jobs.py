@@ -12,6 +12,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Protocol
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -154,7 +155,15 @@ def download_url(runtime: Runtime, slug: str, job: ExportJob, base_url: str) -> 
     return f"{base_url.rstrip('/')}/exports/{export_tokens.sign(runtime.secret_key, slug, job.id, job.expires_at)}"
 
 
-async def requester(session: AsyncSession, runtime: Runtime, tenant: Tenant, job: ExportJob,
+class Requested(Protocol):
+    """A job run on someone's behalf (an export, an import): who asked, with the roles recorded then."""
+
+    requested_by: uuid.UUID | None
+    requested_by_kind: str
+    requested_roles: list[str]
+
+
+async def requester(session: AsyncSession, runtime: Runtime, tenant: Tenant, job: Requested,
                     audit: AuditBuffer) -> Caller:
     """The principal who asked, as they are now (roles, team, key state): an export never outlives a revocation."""
     policy = await policies.workspace_policy(session, runtime, tenant.slug)

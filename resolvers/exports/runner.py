@@ -40,6 +40,7 @@ from resolvers.exports.context import ExportContext, ExportRefused, JobLost, Pro
 from resolvers.exports.jobs import DOWNLOAD_TTL, download_url, new_operator_job, requester
 from resolvers.exports.rows import Tally, scope_of
 from resolvers.runtime import Runtime
+from resolvers.webhooks import events as webhook_events
 
 log = logging.getLogger("crm.exports")
 MAX_ATTEMPTS = 5
@@ -183,7 +184,8 @@ async def _finish(runtime: Runtime, tenant: Tenant, job: ExportJob, store: FileS
                      "notes": summary.notes,
                      **({"dataRequestId": str(job.data_request_id)} if job.data_request_id else {})},
         )
-        await audit_log.flush(session, audit)  # the audit row first: a failing flush publishes nothing
+        await audit_log.flush(session, audit)
+        await webhook_events.record(session, "export.finished", job.id, now)  # the webhook sweep delivers it
         store.publish(temp, key)  # under the row lock of the fenced UPDATE: one attempt publishes
     return finished
 

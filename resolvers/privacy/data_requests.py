@@ -30,6 +30,7 @@ from resolvers.errors import BadInput, Conflict, NotFound
 from resolvers.exports import jobs as exports
 from resolvers.privacy import erasure
 from resolvers.runtime import Caller
+from resolvers.webhooks import events as webhook_events
 
 RESOURCE = Resource.DATA_REQUEST
 KINDS = ("ACCESS", "CORRECTION", "ERASURE")
@@ -111,6 +112,7 @@ async def create(session: AsyncSession, caller: Caller, data: NewRequest) -> Dat
         entity_id=str(request.id),
         details={"kind": data.kind, "contactId": str(data.contact_id), "dueAt": request.due_at.isoformat()},
     )
+    await webhook_events.emit(session, caller, "data_request.created", request.id)
     return request
 
 

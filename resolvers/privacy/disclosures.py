@@ -4,7 +4,9 @@ a correction can be passed on to them (PDPO s.23(1)(c)). Computed from the audit
 * exports: downloads (EXPORT events, phase `downloaded`) of this contact's export (e.g. for an access
   request) and of whole-workspace exports made after the contact existed; their fields are those the
   finished export recorded;
-* partner API keys: READ events by `api_key` actors on the contact or its activities.
+* partner API keys: READ events by `api_key` actors on the contact or its activities;
+* webhooks: deliveries of events about the contact or its activities (EXPORT events, phase `webhook`: the
+  recipient URL and the field names the event carried, never values).
 
 Needs `data_request` `read` and the contact visible. Reading it is itself audited (a READ on `audit`).
 """
@@ -29,26 +31,30 @@ WINDOW = timedelta(days=365)
 _SQL = """
 WITH ev AS (
   SELECT e.id, e.occurred_at, e.actor_id, e.actor_kind,
-         CASE WHEN e.action = 'EXPORT' THEN coalesce((
+         CASE WHEN e.details ->> 'phase' = 'webhook' THEN e.fields
+              WHEN e.action = 'EXPORT' THEN coalesce((
              SELECT c.fields FROM audit_events c
              WHERE c.action = 'EXPORT' AND c.details ->> 'phase' = 'completed'
                AND c.details ->> 'exportId' = e.details ->> 'exportId' LIMIT 1), '{}') ELSE e.fields END AS fields,
-         CASE WHEN e.action = 'EXPORT' AND e.entity_type = 'workspace' THEN 'WORKSPACE_EXPORT'
+         CASE WHEN e.details ->> 'phase' = 'webhook' THEN 'WEBHOOK'
+              WHEN e.action = 'EXPORT' AND e.entity_type = 'workspace' THEN 'WORKSPACE_EXPORT'
               WHEN e.action = 'EXPORT' THEN 'CONTACT_EXPORT'
               ELSE 'API_KEY' END AS channel,
-         CASE WHEN e.entity_type = 'activity' THEN 'activities.' ELSE '' END AS prefix
+         CASE WHEN e.entity_type = 'activity' THEN 'activities.' ELSE '' END AS prefix,
+         e.details ->> 'recipient' AS recipient
   FROM audit_events e
   WHERE e.occurred_at >= :since AND e.occurred_at >= :created
     AND (
       (e.action = 'EXPORT' AND e.details ->> 'phase' = 'downloaded' AND (
           (e.entity_type = 'contact' AND e.entity_id = :cid) OR e.entity_type = 'workspace'))
-      OR (e.action = 'READ' AND e.actor_kind = 'api_key' AND (
+      OR ((e.action = 'READ' AND e.actor_kind = 'api_key'
+           OR e.action = 'EXPORT' AND e.details ->> 'phase' = 'webhook') AND (
           (e.entity_type = 'contact' AND e.entity_id = :cid)
           OR (e.entity_type = 'activity'
               AND e.entity_id IN (SELECT a.id::text FROM activities a WHERE a.contact_id = :cuuid))))
     )
 )
-SELECT ev.channel, ev.actor_kind, ev.actor_id, coalesce(k.name, u.email) AS label,
+SELECT ev.channel, ev.actor_kind, ev.actor_id, coalesce(ev.recipient, k.name, u.email) AS label,
        min(ev.occurred_at) AS first_at, max(ev.occurred_at) AS last_at, count(DISTINCT ev.id) AS n,
        coalesce(array_agg(DISTINCT ev.prefix || f.name ORDER BY ev.prefix || f.name)
                 FILTER (WHERE f.name IS NOT NULL), '{}') AS fields
@@ -56,17 +62,17 @@ FROM ev
 LEFT JOIN LATERAL unnest(ev.fields) AS f(name) ON true
 LEFT JOIN users u ON ev.actor_kind = 'user' AND u.id = ev.actor_id
 LEFT JOIN api_keys k ON ev.actor_kind = 'api_key' AND k.id = ev.actor_id
-GROUP BY ev.channel, ev.actor_kind, ev.actor_id, k.name, u.email
+GROUP BY ev.channel, ev.actor_kind, ev.actor_id, ev.recipient, k.name, u.email
 ORDER BY max(ev.occurred_at) DESC, ev.channel, ev.actor_id
 """
 
 
 @dataclass(frozen=True)
 class Disclosure:
-    channel: str  # API_KEY | CONTACT_EXPORT | WORKSPACE_EXPORT
+    channel: str  # API_KEY | CONTACT_EXPORT | WORKSPACE_EXPORT | WEBHOOK
     actor_kind: str
     actor_id: uuid.UUID | None
-    label: str  # the API key's name, or the e-mail of who made the export
+    label: str  # the API key's name, the e-mail of who made the export, or the webhook's URL
     first_at: datetime
     last_at: datetime
     count: int

@@ -34,6 +34,7 @@ from db.queries import policies as policy_q
 from resolvers.errors import BadInput, Conflict, NotFound
 from resolvers.privacy import suppression
 from resolvers.runtime import Caller
+from resolvers.webhooks import events as webhook_events
 
 ENTITY = Resource.CONTACT
 EMAIL_DOMAIN = "erased.example"
@@ -254,6 +255,7 @@ async def erase_contact(
             **({"dataRequestId": str(data_request_id)} if data_request_id else {}),
         },
     )
+    await webhook_events.emit(session, caller, "contact.erased", contact_id)
     remove_after_commit(caller, result.files)
     return contact_id
 

@@ -17,6 +17,7 @@ from authz.defaults import ADMIN_ROLE
 from db.models import CasbinRule, DataRequest, User
 from resolvers.mail import Mailer
 from resolvers.privacy.data_requests import days_remaining
+from resolvers.webhooks import events as webhook_events
 
 REMIND_WITHIN = timedelta(days=7)
 
@@ -73,6 +74,9 @@ def message(workspace: str, due_soon: list[DataRequest], overdue: list[DataReque
 
 async def remind(session: AsyncSession, mailer: Mailer, workspace: str, now: datetime) -> Reminder:
     due_soon, overdue = await pending(session, now)
+    for kind, requests in (("data_request.due_soon", due_soon), ("data_request.overdue", overdue)):
+        for request in requests:  # once per request and kind; the webhook sweep delivers them
+            await webhook_events.record(session, kind, request.id, now, once=True)
     recipients = await admin_emails(session)
     if not (due_soon or overdue) or not recipients:
         return Reminder(due_soon, overdue, recipients, sent=False)

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "5e0000000001"
-down_revision: str | None = "5b1e0c2f7a44"
+down_revision: str | None = "1a0000000001"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,208 @@
+"""Running an import job (the `imports.run` actor): claim it, read the file in batches, apply every row, keep the
+counts, the per-row report and a checkpoint in `import_jobs` / `import_rows`, then write the CSV report.
+
+* A real run commits each batch of rows with its report rows, counts and checkpoint: a worker killed midway
+  leaves a consistent prefix, and the next delivery of the message (or a takeover after `STALE_SECONDS`)
+  resumes after the checkpoint.
+* A dry run applies every row the same way inside ONE transaction that is rolled back at the end, so a later
+  row sees what an earlier one would have created (duplicates inside the file) exactly as the real run will;
+  its report rows and counts are written on a second connection. Nothing else of it is written: no contact,
+  no history, no audit row but the job's own, no webhook event.
+
+Memory stays flat: the file is streamed, `BATCH_ROWS` rows are held at a time, and the report is streamed
+from the database to the file store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import uuid
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db import audit as audit_log
+from db.audit import AuditActor, AuditBuffer
+from db.files import FileStore
+from db.models import ImportJob, ImportRow, ImportUpload
+from db.sessions import session_factory
+from db.tenancy import Tenant
+from resolvers.errors import DomainError
+from resolvers.exports.context import ExportRefused
+from resolvers.exports.jobs import requester
+from resolvers.ids import global_id
+from resolvers.imports import mapping, rows
+from resolvers.imports.source import Source
+from resolvers.runtime import Caller, Runtime
+
+BATCH_ROWS = 500
+STALE_SECONDS = 120.0
+REPORT_COLUMNS = ("row", "action", "contactId", "field", "reason")
+
+
+class JobLost(Exception):
+    """Another worker took the job over (its attempt number moved on)."""
+
+
+def report_key(store: FileStore, slug: str, job_id: uuid.UUID) -> str:
+    return store.key(slug, "imports", f"{job_id.hex}.report.csv")
+
+
+def _actor(job: ImportJob) -> AuditActor:
+    return AuditActor(job.requested_by, job.requested_by_kind, request_id=f"import:{job.id.hex}")
+
+
+async def _claim(runtime: Runtime, tenant: Tenant, job_id: uuid.UUID) -> ImportJob | None:
+    now = runtime.now()
+    stale = now - timedelta(seconds=STALE_SECONDS)
+    async with session_factory(tenant.engine)() as session, session.begin():
+        job = (
+            await session.execute(
+                update(ImportJob)
+                .where(ImportJob.id == job_id, or_(ImportJob.status == "QUEUED",
+                                                   (ImportJob.status == "RUNNING") & (ImportJob.heartbeat_at < stale)))
+                .values(status="RUNNING", attempts=ImportJob.attempts + 1, heartbeat_at=now,
+                        started_at=func.coalesce(ImportJob.started_at, now))
+                .returning(ImportJob)
+            )
+        ).scalar_one_or_none()
+        if job is not None and job.dry_run:  # a dry run starts over: its rows were rolled back
+            await session.execute(delete(ImportRow).where(ImportRow.job_id == job_id))
+            await session.execute(update(ImportJob).where(ImportJob.id == job_id).values(
+                rows_done=0, created=0, updated=0, skipped=0, failed=0, progress=0.0))
+            job.rows_done = job.created = job.updated = job.skipped = job.failed = 0
+    return job
+
+
+async def _record(session: AsyncSession, runtime: Runtime, job: ImportJob, outcomes: list[rows.Outcome],
+                  progress: float) -> None:
+    """Report rows, counts and the checkpoint, fenced on the job's attempt."""
+    if not outcomes:
+        return
+    await session.execute(insert(ImportRow), [
+        {"job_id": job.id, "row": o.row, "action": o.action, "contact_id": o.contact_id, "field": o.field,
+         "reason": o.reason} for o in outcomes
+    ])
+    counts = {a: sum(1 for o in outcomes if o.action == a) for a in ("created", "updated", "skipped", "failed")}
+    done = await session.execute(
+        update(ImportJob)
+        .where(ImportJob.id == job.id, ImportJob.attempts == job.attempts, ImportJob.status == "RUNNING")
+        .values(rows_done=outcomes[-1].row, progress=min(progress, 0.99), heartbeat_at=runtime.now(),
+                **{a: getattr(ImportJob, a) + n for a, n in counts.items()})
+    )
+    if not done.rowcount:  # type: ignore[attr-defined]
+        raise JobLost(str(job.id))
+
+
+def _batches(source: Source, after: int) -> Iterator[list[tuple[int, dict[str, Any] | str]]]:
+    batch: list[tuple[int, dict[str, Any] | str]] = []
+    for number, raw in source.rows():
+        if number <= after:
+            continue
+        batch.append((number, raw))
+        if len(batch) >= BATCH_ROWS:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+async def _apply_batch(session: AsyncSession, caller: Caller, plan: mapping.Plan,
+                       batch: list[tuple[int, dict[str, Any] | str]]) -> list[rows.Outcome]:
+    return [await rows.apply(session, caller, plan, number, raw) for number, raw in batch]
+
+
+async def _real_run(runtime: Runtime, tenant: Tenant, job: ImportJob, source: Source) -> None:
+    for batch in _batches(source, job.rows_done):
+        async with session_factory(tenant.engine)() as session:
+            caller = await requester(session, runtime, tenant, job, AuditBuffer(_actor(job)))
+            plan = mapping.plan(caller, job.mapping, job.dedupe_by)
+            outcomes = await _apply_batch(session, caller, plan, batch)
+            await _record(session, runtime, job, outcomes, source.progress)
+            if len(caller.audit):
+                await audit_log.flush(session, caller.audit)
+            await session.commit()
+        for actor_name, kwargs in {(a, tuple(sorted(k.items()))): (a, k) for a, k in caller.jobs}.values():
+            runtime.send_job(actor_name, kwargs)  # one webhook delivery message per webhook and batch
+
+
+async def _dry_run(runtime: Runtime, tenant: Tenant, job: ImportJob, source: Source) -> None:
+    async with session_factory(tenant.engine)() as session:
+        try:
+            caller = await requester(session, runtime, tenant, job, AuditBuffer(_actor(job)))
+            plan = mapping.plan(caller, job.mapping, job.dedupe_by)
+            for batch in _batches(source, 0):
+                caller.audit, caller.jobs = AuditBuffer(_actor(job)), []  # what the real run would audit and send
+                outcomes = await _apply_batch(session, caller, plan, batch)
+                async with session_factory(tenant.engine)() as side:
+                    await _record(side, runtime, job, outcomes, source.progress)
+                    await side.commit()
+        finally:
+            await session.rollback()
+
+
+async def _write_report(runtime: Runtime, tenant: Tenant, job: ImportJob) -> None:
+    store = FileStore(runtime.export_dir)
+    key = report_key(store, tenant.slug, job.id)
+    temp = store.temp_path(key, "report")
+    async with session_factory(tenant.engine)() as session:
+        result = await session.stream(
+            select(ImportRow.row, ImportRow.action, ImportRow.contact_id, ImportRow.field, ImportRow.reason)
+            .where(ImportRow.job_id == job.id).order_by(ImportRow.row).execution_options(yield_per=2000)
+        )
+        with open(temp, "w", newline="", encoding="utf-8") as out:
+            writer = csv.writer(out)
+            writer.writerow(REPORT_COLUMNS)
+            async for chunk in result.partitions():
+                writer.writerows(
+                    (r.row, r.action, "" if r.contact_id is None or (job.dry_run and r.action == "created")
+                     else global_id("Contact", r.contact_id), r.field or "", r.reason or "")
+                    for r in chunk
+                )
+    await asyncio.to_thread(store.publish, temp, key)
+
+
+async def _finish(runtime: Runtime, tenant: Tenant, job: ImportJob, status: str, error: str | None) -> None:
+    async with session_factory(tenant.engine)() as session:
+        finished = (
+            await session.execute(
+                update(ImportJob)
+                .where(ImportJob.id == job.id, ImportJob.attempts == job.attempts)
+                .values(status=status, error=error, progress=1.0 if status == "SUCCEEDED" else ImportJob.progress,
+                        finished_at=runtime.now(), heartbeat_at=runtime.now())
+                .returning(ImportJob)
+            )
+        ).scalar_one_or_none()
+        if finished is None:
+            raise JobLost(str(job.id))
+        audit = AuditBuffer(_actor(job))
+        audit.event("CREATE", entity_type="import", entity_id=str(job.id), details={
+            "phase": "finished", "status": status, "dryRun": job.dry_run, "created": finished.created,
+            "updated": finished.updated, "skipped": finished.skipped, "failed": finished.failed})
+        await audit_log.flush(session, audit)
+        await session.commit()
+
+
+async def run(runtime: Runtime, slug: str, job_id: uuid.UUID) -> None:
+    tenant = await runtime.directory.get(slug)
+    if tenant is None:
+        return
+    job = await _claim(runtime, tenant, job_id)
+    if job is None:
+        return  # done already, or running elsewhere
+    async with session_factory(tenant.engine)() as session:
+        upload = await session.get(ImportUpload, job.upload_id)
+    try:
+        if upload is None:
+            raise ExportRefused("the uploaded file is gone")
+        source = Source(FileStore(runtime.export_dir).path(upload.file_key), upload.filename)
+        await (_dry_run if job.dry_run else _real_run)(runtime, tenant, job, source)
+        await _write_report(runtime, tenant, job)
+    except (DomainError, ExportRefused) as exc:  # the file or the requester's rights: no retry helps
+        await _finish(runtime, tenant, job, "FAILED", str(exc)[:1000])
+        return
+    await _finish(runtime, tenant, job, "SUCCEEDED", None)

@@ -1,0 +1,93 @@
+"""The event outbox: `emit` writes an event and its deliveries in the caller's transaction.
+
+An event names the changed object (its Relay global ID) and, for updates, the names of the changed fields,
+never a value: personal data leaves only through an authorised, audited pull with an API key. With no active
+webhook subscribed to the type nothing is written. One statement, one round trip.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.models import WebhookEvent
+from resolvers.ids import global_id
+from resolvers.runtime import Caller
+
+# Event type -> (the GraphQL type its `data.id` names, the audit log's entity type for its disclosure).
+EVENT_TYPES: dict[str, tuple[str, str]] = {
+    "contact.created": ("Contact", "contact"),
+    "contact.updated": ("Contact", "contact"),
+    "contact.erased": ("Contact", "contact"),
+    "activity.created": ("Activity", "activity"),
+    "data_request.created": ("DataRequest", "data_request"),
+    "data_request.due_soon": ("DataRequest", "data_request"),
+    "data_request.overdue": ("DataRequest", "data_request"),
+    "export.finished": ("ExportJob", "export"),
+    "policy.changed": ("Workspace", "policy"),
+}
+
+_RECORD = text(
+    """
+    WITH p AS (SELECT CAST(:id AS uuid) AS id, CAST(:type AS varchar) AS type, CAST(:at AS timestamptz) AS at,
+                      CAST(:entity_type AS varchar) AS entity_type, CAST(:entity_id AS varchar) AS entity_id,
+                      CAST(:data AS jsonb) AS data, CAST(:once AS boolean) AS once),
+    subs AS (SELECT w.id FROM webhooks w, p WHERE w.active AND p.type = ANY(w.events)),
+    ev AS (
+      INSERT INTO webhook_events (id, type, occurred_at, entity_type, entity_id, data)
+      SELECT p.id, p.type, p.at, p.entity_type, p.entity_id, p.data FROM p
+      WHERE EXISTS (SELECT 1 FROM subs)
+        AND NOT (p.once AND EXISTS (SELECT 1 FROM webhook_events e WHERE e.type = p.type AND e.entity_id = p.entity_id))
+      RETURNING id, occurred_at
+    )
+    INSERT INTO webhook_deliveries (id, webhook_id, event_id, status, attempts, next_attempt_at, created_at)
+    SELECT gen_random_uuid(), subs.id, ev.id, 'PENDING', 0, ev.occurred_at, ev.occurred_at FROM subs, ev
+    RETURNING webhook_id
+    """
+)
+
+
+async def record(
+    session: AsyncSession,
+    event_type: str,
+    entity_id: object,
+    occurred_at: datetime,
+    changed_fields: Iterable[str] = (),
+    *,
+    once: bool = False,
+) -> list[uuid.UUID]:
+    """Write the event for every subscribed webhook; the ids of those webhooks. `once`: not when an event of this
+    type was already written for this entity (reminders run daily)."""
+    node, entity_type = EVENT_TYPES[event_type]
+    data = {"id": global_id(node, entity_id), "changedFields": list(dict.fromkeys(changed_fields))}
+    params = {
+        "id": uuid.uuid4(),
+        "type": event_type,
+        "at": occurred_at,
+        "entity_type": entity_type,
+        "entity_id": str(entity_id),
+        "data": json.dumps(data),
+        "once": once,
+    }
+    return list((await session.execute(_RECORD, params)).scalars())
+
+
+async def emit(
+    session: AsyncSession, caller: Caller, event_type: str, entity_id: object, changed_fields: Iterable[str] = ()
+) -> None:
+    """`record`, then one delivery message per webhook once the caller's unit of work commits."""
+    for webhook_id in set(await record(session, event_type, entity_id, caller.runtime.now(), changed_fields)):
+        caller.enqueue("webhooks.deliver", slug=caller.tenant.slug, webhook_id=str(webhook_id))
+
+
+def body(event: WebhookEvent, workspace: str) -> bytes:
+    """The JSON a receiver gets: the same bytes on every attempt."""
+    occurred = event.occurred_at.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    payload = {"id": str(event.id), "type": event.type, "occurredAt": occurred, "workspace": workspace,
+               "data": event.data}
+    return json.dumps(payload, separators=(",", ":")).encode()
