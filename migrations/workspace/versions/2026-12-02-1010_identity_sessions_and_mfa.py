@@ -8,7 +8,7 @@ secret, AES-256-GCM under the workspace data key; `mfa_recovery_codes` are SHA-2
 `workspace_meta.require_mfa` makes MFA mandatory for everyone who may edit policies or the workspace.
 
 Revision ID: 5e0000000001
-Revises: 5b1e0c2f7a44
+Revises: 1a0000000001
 Create Date: 2026-12-02 10:10:00
 """
 

@@ -1,7 +1,7 @@
 """integrations: webhook subscriptions, the event outbox and the delivery log; contact imports
 
 Revision ID: 8b0000000001
-Revises: 5b1e0c2f7a44
+Revises: 5e0000000001
 Create Date: 2026-12-02 10:20:00
 
 Also grants `webhook read` / `webhook write` (admin) and `contact import` (admin, manager) to existing
