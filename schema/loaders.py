@@ -35,6 +35,7 @@ class Loaders:
     attachments_by_activity: DataLoader[uuid.UUID, list[Attachment]]
     privacy_flags_by_contact: DataLoader[uuid.UUID, legal_hold.PrivacyFlags]
     linked_exports_by_id: DataLoader[uuid.UUID, tuple[ExportJob, bool] | None]
+    data_request_contacts: DataLoader[uuid.UUID, list[uuid.UUID]]
 
 
 def build_loaders(ctx: Context) -> Loaders:
@@ -104,6 +105,10 @@ def build_loaders(ctx: Context) -> Loaders:
         async with ctx.db() as (session, caller):
             return await data_requests.linked_exports(session, caller, keys)
 
+    async def load_request_contacts(keys: list[uuid.UUID]) -> list[list[uuid.UUID]]:
+        async with ctx.db() as (session, _):
+            return await data_requests.contacts_of(session, keys)
+
     return Loaders(
         contacts_by_id=DataLoader(by_id(contacts.contacts_by_ids)),
         activities_by_id=DataLoader(by_id(activities.activities_by_ids)),
@@ -114,4 +119,5 @@ def build_loaders(ctx: Context) -> Loaders:
         attachments_by_activity=DataLoader(load_attachments),
         privacy_flags_by_contact=DataLoader(load_privacy_flags),
         linked_exports_by_id=DataLoader(load_linked_exports),
+        data_request_contacts=DataLoader(load_request_contacts),
     )

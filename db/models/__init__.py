@@ -13,7 +13,16 @@ from db.models.meta import (
     audit_events,
     audit_log,
 )
-from db.models.privacy import DataRequest, ExportJob, OptOut, RetentionPolicy, Suppression
+from db.models.privacy import (
+    DataRequest,
+    DataRequestContact,
+    ExportJob,
+    OptOut,
+    RetentionMinimum,
+    RetentionPolicy,
+    Suppression,
+    WorkspaceSettings,
+)
 
 __all__ = [
     "Activity",
@@ -27,10 +36,12 @@ __all__ = [
     "ContactHistory",
     "DataKey",
     "DataRequest",
+    "DataRequestContact",
     "ExportJob",
     "FieldDefinition",
     "LogBookEntry",
     "OptOut",
+    "RetentionMinimum",
     "RetentionPolicy",
     "SupportGrant",
     "Suppression",
@@ -39,6 +50,7 @@ __all__ = [
     "Workspace",
     "WorkspaceBase",
     "WorkspaceMeta",
+    "WorkspaceSettings",
     "WorkspaceStatus",
     "audit_events",
     "audit_log",

@@ -254,6 +254,8 @@ async def update_contact(
     changes = {n: (old[n], new) for n, new in {**patch.values, **patch.custom}.items() if old[n] != new}
     if not changes:
         return contact_id
+    await suppression.check(session, caller, contact_id, {n: patch.values[n] for n in changes if n in patch.values},
+                            None)
     values = q.encode({n: patch.values[n] for n in changes if n in patch.values}, contact_id, cipher)
     custom_changes = {n: v for n, v in patch.custom.items() if n in changes}
     if custom_changes:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 import uuid
@@ -125,8 +126,12 @@ async def _build(runtime: Runtime, tenant: Tenant, job: ExportJob, store: FileSt
         caller = await requester(session, runtime, tenant, job, tally)
     try:
         caller.access.require("contact" if job.kind == "CONTACT" else "workspace", "export")
+        if job.data_request_id is not None:
+            caller.access.require("data_request", "write")
     except AccessDenied as exc:
         raise ExportRefused("the requester may no longer make this export") from exc
+    if job.data_request_id is not None:  # the data subject's complete copy, not the requester's view
+        caller = dataclasses.replace(caller, access=caller.access.complete_copy())
     archive = ExportZip(temp)
     try:
         async with session_factory(tenant.engine)() as read, read.begin():

@@ -31,7 +31,7 @@ from db.models import Activity, Attachment, Consent, Contact, ContactHistory, Ex
 from db.queries import contacts as contact_q
 from db.queries import policies as policy_q
 from resolvers.errors import BadInput, Conflict, NotFound
-from resolvers.privacy import suppression
+from resolvers.privacy import open_requests, suppression
 from resolvers.runtime import Caller
 
 ENTITY = "contact"
@@ -233,6 +233,7 @@ async def erase_contact(
         raise BadInput("say why the contact is erased (e.g. the data request it fulfils)", field="reason")
     if row.legal_hold:
         raise Conflict("the contact is under legal hold: release the hold first", detail="LEGAL_HOLD")
+    await open_requests.refuse_if_held(session, [contact_id])
     registry = access.table.registry
     result = await anonymise(session, registry, [contact_id], caller.runtime.now(), cipher=caller.tenant.cipher)
     fields, categories = audit_fields(registry)
