@@ -8,7 +8,8 @@ workspace's `field_definitions` table.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 PII_CATEGORIES = (
     "name",
@@ -156,3 +157,22 @@ def custom_field_spec(entity: str, name: str, type_: str, pii: str | None, purpo
         custom=True,
         purpose=purpose,
     )
+
+
+def taggable_builtin(entity: str, name: str) -> FieldSpec | None:
+    """A built-in String field with no fixed PII category (company, jobTitle): admins may tag it, so erasure and
+    the policy cover it. Fields with a fixed category keep it (their storage, e.g. encryption, depends on it)."""
+    spec = next((f for f in BUILTIN_FIELDS.get(entity, ()) if f.name == name), None)
+    return spec if spec is not None and spec.pii is None and spec.type == "String" else None
+
+
+def definition_specs(definitions: Iterable[Any]) -> list[FieldSpec]:
+    """The specs a workspace's `field_definitions` rows add to the built-ins: custom fields, and built-in fields
+    an admin tagged with a PII category."""
+    out: list[FieldSpec] = []
+    for d in definitions:
+        if d.custom:
+            out.append(custom_field_spec(d.entity, d.name, d.type, d.pii_category, d.purpose))
+        elif d.pii_category and (builtin := taggable_builtin(d.entity, d.name)) is not None:
+            out.append(replace(builtin, pii=d.pii_category, mask=CATEGORY_MASKS.get(d.pii_category), purpose=d.purpose))
+    return out

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from authz.fields import CUSTOM_FIELD_TYPES, ENCRYPTED_CATEGORIES, ENTITIES, PII_CATEGORIES, FieldSpec
+from authz.fields import CUSTOM_FIELD_TYPES, ENCRYPTED_CATEGORIES, ENTITIES, PII_CATEGORIES, FieldSpec, taggable_builtin
 from db.models import Activity, Contact, FieldDefinition
 from db.queries import contacts as contact_q
 from resolvers import policies
@@ -82,8 +82,11 @@ async def tag_field(
         raise NotFound(f"no field {entity}.{name}")
     category = _category(category)
     if not row.custom:
-        raise BadInput("built-in fields keep their category (their storage depends on it)", field="name")
-    if category == "government_id" and not row.purpose:
+        if taggable_builtin(entity, name) is None:
+            raise BadInput("this built-in field keeps its category (its storage depends on it)", field="name")
+        if category in ENCRYPTED_CATEGORIES:
+            raise BadInput("a built-in field stored in clear cannot take an encrypted category", field="piiCategory")
+    elif category == "government_id" and not row.purpose:
         raise BadInput("a government id field needs a stated purpose first", field="piiCategory")
     row.pii_category = category
     await session.flush()

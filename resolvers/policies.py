@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from authz import rules as rulebook
 from authz.access import Access
 from authz.defaults import ADMIN_ROLE, default_rules
-from authz.fields import custom_field_spec
+from authz.fields import definition_specs
 from authz.principal import Principal
 from authz.rules import Effect, Rule
 from authz.store import WorkspacePolicy, build_policy
@@ -40,8 +40,7 @@ async def reload_policy(session: AsyncSession, runtime: Runtime, slug: str) -> W
     version = await q.policy_version(session)
     lines = await q.load_policy_lines(session)
     definitions = await q.load_field_definitions(session)
-    custom = [custom_field_spec(d.entity, d.name, d.type, d.pii_category, d.purpose) for d in definitions if d.custom]
-    return runtime.policies.put(slug, build_policy(version, lines, custom))
+    return runtime.policies.put(slug, build_policy(version, lines, definition_specs(definitions)))
 
 
 def user_subject(user_id: uuid.UUID) -> str:

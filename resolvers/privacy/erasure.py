@@ -24,7 +24,7 @@ from sqlalchemy import ARRAY, ColumnElement, Text, Uuid, and_, any_, bindparam, 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from authz.errors import AccessDenied
-from authz.fields import FieldRegistry, FieldSpec, custom_field_spec
+from authz.fields import FieldRegistry, FieldSpec, definition_specs
 from db.crypto import WorkspaceCipher
 from db.files import FileStore
 from db.models import Activity, Attachment, Consent, Contact, ContactHistory, ExportJob
@@ -59,9 +59,7 @@ def among(column: Any, ids: Sequence[uuid.UUID]) -> ColumnElement[bool]:
 async def registry_of(session: AsyncSession) -> FieldRegistry:
     """The workspace's fields (custom ones from `field_definitions`), for callers without a Caller (workers)."""
     definitions = await policy_q.load_field_definitions(session)
-    return FieldRegistry.build(
-        custom_field_spec(d.entity, d.name, d.type, d.pii_category, d.purpose) for d in definitions if d.custom
-    )
+    return FieldRegistry.build(definition_specs(definitions))
 
 
 def pii_fields(registry: FieldRegistry) -> list[FieldSpec]:
