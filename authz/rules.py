@@ -16,7 +16,7 @@ class Effect(enum.StrEnum):
     DENY = "deny"
 
 
-ACTIONS = ("read", "write", "delete", "export", "erase")
+ACTIONS = ("read", "write", "delete", "export", "erase", "override")
 # Resources that are not records: admin operations, each with its actions.
 OPERATION_RESOURCES = (
     "user",
@@ -29,6 +29,7 @@ OPERATION_RESOURCES = (
     "data_request",
     "retention_policy",
     "support_access",
+    "consent",  # `consent override`: grant again over a standing direct-marketing opt-out (Part 6A)
 )
 ROLE_NAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789_-")
 

@@ -13,7 +13,9 @@ from sqlalchemy import ColumnElement, and_, exists, false, func, or_, select, tr
 from authz.principal import Principal
 from db.models import Activity, Consent, Contact, DataRequest, DataRequestContact
 
-CONSENT_PURPOSES = ("email", "sms", "whatsapp", "call")
+# Direct-marketing channels, and s.35J: providing the data to another person for their direct marketing.
+CHANNELS = ("email", "sms", "whatsapp", "call")
+CONSENT_PURPOSES = (*CHANNELS, "provide_to_others")
 _COMPILERS_FOR = ("contact", "activity")  # entities whose rows carry consents
 ENTITY_SCOPES: dict[str, frozenset[str]] = {
     "contact": frozenset({"all", "own", "team"}),
@@ -36,8 +38,8 @@ def consent_active(contact_id: ColumnElement[object], purpose: str) -> ColumnEle
         Consent.withdrawn_at.is_(None),
         or_(Consent.expires_at.is_(None), Consent.expires_at > func.now()),
     ]
-    if purpose != "any":
-        conditions.append(Consent.purpose == purpose)
+    # `any`: any of the business's own channels; consent to provide the data to others (s.35J) is not one
+    conditions.append(Consent.purpose.in_(CHANNELS) if purpose == "any" else Consent.purpose == purpose)
     return exists(select(Consent.id).where(*conditions))
 
 

@@ -306,7 +306,6 @@ def _seal(cipher: Any, history_id: uuid.UUID, column: str, value: Any) -> bytes 
     return cipher.encrypt_str(loc, json.dumps(value, default=str))
 
 
-CONSENT_PURPOSES = ("email", "sms", "whatsapp", "call")
 
 
 async def record_consent(
@@ -319,12 +318,13 @@ async def record_consent(
     notice_version: str | None = None,
     expires_at: datetime | None = None,
     opt_out_override: str | None = None,
+    obtained_at: datetime | None = None,
 ) -> Consent:
     access = caller.access
     await _visible_row(session, access, contact_id)
     if not (await _write_flags(session, access, contact_id, []))["_writable"]:
         raise AccessDenied("the contact is outside the records you may change")
-    if purpose not in CONSENT_PURPOSES:
+    if purpose not in opt_outs.PURPOSES:
         raise BadInput(f"unknown purpose {purpose!r}", field="purpose")
     try:
         source = validation.normalize_name(source)
@@ -336,7 +336,8 @@ async def record_consent(
         except validation.InvalidValue as exc:
             raise BadInput(f"noticeVersion: {exc}", field="noticeVersion") from exc
     now = datetime.now(UTC)
-    await opt_outs.register(session, caller, contact_id, purpose, granted, source, opt_out_override, now)
+    await opt_outs.register(session, caller, contact_id, purpose, granted, opt_outs.Evidence(source, obtained_at),
+                            opt_out_override, now)
     consent = await session.scalar(select(Consent).where(Consent.contact_id == contact_id, Consent.purpose == purpose))
     if consent is None:
         consent = Consent(id=uuid.uuid4(), contact_id=contact_id, purpose=purpose, granted=granted, source=source)
