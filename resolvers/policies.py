@@ -36,11 +36,23 @@ async def workspace_policy(session: AsyncSession, runtime: Runtime, slug: str) -
     return await reload_policy(session, runtime, slug)
 
 
-async def reload_policy(session: AsyncSession, runtime: Runtime, slug: str) -> WorkspacePolicy:
+async def load_policy(session: AsyncSession) -> WorkspacePolicy:
+    """The workspace's policy as stored now, compiled afresh (for jobs that have no runtime cache at hand)."""
     version = await q.policy_version(session)
     lines = await q.load_policy_lines(session)
     definitions = await q.load_field_definitions(session)
-    return runtime.policies.put(slug, build_policy(version, lines, definition_specs(definitions)))
+    return build_policy(version, lines, definition_specs(definitions))
+
+
+async def reload_policy(session: AsyncSession, runtime: Runtime, slug: str) -> WorkspacePolicy:
+    return runtime.policies.put(slug, await load_policy(session))
+
+
+async def holders(session: AsyncSession, policy: WorkspacePolicy, resource: str, action: str) -> list[str]:
+    """E-mail addresses of the active users whose roles allow `resource action`, from the compiled decisions."""
+    users = (await session.execute(select(User.id, User.email).where(User.is_active.is_(True)))).all()
+    return sorted(email for user_id, email in users
+                  if policy.table(policy.roles_of(user_subject(user_id))).allows(resource, action))
 
 
 def user_subject(user_id: uuid.UUID) -> str:

@@ -182,3 +182,32 @@ async def test_disclosures_name_partner_api_keys_within_twelve_months(
     missing = only_error(await gql.raw(CREATE, {"i": {"kind": "ACCESS", "contactId": to_global("Contact", uuid.uuid4()),
                                                       "requesterName": "X"}}, ws.admin_token))
     assert missing["extensions"]["code"] == "NOT_FOUND"
+
+
+async def test_reminders_go_to_every_holder_of_data_request_write_in_the_workspace_time_zone(
+    gql: GraphQLClient, runtime: Runtime, workspaces: WorkspaceFactory
+) -> None:
+    ws = await workspaces.create()
+    settings = """mutation($i:WorkspaceSettingsInput!){ updateWorkspaceSettings(input:$i){ businessName dpoName
+      dpoEmail timeZone } }"""
+    saved = (await gql.ok(settings, {"i": {"businessName": "Harbour Trading Ltd", "dpoName": "Data Protection Officer",
+                                           "dpoEmail": "dpo@harbour.example.hk"}}, ws.admin_token))
+    assert saved["updateWorkspaceSettings"]["timeZone"] == "Asia/Hong_Kong"
+    bad = only_error(await gql.raw(settings, {"i": {"timeZone": "Mars/Olympus"}}, ws.admin_token))
+    assert bad["extensions"] == {"code": "BAD_USER_INPUT", "field": "timeZone"}
+    for action in ("read", "write"):
+        await gql.ok("mutation($r:PolicyRuleInput!){ addPolicy(rule:$r){ role } }",
+                     {"r": {"role": "dpo", "resource": "data_request", "action": action, "effect": "ALLOW"}},
+                     ws.admin_token)
+    officer = await ws.user("reminded-dpo", ["dpo"])
+    await ws.user("not-reminded", ["manager"])  # data_request read only
+    with frozen(runtime, T0):
+        await new_request(gql, ws, "ACCESS", T0 - timedelta(days=35))  # due T0 + 5 days, 09:00 UTC
+        outbox = Outbox()
+        async with unit_of_work(runtime, ws.slug) as unit:
+            assert unit is not None
+            await data_request_reminders.remind(unit[0], outbox, ws.slug, runtime.now())
+    (to, subject, body), = outbox.sent
+    assert to == sorted([ws.admin_email, officer["email"]])
+    assert subject.startswith("[Harbour Trading Ltd]")
+    assert f"due {(T0 + timedelta(days=5)):%Y-%m-%d} 17:00 Asia/Hong_Kong" in body
