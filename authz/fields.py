@@ -19,9 +19,15 @@ PII_CATEGORIES = (
     "online_identifier",
     "financial",
     "free_text",
+    # sensitive data insurers and clinics hold (custom fields only); encrypted at rest
+    "health",
+    "biometric",
+    "children",
+    "criminal_records",
 )
 # Categories encrypted at rest (AES-256-GCM) in the application.
-ENCRYPTED_CATEGORIES = frozenset({"government_id", "financial", "date_of_birth"})
+ENCRYPTED_CATEGORIES = frozenset({"government_id", "financial", "date_of_birth", "health", "biometric", "children",
+                                  "criminal_records"})
 # Default masking of a custom field, by category.
 CATEGORY_MASKS = {
     "name": "name",
@@ -31,6 +37,10 @@ CATEGORY_MASKS = {
     "online_identifier": "online_identifier",
     "financial": "free_text",
     "free_text": "free_text",
+    "health": "free_text",
+    "biometric": "free_text",
+    "children": "free_text",
+    "criminal_records": "free_text",
 }
 CUSTOM_FIELD_TYPES = ("String", "Int", "Float", "Boolean", "Date")
 

@@ -105,3 +105,29 @@ async def test_built_in_fields_tagged_as_pii_are_erased_and_governed_by_the_poli
     assert seen["data"]["contact"]["company"] is None and "FORBIDDEN" in codes(seen)
     erased = (await gql.ok(ERASE, {"id": contact, "r": "erasure request"}, ws.admin_token))["eraseContact"]
     assert erased["company"] is None and erased["jobTitle"] is None
+
+
+async def test_sensitive_categories_are_encrypted_and_governed_by_their_group(
+    gql: GraphQLClient, runtime: Runtime, workspaces: WorkspaceFactory
+) -> None:
+    ws = await workspaces.create()
+    define = "mutation($n:String!,$c:String){ defineCustomField(entity:\"contact\", name:$n, type:\"String\", " \
+             "piiCategory:$c, purpose:\"claims\"){ name piiCategory } }"
+    for name, category in (("diagnosis", "health"), ("fingerprint", "biometric"), ("guardian", "children"),
+                           ("conviction", "criminal_records")):
+        assert (await gql.ok(define, {"n": name, "c": category}, ws.admin_token))["defineCustomField"][
+            "piiCategory"] == category
+    secret = canary("H")
+    contact = await ws.contact(firstName=canary("S"), customFields={"diagnosis": secret})
+    assert secret not in str(await sql(runtime, ws.slug, "SELECT custom_fields::text FROM contacts"))
+    for resource in ("contact", "pii:name"):
+        await gql.ok(ADD_POLICY, {"r": {"role": "clinic", "resource": resource, "action": "read", "effect": "ALLOW"}},
+                     ws.admin_token)
+    nurse = await ws.user("nurse", ["clinic"])
+    query = "query($id:ID!){ contact(id:$id){ customFields } }"
+    assert "diagnosis" not in str((await gql.raw(query, {"id": contact}, nurse["token"]))["data"])
+    await gql.ok(ADD_POLICY, {"r": {"role": "clinic", "resource": "pii:health", "action": "read", "effect": "ALLOW"}},
+                 ws.admin_token)
+    allowed = await gql.raw(query, {"id": contact}, nurse["token"])
+    assert allowed["data"]["contact"]["customFields"]["diagnosis"] == secret
+    assert "customFields.diagnosis" not in {e["extensions"].get("field") for e in allowed["errors"]}
