@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-from sqlalchemy import ColumnElement
+from sqlalchemy import ColumnElement, false
 
 from authz import scopes
 from authz.decisions import DecisionTable, FieldRuling
@@ -68,6 +68,10 @@ class Access:
         self.principal = principal
         self.table = table
 
+    def complete_copy(self) -> Access:
+        """The same principal, reading a data subject's complete copy (`DecisionTable.complete_copy`)."""
+        return Access(self.principal, DecisionTable.complete_copy(self.table.registry, self.table.version))
+
     @property
     def policy_version(self) -> int:
         return self.table.version
@@ -75,6 +79,14 @@ class Access:
     def record_filter(self, entity: str, action: str = "read") -> ColumnElement[bool]:
         ruling = self.table.record(entity, action)
         return scopes.combine(entity, ruling.allow, ruling.deny, self.principal)
+
+    def data_request_filter(self, action: str = "read") -> ColumnElement[bool]:
+        """Requests the caller may see: every contact they name is visible to the caller; a request naming
+        nobody needs `data_request <action>` on `all` (a `named` rule covers only requests naming someone)."""
+        allowed = self.table.operation_scopes("data_request", action)
+        if not allowed:
+            return false()
+        return scopes.data_requests(self.record_filter("contact"), "all" in allowed)
 
     def scope_columns(self, entity: str, names: Sequence[str]) -> dict[str, ColumnElement[bool]]:
         return {name: scopes.predicate(entity, name, self.principal) for name in names}

@@ -102,6 +102,17 @@ class DecisionTable:
             groupings={k: frozenset(v) for k, v in groups.items()},
         )
 
+    @classmethod
+    def complete_copy(cls, registry: FieldRegistry, version: int) -> DecisionTable:
+        """The data subject's own copy (DPP6, s.18(1)(b)): every record and field about the person, in clear,
+        whatever the requester's field rules. Only the export of a data request is built with it."""
+        role = "data_subject_copy"
+        rules = [Rule(role, resource, action, Effect.ALLOW)
+                 for entity in ENTITIES
+                 for resource, action in ((entity, "read"), (entity, "export"), (f"{entity}.*", "read"))]
+        rules += [Rule(role, "audit", "read", Effect.ALLOW), Rule(role, "data_request", "read", Effect.ALLOW)]
+        return cls(roles=frozenset({role}), version=version, registry=registry, rules=tuple(rules), groupings={})
+
     def record(self, entity: str, action: str) -> RecordRuling:
         key = (entity, action)
         ruling = self._records.get(key)
@@ -146,6 +157,13 @@ class DecisionTable:
             return False
         matched = [r for r in self.rules if r.resource == resource and r.action == action]
         return any(r.effect is Effect.ALLOW for r in matched) and not any(r.effect is Effect.DENY for r in matched)
+
+    def operation_scopes(self, resource: str, action: str) -> frozenset[str]:
+        """The scopes an operation rule allows (`data_request read` on `all` or `named`); empty when denied."""
+        if not self.allows(resource, action):
+            return frozenset()
+        return frozenset(r.scope for r in self.rules
+                         if r.resource == resource and r.action == action and r.effect is Effect.ALLOW)
 
     def matching(self, resource: str, action: str) -> list[Rule]:
         """Every rule that bears on `resource`/`action`, strongest first (for explainAccess)."""

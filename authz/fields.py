@@ -8,7 +8,8 @@ workspace's `field_definitions` table.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 # Declared with the columns (db.fields), so db.queries maps fields without importing authz.
 from db.fields import ENCRYPTED_CATEGORIES as ENCRYPTED_CATEGORIES
@@ -22,6 +23,11 @@ PII_CATEGORIES = (
     "online_identifier",
     "financial",
     "free_text",
+    # sensitive data insurers and clinics hold (custom fields only); encrypted at rest
+    "health",
+    "biometric",
+    "children",
+    "criminal_records",
 )
 # Default masking of a custom field, by category.
 CATEGORY_MASKS = {
@@ -32,6 +38,10 @@ CATEGORY_MASKS = {
     "online_identifier": "online_identifier",
     "financial": "free_text",
     "free_text": "free_text",
+    "health": "free_text",
+    "biometric": "free_text",
+    "children": "free_text",
+    "criminal_records": "free_text",
 }
 CUSTOM_FIELD_TYPES = ("String", "Int", "Float", "Boolean", "Date")
 
@@ -134,3 +144,22 @@ def custom_field_spec(entity: str, name: str, type_: str, pii: str | None, purpo
         custom=True,
         purpose=purpose,
     )
+
+
+def taggable_builtin(entity: str, name: str) -> FieldSpec | None:
+    """A built-in String field with no fixed PII category (company, jobTitle): admins may tag it, so erasure and
+    the policy cover it. Fields with a fixed category keep it (their storage, e.g. encryption, depends on it)."""
+    spec = next((f for f in BUILTIN_FIELDS.get(entity, ()) if f.name == name), None)
+    return spec if spec is not None and spec.pii is None and spec.type == "String" else None
+
+
+def definition_specs(definitions: Iterable[Any]) -> list[FieldSpec]:
+    """The specs a workspace's `field_definitions` rows add to the built-ins: custom fields, and built-in fields
+    an admin tagged with a PII category."""
+    out: list[FieldSpec] = []
+    for d in definitions:
+        if d.custom:
+            out.append(custom_field_spec(d.entity, d.name, d.type, d.pii_category, d.purpose))
+        elif d.pii_category and (builtin := taggable_builtin(d.entity, d.name)) is not None:
+            out.append(replace(builtin, pii=d.pii_category, mask=CATEGORY_MASKS.get(d.pii_category), purpose=d.purpose))
+    return out

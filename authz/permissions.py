@@ -23,6 +23,7 @@ class Resource(enum.StrEnum):
     RETENTION_POLICY = "retention_policy"
     SUPPORT_ACCESS = "support_access"
     WEBHOOK = "webhook"
+    CONSENT = "consent"  # `consent override`: grant again over a standing direct-marketing opt-out (Part 6A)
 
 
 class Action(enum.StrEnum):
@@ -32,6 +33,7 @@ class Action(enum.StrEnum):
     EXPORT = "export"
     ERASE = "erase"
     IMPORT = "import"
+    OVERRIDE = "override"
 
 
 RECORD_RESOURCES = (Resource.CONTACT, Resource.ACTIVITY)

@@ -88,4 +88,4 @@ def _scope_entities(resource: str, kind: str) -> tuple[str, ...]:
         return (resource.partition(".")[0],)
     if kind == "group":
         return ENTITIES
-    return ()
+    return (resource,) if resource in scopes.ENTITY_SCOPES else ()

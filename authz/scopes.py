@@ -13,18 +13,23 @@ from sqlalchemy import ColumnElement, and_, exists, false, func, or_, select, tr
 from sqlalchemy.orm import InstrumentedAttribute
 
 from authz.principal import Principal
-from db.models import Activity, Consent, Contact
+from db.models import Activity, Consent, Contact, DataRequest, DataRequestContact
 
-CONSENT_PURPOSES = ("email", "sms", "whatsapp", "call")
+# Direct-marketing channels, and s.35J: providing the data to another person for their direct marketing.
+CHANNELS = ("email", "sms", "whatsapp", "call")
+CONSENT_PURPOSES = (*CHANNELS, "provide_to_others")
+_COMPILERS_FOR = ("contact", "activity")  # entities whose rows carry consents
 ENTITY_SCOPES: dict[str, frozenset[str]] = {
     "contact": frozenset({"all", "own", "team"}),
     "activity": frozenset({"all", "own", "team", "non_private", "non_vip"}),
+    # `named`: only requests naming at least one contact (each of them visible); `all` adds requests naming nobody
+    "data_request": frozenset({"all", "named"}),
 }
 
 
 def is_valid(entity: str, scope: str) -> bool:
     if scope.startswith("consented:"):
-        return entity in ENTITY_SCOPES and scope.removeprefix("consented:") in (*CONSENT_PURPOSES, "any")
+        return entity in _COMPILERS_FOR and scope.removeprefix("consented:") in (*CONSENT_PURPOSES, "any")
     return scope in ENTITY_SCOPES.get(entity, frozenset({"all"}))
 
 
@@ -35,8 +40,8 @@ def consent_active(contact_id: ColumnElement[Any] | InstrumentedAttribute[Any], 
         Consent.withdrawn_at.is_(None),
         or_(Consent.expires_at.is_(None), Consent.expires_at > func.now()),
     ]
-    if purpose != "any":
-        conditions.append(Consent.purpose == purpose)
+    # `any`: any of the business's own channels; consent to provide the data to others (s.35J) is not one
+    conditions.append(Consent.purpose.in_(CHANNELS) if purpose == "any" else Consent.purpose == purpose)
     return exists(select(Consent.id).where(*conditions))
 
 
@@ -96,3 +101,12 @@ def combine(entity: str, allow: tuple[str, ...], deny: tuple[str, ...], principa
     # IS NOT TRUE, not NOT: a scope is NULL on rows lacking the attribute (no owner, no team), and NOT NULL
     # would drop those rows although no denied scope covers them.
     return and_(allowed, or_(*(predicate(entity, s, principal) for s in deny)).is_not(True))
+
+
+def data_requests(contacts_visible: ColumnElement[bool], unnamed: bool) -> ColumnElement[bool]:
+    """Requests whose every named contact is in `contacts_visible`; those naming nobody only when `unnamed`."""
+    link = DataRequestContact.data_request_id == DataRequest.id
+    hidden = exists(select(DataRequestContact.contact_id).where(
+        link, DataRequestContact.contact_id.not_in(select(Contact.id).where(contacts_visible))))
+    visible = ~hidden
+    return visible if unnamed else and_(visible, exists(select(DataRequestContact.contact_id).where(link)))

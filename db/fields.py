@@ -8,7 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 # Categories encrypted at rest (AES-256-GCM) in the application.
-ENCRYPTED_CATEGORIES = frozenset({"government_id", "financial", "date_of_birth"})
+ENCRYPTED_CATEGORIES = frozenset(
+    {"government_id", "financial", "date_of_birth", "health", "biometric", "children", "criminal_records"}
+)
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from authz.fields import CUSTOM_FIELD_TYPES, ENCRYPTED_CATEGORIES, ENTITIES, PII_CATEGORIES, FieldSpec
+from authz.fields import CUSTOM_FIELD_TYPES, ENCRYPTED_CATEGORIES, ENTITIES, PII_CATEGORIES, FieldSpec, taggable_builtin
 from authz.permissions import Action, Resource
 from db.models import Activity, Contact, FieldDefinition
 from db.queries import contacts as contact_q
@@ -84,8 +84,11 @@ async def tag_field(
         raise NotFound(f"no field {entity}.{name}")
     category = _category(category)
     if not row.custom:
-        raise BadInput("built-in fields keep their category (their storage depends on it)", field="name")
-    if category == "government_id" and not row.purpose:
+        if taggable_builtin(entity, name) is None:
+            raise BadInput("this built-in field keeps its category (its storage depends on it)", field="name")
+        if category in ENCRYPTED_CATEGORIES:
+            raise BadInput("a built-in field stored in clear cannot take an encrypted category", field="piiCategory")
+    elif category == "government_id" and not row.purpose:
         raise BadInput("a government id field needs a stated purpose first", field="piiCategory")
     row.pii_category = category
     await session.flush()

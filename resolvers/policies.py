@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from authz import rules as rulebook
 from authz.access import Access
 from authz.defaults import ADMIN_ROLE, default_rules
-from authz.fields import custom_field_spec
+from authz.fields import definition_specs
 from authz.permissions import Action, Resource
 from authz.principal import Principal
 from authz.rules import Effect, Rule
@@ -38,12 +38,23 @@ async def workspace_policy(session: AsyncSession, runtime: Runtime, slug: str) -
     return await reload_policy(session, runtime, slug)
 
 
-async def reload_policy(session: AsyncSession, runtime: Runtime, slug: str) -> WorkspacePolicy:
+async def load_policy(session: AsyncSession) -> WorkspacePolicy:
+    """The workspace's policy as stored now, compiled afresh (for jobs that have no runtime cache at hand)."""
     version = await q.policy_version(session)
     lines = await q.load_policy_lines(session)
     definitions = await q.load_field_definitions(session)
-    custom = [custom_field_spec(d.entity, d.name, d.type, d.pii_category, d.purpose) for d in definitions if d.custom]
-    return runtime.policies.put(slug, build_policy(version, lines, custom))
+    return build_policy(version, lines, definition_specs(definitions))
+
+
+async def reload_policy(session: AsyncSession, runtime: Runtime, slug: str) -> WorkspacePolicy:
+    return runtime.policies.put(slug, await load_policy(session))
+
+
+async def holders(session: AsyncSession, policy: WorkspacePolicy, resource: str, action: str) -> list[str]:
+    """E-mail addresses of the active users whose roles allow `resource action`, from the compiled decisions."""
+    users = (await session.execute(select(User.id, User.email).where(User.is_active.is_(True)))).all()
+    return sorted(email for user_id, email in users
+                  if policy.table(policy.roles_of(user_subject(user_id))).allows(resource, action))
 
 
 def user_subject(user_id: uuid.UUID) -> str:

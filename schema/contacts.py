@@ -367,13 +367,20 @@ class ContactMutations:
         expires_at: dt.datetime | None = None,
         opt_out_override: Annotated[
             str | None,
-            strawberry.argument(description="Why a standing opt-out no longer applies (granting again; audited)."),
+            strawberry.argument(description="Why a standing opt-out no longer applies (granting again; audited). "
+                                            "Requires `consent override` and consentObtainedAt."),
+        ] = None,
+        consent_obtained_at: Annotated[
+            dt.datetime | None,
+            strawberry.argument(description="Evidence for an override: when the new consent was given (with "
+                                            "`source` saying how)."),
         ] = None,
     ) -> Consent:
         cid = uuid_of(str(contact_id), "Contact", "contactId")
         async with info.context.mutation() as (session, caller):
             consent = await contacts.record_consent(
-                session, caller, cid, purpose.value, granted, source, notice_version, expires_at, opt_out_override
+                session, caller, cid, purpose.value, granted, source, notice_version, expires_at, opt_out_override,
+                consent_obtained_at,
             )
         return Consent.from_model(consent)
 

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import strawberry
 from strawberry.types import Info
 
-from resolvers.privacy import data_requests, disclosures
+from resolvers.privacy import data_requests, disclosures, fulfilment, matches
 from schema import selection
 from schema.contacts import Contact
 from schema.context import Context
@@ -33,11 +33,21 @@ class DataRequestStatus(enum.Enum):
     REFUSED = "REFUSED"
 
 
-@strawberry.type(description="A data access, correction or erasure request; it is due 40 days after receipt.")
+@strawberry.type(description="A data access, correction or erasure request; it is due 40 days after receipt. Visible "
+                  "only when every contact it names is visible to the caller.")
 class DataRequest:
     id: strawberry.ID
     kind: DataRequestKind
-    requester_name: str
+    requester_name: str = strawberry.field(description="PII: name. Who made the request; reading it is audited.")
+    requester_email: str | None = strawberry.field(
+        description="PII: contact. The requester's e-mail address (also used to find possible matches).")
+    identity_verified: bool = strawberry.field(description="Whether the requester's identity was checked.")
+    identity_verified_at: dt.datetime | None = strawberry.field(description="When the identity was checked.")
+    identity_verified_by_id: strawberry.ID | None = strawberry.field(description="The user who checked it.")
+    identity_check: str | None = strawberry.field(description="How the identity was checked.")
+    delivered_at: dt.datetime | None = strawberry.field(description="When the copy (or reply) was delivered.")
+    delivery_method: str | None = strawberry.field(description="How it was delivered (e.g. registered post).")
+    correction: str | None = strawberry.field(description="CORRECTION requests: the correction made.")
     language: Language
     received_at: dt.datetime
     due_at: dt.datetime
@@ -52,6 +62,7 @@ class DataRequest:
     overdue: bool = strawberry.field(description="OPEN and past dueAt.")
     export_id: strawberry.ID | None = strawberry.field(description="The ExportJob of an ACCESS request.")
     contact_id: strawberry.Private[Any]
+    raw_id: strawberry.Private[Any]
     raw_export_id: strawberry.Private[Any]
 
     @strawberry.field(description="The export answering an ACCESS request; its link only for who may download it.")
@@ -66,14 +77,26 @@ class DataRequest:
             return ExportJob.from_model(job, None)
         return export_job_of(info, job, (await info.context.caller()).tenant.slug)
 
-    @strawberry.field
+    @strawberry.field(description="The first contact the request names (see `contacts`).")
     async def contact(self, info: Info[Context, None]) -> Contact | None:
-        fields = selection.names(selection.node_fields(info))
-        record = await info.context.loaders.contacts_by_id.load((self.contact_id, fields.names))
-        if record is None:
+        if self.contact_id is None:
             return None
-        info.context.redact_record(info, record)
-        return Contact.wrap(record)
+        found = await _contacts(info, [self.contact_id])
+        return found[0] if found else None
+
+    @strawberry.field(description="Every record the request names: several when the person is held twice, none "
+                                  "when the business holds no record of them.")
+    async def contacts(self, info: Info[Context, None]) -> list[Contact]:
+        ids = await info.context.loaders.data_request_contacts.load(self.raw_id)
+        return await _contacts(info, ids)
+
+    @strawberry.field(description="Other contacts that may be the same person: sharing an e-mail, phone or HKID "
+                                  "(blind index) with a named record or the requester's e-mail. Link them with "
+                                  "`linkDataRequestContacts`. Only fields the caller may read are compared.")
+    async def possible_matches(self, info: Info[Context, None]) -> list[Contact]:
+        async with info.context.db() as (session, caller):
+            ids = await matches.possible_matches(session, caller, self.raw_id)
+        return await _contacts(info, ids)
 
     @classmethod
     def from_model(cls, r: Any, now: dt.datetime) -> DataRequest:
@@ -92,29 +115,67 @@ class DataRequest:
             days_remaining=data_requests.days_remaining(r, now),
             overdue=data_requests.is_overdue(r, now),
             export_id=strawberry.ID(to_global("ExportJob", r.export_id)) if r.export_id else None,
+            requester_email=r.requester_email,
+            identity_verified=r.identity_verified_at is not None,
+            identity_verified_at=r.identity_verified_at,
+            identity_verified_by_id=strawberry.ID(to_global("User", r.identity_verified_by))
+            if r.identity_verified_by else None,
+            identity_check=r.identity_check,
+            delivered_at=r.delivered_at,
+            delivery_method=r.delivery_method,
+            correction=r.correction,
             contact_id=r.contact_id,
+            raw_id=r.id,
             raw_export_id=r.export_id,
         )
+
+
+async def _contacts(info: Info[Context, None], ids: list[Any]) -> list[Contact]:
+    fields = selection.names(selection.node_fields(info))
+    records = await info.context.loaders.contacts_by_id.load_many([(i, fields.names) for i in ids])
+    out = []
+    for record in records:
+        if record is not None:
+            info.context.redact_record(info, record)
+            out.append(Contact.wrap(record))
+    return out
+
+
+def _wrap(info: Info[Context, None], caller: Any, request: Any) -> DataRequest:
+    """The request as returned, its requester PII audited when selected."""
+    data_requests.audit_requester(caller, [request], selection.names(selection.node_fields(info)).names)
+    return DataRequest.from_model(request, caller.runtime.now())
 
 
 DataRequestConnection = Connection[DataRequest]
 
 
-@strawberry.input
+@strawberry.input(description="A data request; name the person's records with contactId or contactIds (neither: "
+                              "the business holds no record of them, and the reply says so).")
 class DataRequestInput:
     kind: DataRequestKind
-    contact_id: strawberry.ID
     requester_name: str
+    contact_id: strawberry.ID | None = strawberry.field(default=None, description="The person's record.")
+    contact_ids: list[strawberry.ID] | None = strawberry.field(
+        default=None, description="The person's records, when held more than once (with or instead of contactId).")
     received_at: dt.datetime | None = None
     language: Language | None = None
+    requester_email: str | None = strawberry.field(default=None, description="The requester's e-mail address.")
+    identity_verified: bool | None = strawberry.field(
+        default=None, description="True when the requester's identity was already checked (recorded as the caller).")
 
     def to_new(self) -> data_requests.NewRequest:
+        given = [self.contact_id] if self.contact_id else []
+        ids = [uuid_of(str(c), "Contact", "contactId" if i == 0 and self.contact_id else "contactIds")
+               for i, c in enumerate([*given, *(self.contact_ids or [])])]
         return data_requests.NewRequest(
             kind=self.kind.value,
-            contact_id=uuid_of(str(self.contact_id), "Contact", "contactId"),
+            contact_ids=tuple(ids),
             requester_name=self.requester_name,
             received_at=self.received_at,
             language=self.language.value if self.language else None,
+            requester_email=self.requester_email,
+            identity_verified=bool(self.identity_verified),
         )
 
 
@@ -179,7 +240,7 @@ class DataRequestQueries:
     @strawberry.field
     async def data_request(self, info: Info[Context, None], id: strawberry.ID) -> DataRequest:
         async with info.context.db() as (session, caller):
-            return DataRequest.from_model(await data_requests.get(session, caller, _id(id)), caller.runtime.now())
+            return _wrap(info, caller, await data_requests.get(session, caller, _id(id)))
 
     @strawberry.field(description="The register, soonest deadline first. At most 200 a page.")
     async def data_requests(
@@ -205,6 +266,7 @@ class DataRequestQueries:
                 due_within_days=due_within_days,
             )
             now = caller.runtime.now()
+            data_requests.audit_requester(caller, page.items, selection.names(selection.node_fields(info)).names)
         return connection(page, lambda r: DataRequest.from_model(r, now))  # type: ignore[no-any-return]
 
     @strawberry.field(description="Who outside the workspace received this contact's data in the last 12 months.")
@@ -225,25 +287,53 @@ class DataRequestMutations:
     async def create_data_request(self, info: Info[Context, None], input: DataRequestInput) -> DataRequest:
         data = input.to_new()
         async with info.context.mutation() as (session, caller):
-            return DataRequest.from_model(await data_requests.create(session, caller, data), caller.runtime.now())
+            return _wrap(info, caller, await data_requests.create(session, caller, data))
+
+    @strawberry.mutation(description="Adds records to the request (the person is held more than once, e.g. one of "
+                                     "its possibleMatches). Requires `data_request write`.")
+    async def link_data_request_contacts(
+        self, info: Info[Context, None], id: strawberry.ID,
+        contact_ids: Annotated[list[strawberry.ID], strawberry.argument(description="The records to add.")],
+    ) -> DataRequest:
+        ids = [uuid_of(str(c), "Contact", "contactIds") for c in contact_ids]
+        async with info.context.mutation() as (session, caller):
+            return _wrap(info, caller, await data_requests.link_contacts(session, caller, _id(id), ids))
+
+    @strawberry.mutation(description="Records that the requester's identity was checked: who (the caller), when and "
+                                     "how. Requires `data_request write`.")
+    async def verify_data_request_identity(
+        self, info: Info[Context, None], id: strawberry.ID,
+        check: Annotated[str | None, strawberry.argument(description="How it was checked.")] = None,
+    ) -> DataRequest:
+        async with info.context.mutation() as (session, caller):
+            return _wrap(info, caller, await fulfilment.verify_identity(session, caller, _id(id), check))
 
     @strawberry.mutation(
-        description="ACCESS: links (or requests) its export. ERASURE: erases the contact. CORRECTION: records it."
+        description="ACCESS: CONFLICT (EXPORT_NOT_READY) until an export made for it SUCCEEDED; records how and when "
+                    "the copy was delivered. ERASURE: erases every named contact. CORRECTION: records the correction "
+                    "made. Requires `data_request write`."
     )
-    async def fulfil_data_request(self, info: Info[Context, None], id: strawberry.ID) -> DataRequest:
+    async def fulfil_data_request(
+        self, info: Info[Context, None], id: strawberry.ID,
+        delivery_method: Annotated[str | None, strawberry.argument(
+            description="How the copy or reply was delivered (required for ACCESS).")] = None,
+        correction: Annotated[str | None, strawberry.argument(
+            description="The correction made (required for CORRECTION).")] = None,
+    ) -> DataRequest:
         async with info.context.mutation() as (session, caller):
-            return DataRequest.from_model(await data_requests.fulfil(session, caller, _id(id)), caller.runtime.now())
+            request = await fulfilment.fulfil(session, caller, _id(id), delivery_method=delivery_method,
+                                              correction=correction)
+            return _wrap(info, caller, request)
 
-    @strawberry.mutation(description="Refuses the request and writes the s.27 log book.")
+    @strawberry.mutation(description="Refuses the request and writes the s.27 log book. Requires `data_request write`.")
     async def refuse_data_request(self, info: Info[Context, None], id: strawberry.ID, reason: str) -> DataRequest:
         async with info.context.mutation() as (session, caller):
-            request = await data_requests.refuse(session, caller, _id(id), reason)
-            return DataRequest.from_model(request, caller.runtime.now())
+            return _wrap(info, caller, await fulfilment.refuse(session, caller, _id(id), reason))
 
-    @strawberry.mutation(description="Records the s.19(2) written notice; only before dueAt.")
+    @strawberry.mutation(description="Records the s.19(2) written notice; only before dueAt. Requires "
+                                     "`data_request write`.")
     async def record_partial_compliance_notice(
         self, info: Info[Context, None], id: strawberry.ID, notice: str
     ) -> DataRequest:
         async with info.context.mutation() as (session, caller):
-            request = await data_requests.record_partial_notice(session, caller, _id(id), notice)
-            return DataRequest.from_model(request, caller.runtime.now())
+            return _wrap(info, caller, await fulfilment.record_partial_notice(session, caller, _id(id), notice))

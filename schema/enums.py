@@ -48,12 +48,16 @@ class Effect(enum.Enum):
     DENY = "deny"
 
 
-@strawberry.enum
+@strawberry.enum(description="A direct-marketing purpose a person consents to (PDPO Part 6A).")
 class ConsentPurpose(enum.Enum):
     EMAIL = "email"
     SMS = "sms"
     WHATSAPP = "whatsapp"
     CALL = "call"
+    PROVIDE_TO_OTHERS = strawberry.enum_value(
+        "provide_to_others",
+        description="Providing the data to another person for their direct marketing (s.35J); written consent.",
+    )
 
 
 @strawberry.enum

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 from strawberry.types import Info
@@ -99,9 +99,14 @@ class ExportQueries:
 
 @strawberry.type
 class ExportMutations:
-    @strawberry.mutation(description="A copy of everything held on one person (data access request, DPP6).")
+    @strawberry.mutation(description="A copy of everything held on one person (data access request, DPP6). Requires "
+                                     "`contact export`. Without dataRequestId it follows the caller's field rules.")
     async def request_contact_export(
-        self, info: Info[Context, None], contact_id: strawberry.ID, data_request_id: strawberry.ID | None = None
+        self, info: Info[Context, None], contact_id: strawberry.ID,
+        data_request_id: Annotated[strawberry.ID | None, strawberry.argument(
+            description="The data request it answers: then it is the data subject's complete copy (every field in "
+                        "clear whatever the caller's field rules, every record the request names), audited as one "
+                        "EXPORT naming the request. Also requires `data_request write`.")] = None,
     ) -> ExportJob:
         cid = uuid_of(str(contact_id), "Contact", "contactId")
         rid = uuid_of(str(data_request_id), "DataRequest", "dataRequestId") if data_request_id else None

@@ -35,6 +35,7 @@ class Loaders:
     attachments_by_activity: DataLoader[uuid.UUID, list[Attachment]]
     privacy_flags_by_contact: DataLoader[uuid.UUID, legal_hold.PrivacyFlags]
     linked_exports_by_id: DataLoader[uuid.UUID, tuple[ExportJob, bool] | None]
+    data_request_contacts: DataLoader[uuid.UUID, list[uuid.UUID]]
 
 
 def build_loaders(ctx: Context) -> Loaders:
@@ -50,6 +51,10 @@ def build_loaders(ctx: Context) -> Loaders:
     def by_id(fetch: loaders.FetchByIds) -> Any:
         return with_caller(lambda session, caller, keys: loaders.records_by_ids(fetch, session, caller, keys))
 
+    async def load_request_contacts(keys: list[uuid.UUID]) -> list[list[uuid.UUID]]:
+        async with ctx.db() as (session, _):
+            return await data_requests.contacts_of(session, keys)
+
     return Loaders(
         contacts_by_id=DataLoader(by_id(contacts.contacts_by_ids)),
         activities_by_id=DataLoader(by_id(activities.activities_by_ids)),
@@ -62,4 +67,5 @@ def build_loaders(ctx: Context) -> Loaders:
         ),
         privacy_flags_by_contact=DataLoader(with_caller(legal_hold.flags)),
         linked_exports_by_id=DataLoader(with_caller(data_requests.linked_exports)),
+        data_request_contacts=DataLoader(load_request_contacts),
     )

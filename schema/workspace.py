@@ -11,6 +11,7 @@ from strawberry.types import Info
 
 from resolvers.identity import support
 from resolvers.workspaces import life as workspace_life
+from resolvers.workspaces import settings as workspace_settings
 from schema.admin import Workspace
 from schema.context import Context
 from schema.enums import WorkspaceStatus
@@ -45,8 +46,44 @@ class SupportGrant:
         )
 
 
+@strawberry.type(description="Who the business is and how to reach its data protection officer; its time zone.")
+class WorkspaceSettings:
+    business_name: str = strawberry.field(description="The business named in letters, notices and copies.")
+    dpo_name: str | None = strawberry.field(description="Who handles data access and correction requests.")
+    dpo_email: str | None = strawberry.field(description="The DPO's e-mail address.")
+    dpo_phone: str | None = strawberry.field(description="The DPO's phone number.")
+    dpo_address: str | None = strawberry.field(description="The DPO's postal address.")
+    time_zone: str = strawberry.field(description="IANA time zone of every date a person reads (Asia/Hong_Kong).")
+
+    @classmethod
+    def of(cls, s: workspace_settings.Settings) -> WorkspaceSettings:
+        return cls(business_name=s.business_name, dpo_name=s.dpo_name, dpo_email=s.dpo_email, dpo_phone=s.dpo_phone,
+                   dpo_address=s.dpo_address, time_zone=s.time_zone)
+
+
+@strawberry.input(description="Workspace settings to change; an explicit null clears one.")
+class WorkspaceSettingsInput:
+    business_name: str | None = strawberry.field(default=strawberry.UNSET, description="The business's name.")
+    dpo_name: str | None = strawberry.field(default=strawberry.UNSET, description="The DPO's name or title.")
+    dpo_email: str | None = strawberry.field(default=strawberry.UNSET, description="The DPO's e-mail address.")
+    dpo_phone: str | None = strawberry.field(default=strawberry.UNSET, description="The DPO's phone number.")
+    dpo_address: str | None = strawberry.field(default=strawberry.UNSET, description="The DPO's postal address.")
+    time_zone: str | None = strawberry.field(default=strawberry.UNSET, description="An IANA time zone.")
+
+    def given(self) -> dict[str, str | None]:
+        names = {"business_name": "businessName", "dpo_name": "dpoName", "dpo_email": "dpoEmail",
+                 "dpo_phone": "dpoPhone", "dpo_address": "dpoAddress", "time_zone": "timeZone"}
+        values = {camel: getattr(self, name) for name, camel in names.items()}
+        return {k: v for k, v in values.items() if v is not strawberry.UNSET}
+
+
 @strawberry.type
 class WorkspaceLifeQueries:
+    @strawberry.field(description="The workspace's settings. Requires `workspace read`.")
+    async def workspace_settings(self, info: Info[Context, None]) -> WorkspaceSettings:
+        async with info.context.db() as (session, caller):
+            return WorkspaceSettings.of(await workspace_settings.get(session, caller))
+
     @strawberry.field(description="Support access grants of this workspace, newest first (admins).")
     async def support_grants(self, info: Info[Context, None]) -> list[SupportGrant]:
         caller = await info.context.caller()
@@ -55,6 +92,12 @@ class WorkspaceLifeQueries:
 
 @strawberry.type
 class WorkspaceLifeMutations:
+    @strawberry.mutation(description="Sets the business name, DPO contact and time zone. Requires `workspace write`.")
+    async def update_workspace_settings(self, info: Info[Context, None],
+                                        input: WorkspaceSettingsInput) -> WorkspaceSettings:
+        async with info.context.mutation() as (session, caller):
+            return WorkspaceSettings.of(await workspace_settings.update(session, caller, input.given()))
+
     @strawberry.mutation(
         description="Close the workspace (admins; `confirmSlug` must be its slug). Every login and API key stops "
         "at once; the data is kept for the grace period (30 days) and can be restored with `main.py workspace "

@@ -1,4 +1,5 @@
-"""Privacy actors: daily retention (one message per workspace, then one per enabled policy) and the daily
+"""Privacy actors: daily retention (one message per workspace, which also pseudonymises requesters of closed
+requests past their log-book period, then one per enabled policy) and the daily
 data-request reminder. Thin and idempotent: a policy run skips rows it already handled; a redelivered
 reminder sends the same e-mail again (harmless, and rarer than a lost one)."""
 
@@ -8,6 +9,7 @@ import uuid
 
 from db.files import FileStore
 from resolvers.privacy import reminders as data_request_reminders
+from resolvers.privacy import requester_retention
 from resolvers.retention import policies as retention
 from workers.broker import WorkerRuntime, unit_of_work
 
@@ -27,6 +29,8 @@ def actors(runtime: WorkerRuntime) -> dict[str, object]:
         rt = await runtime.get()
         async with unit_of_work(rt, slug) as unit:
             ids = [] if unit is None else await retention.enabled_ids(unit[0])
+            if unit is not None:
+                await requester_retention.pseudonymise_requesters(*unit, rt.now())
         for policy_id in ids:
             await rt.send_job("retention.run_policy", {"slug": slug, "policy_id": str(policy_id)})
 

@@ -15,7 +15,16 @@ from db.models.meta import (
     audit_events,
     audit_log,
 )
-from db.models.privacy import DataRequest, ExportJob, OptOut, RetentionPolicy, Suppression
+from db.models.privacy import (
+    DataRequest,
+    DataRequestContact,
+    ExportJob,
+    OptOut,
+    RetentionMinimum,
+    RetentionPolicy,
+    Suppression,
+    WorkspaceSettings,
+)
 from db.models.webhooks import Webhook, WebhookDelivery, WebhookEvent
 
 __all__ = [
@@ -32,6 +41,7 @@ __all__ = [
     "ContactHistory",
     "DataKey",
     "DataRequest",
+    "DataRequestContact",
     "ExportJob",
     "FieldDefinition",
     "ImportJob",
@@ -42,6 +52,8 @@ __all__ = [
     "OptOut",
     "PasswordReset",
     "RefreshToken",
+
+    "RetentionMinimum",
     "RetentionPolicy",
     "SupportGrant",
     "Suppression",
@@ -53,6 +65,7 @@ __all__ = [
     "Workspace",
     "WorkspaceBase",
     "WorkspaceMeta",
+    "WorkspaceSettings",
     "WorkspaceStatus",
     "audit_events",
     "audit_log",

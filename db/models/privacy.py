@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, LargeBinary, String, Text
+from sqlalchemy import BigInteger, ForeignKey, Index, LargeBinary, SmallInteger, String, Text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -48,7 +48,7 @@ class DataRequest(WorkspaceBase):
 
     id: Mapped[uuid.UUID] = uuid_pk()
     kind: Mapped[str] = mapped_column(String(16))  # ACCESS | CORRECTION | ERASURE
-    contact_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("contacts.id"), index=True)
+    contact_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("contacts.id"), index=True)  # the first named
     requester_name: Mapped[str] = mapped_column(String(200))
     language: Mapped[str] = mapped_column(String(8), default="EN")
     received_at: Mapped[datetime]
@@ -61,6 +61,54 @@ class DataRequest(WorkspaceBase):
     partial_notice: Mapped[str | None] = mapped_column(Text)
     created_by: Mapped[uuid.UUID | None]
     created_at: Mapped[datetime] = created_at()
+    requester_email: Mapped[str | None] = mapped_column(String(320))
+    identity_verified_at: Mapped[datetime | None]
+    identity_verified_by: Mapped[uuid.UUID | None]
+    identity_check: Mapped[str | None] = mapped_column(String(500))
+    delivered_at: Mapped[datetime | None]
+    delivery_method: Mapped[str | None] = mapped_column(String(200))
+    correction: Mapped[str | None] = mapped_column(Text)
+    refusal_ground: Mapped[str | None] = mapped_column(String(64))
+    letters: Mapped[dict[str, Any] | None] = mapped_column(JSONB)  # kind -> language -> text
+    correction_notices: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONB)
+    requester_pseudonymised_at: Mapped[datetime | None]
+
+
+class DataRequestContact(WorkspaceBase):
+    """The records a data request names: several when the person is held twice, none when not held at all."""
+
+    __tablename__ = "data_request_contacts"
+
+    data_request_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("data_requests.id", ondelete="CASCADE"),
+                                                       primary_key=True)
+    contact_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"), primary_key=True,
+                                                  index=True)
+    position: Mapped[int] = mapped_column(default=0)
+
+
+class WorkspaceSettings(WorkspaceBase):
+    """One row: who the business is and how to reach its data protection officer, and its time zone."""
+
+    __tablename__ = "workspace_settings"
+
+    id: Mapped[int] = mapped_column(SmallInteger, primary_key=True, default=1)
+    business_name: Mapped[str | None] = mapped_column(String(200))
+    dpo_name: Mapped[str | None] = mapped_column(String(200))
+    dpo_email: Mapped[str | None] = mapped_column(String(320))
+    dpo_phone: Mapped[str | None] = mapped_column(String(32))
+    dpo_address: Mapped[str | None] = mapped_column(Text)
+    time_zone: Mapped[str] = mapped_column(String(64), default="Asia/Hong_Kong")
+    updated_at: Mapped[datetime | None]
+
+
+class RetentionMinimum(WorkspaceBase):
+    """The shortest period a category of records must be kept (finance: 7 years); no policy may undercut it."""
+
+    __tablename__ = "retention_minimums"
+
+    category: Mapped[str] = mapped_column(String(32), primary_key=True)
+    min_days: Mapped[int]
+    updated_at: Mapped[datetime | None]
 
 
 class Suppression(WorkspaceBase):
@@ -87,6 +135,7 @@ class RetentionPolicy(WorkspaceBase):
     created_at: Mapped[datetime] = created_at()
     last_run_at: Mapped[datetime | None]
     last_result: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    fields: Mapped[list[str] | None] = mapped_column(JSONB)  # CLEAR_FIELDS: the fields it clears
 
 
 class OptOut(WorkspaceBase):

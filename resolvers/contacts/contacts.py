@@ -15,7 +15,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from authz.access import Access, FieldPlan
 from authz.errors import AccessDenied
 from authz.permissions import Action, Resource
-from authz.scopes import CONSENT_PURPOSES
 from db.models import Consent, Contact, ContactHistory, Team, User
 from db.queries import contacts as q
 from resolvers import pagination
@@ -250,6 +249,8 @@ async def update_contact(
     changes = {n: (old[n], new) for n, new in {**patch.values, **patch.custom}.items() if old[n] != new}
     if not changes:
         return contact_id
+    await suppression.check(session, caller, contact_id, {n: patch.values[n] for n in changes if n in patch.values},
+                            None)
     values = q.encode({n: patch.values[n] for n in changes if n in patch.values}, contact_id, cipher)
     custom_changes = {n: v for n, v in patch.custom.items() if n in changes}
     if custom_changes:
@@ -301,6 +302,8 @@ def _seal(cipher: Any, history_id: uuid.UUID, column: str, value: Any) -> bytes 
     return cipher.encrypt_str(loc, json.dumps(value, default=str))
 
 
+
+
 async def record_consent(
     session: AsyncSession,
     caller: Caller,
@@ -311,12 +314,13 @@ async def record_consent(
     notice_version: str | None = None,
     expires_at: datetime | None = None,
     opt_out_override: str | None = None,
+    obtained_at: datetime | None = None,
 ) -> Consent:
     access = caller.access
     await _visible_row(session, access, contact_id)
     if not (await _write_flags(session, access, contact_id, []))["_writable"]:
         raise AccessDenied("the contact is outside the records you may change")
-    if purpose not in CONSENT_PURPOSES:
+    if purpose not in opt_outs.PURPOSES:
         raise BadInput(f"unknown purpose {purpose!r}", field="purpose")
     try:
         source = validation.normalize_name(source)
@@ -328,7 +332,8 @@ async def record_consent(
         except validation.InvalidValue as exc:
             raise BadInput(f"noticeVersion: {exc}", field="noticeVersion") from exc
     now = datetime.now(UTC)
-    await opt_outs.register(session, caller, contact_id, purpose, granted, source, opt_out_override, now)
+    await opt_outs.register(session, caller, contact_id, purpose, granted, opt_outs.Evidence(source, obtained_at),
+                            opt_out_override, now)
     consent = await session.scalar(select(Consent).where(Consent.contact_id == contact_id, Consent.purpose == purpose))
     if consent is None:
         consent = Consent(id=uuid.uuid4(), contact_id=contact_id, purpose=purpose, granted=granted, source=source)

@@ -1,7 +1,10 @@
 """The data-access copy of one person (DPP6): `contact.json`, `activities.json`, `history.json`, `audit.json`,
 `attachments/` and a readable `index.html`, in the language of the data request.
 
-Everything goes through the requester's record scopes and field decisions (resolvers.export_rows); other
+An export made for a data request covers every record the request names (the person held twice: the named
+contact in `contact.json`, the others under `otherRecords`) and is the data subject's complete copy: the worker
+reads it with `Access.complete_copy` (every field in clear), not the requester's own field rules. Without a
+data request, everything goes through the requester's record scopes and field decisions (resolvers.export_rows); other
 people's identifying details in activity text are replaced (resolvers.third_parties, s.20(2)); the audit
 trail names what was done and by which kind of actor, not the staff members themselves.
 """
@@ -16,9 +19,17 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, String, and_, cast, func, or_, select
 
-from authz.permissions import Action, Resource
 from db.crypto import FieldLocation, WorkspaceCipher
-from db.models import Activity, Attachment, Consent, Contact, ContactHistory, DataRequest, audit_events
+from db.models import (
+    Activity,
+    Attachment,
+    Consent,
+    Contact,
+    ContactHistory,
+    DataRequest,
+    DataRequestContact,
+    audit_events,
+)
 from resolvers.exports import index_html as export_html
 from resolvers.exports import rows as export_rows
 from resolvers.exports.archive import ExportZip
@@ -45,11 +56,12 @@ def decrypt_history(cipher: WorkspaceCipher, row: Any, column: str) -> Any:
     return json.loads(cipher.decrypt_str(FieldLocation("contact_history", column, str(row.id)), blob))
 
 
-def contact_audit_filter(contact_id: uuid.UUID) -> ColumnElement[bool]:
-    """Events on the contact and on its activities."""
+def contact_audit_filter(contact_ids: uuid.UUID | list[uuid.UUID]) -> ColumnElement[bool]:
+    """Events on the contacts and on their activities."""
+    ids = contact_ids if isinstance(contact_ids, list) else [contact_ids]
     c = audit_events.c
-    activity_ids = select(cast(Activity.id, String)).where(Activity.contact_id == contact_id)
-    return or_(and_(c.entity_type == "contact", c.entity_id == str(contact_id)),
+    activity_ids = select(cast(Activity.id, String)).where(Activity.contact_id.in_(ids))
+    return or_(and_(c.entity_type == "contact", c.entity_id.in_([str(i) for i in ids])),
                and_(c.entity_type == "activity", c.entity_id.in_(activity_ids)))
 
 
@@ -63,41 +75,65 @@ async def _own_identifiers(ctx: ExportContext, contact_id: uuid.UUID) -> dict[st
             "lastName": row.last_name}
 
 
+async def _records_of(ctx: ExportContext, contact_id: uuid.UUID) -> list[uuid.UUID]:
+    """The named contact first, then the request's other records (only for an export made for a request)."""
+    if ctx.job.data_request_id is None:
+        return [contact_id]
+    others = (await ctx.read.execute(
+        select(DataRequestContact.contact_id).where(DataRequestContact.data_request_id == ctx.job.data_request_id,
+                                                    DataRequestContact.contact_id != contact_id)
+        .order_by(DataRequestContact.position)
+    )).scalars()
+    return [contact_id, *others]
+
+
 async def build(ctx: ExportContext, archive: ExportZip) -> Summary:
     job, read, scope, access = ctx.job, ctx.read, ctx.scope, ctx.caller.access
     contact_id = job.contact_id
     if contact_id is None:
         raise ExportRefused("the export names no contact")
+    ids = await _records_of(ctx, contact_id)
     cipher = ctx.caller.tenant.cipher
-    in_contact = [Activity.contact_id == contact_id]
-    audit_allowed = access.can(Resource.AUDIT, Action.READ)
+    in_contact = [Activity.contact_id.in_(ids)]
+    audit_allowed = access.can("audit", "read")
     n_activities = int(await read.scalar(select(func.count()).select_from(scope.activity_ids().where(*in_contact)
                                                                           .subquery())) or 0)
-    n_history = int(await read.scalar(select(func.count()).where(ContactHistory.contact_id == contact_id)) or 0)
+    n_history = int(await read.scalar(select(func.count()).where(ContactHistory.contact_id.in_(ids))) or 0)
     n_audit = int(await read.scalar(select(func.count()).select_from(audit_events)
-                                    .where(contact_audit_filter(contact_id))) or 0) if audit_allowed else 0
-    ctx.progress.total = 1 + 2 * n_activities + n_history + n_audit
+                                    .where(contact_audit_filter(ids))) or 0) if audit_allowed else 0
+    ctx.progress.total = len(ids) + 2 * n_activities + n_history + n_audit
 
-    contact = None
-    async for batch in export_rows.contacts(read, scope, cipher, ctx.tally, 1, where=[Contact.id == contact_id]):
-        contact = batch[0]
+    records = {}
+    async for batch in export_rows.contacts(read, scope, cipher, ctx.tally, 50, where=[Contact.id.in_(ids)]):
+        records.update({r.id: r for r in batch})
+    contact = records.get(contact_id)
     if contact is None:
         raise ExportRefused("the contact is no longer in the requester's export scope, or was deleted")
-    summary = Summary(records=1, counts={"contact": 1})
-    doc = export_rows.as_row(contact)
-    if await data_requests.correction_pending(read, [contact_id]):
-        doc["correctionPending"] = True  # an open correction request disputes this data
+    several = len(ids) > 1
+    summary = Summary(records=len(records), counts={"contact": len(records)})
+    disputed = await data_requests.correction_pending(read, ids)
+    docs = {}
+    for rid, record in records.items():
+        docs[rid] = export_rows.as_row(record)
+        if rid in disputed:
+            docs[rid]["correctionPending"] = True  # an open correction request disputes this data
+    doc = docs[contact_id]
+    if several:
+        doc["otherRecords"] = [d for rid, d in docs.items() if rid != contact_id]
     consents: list[dict[str, Any]] = []
-    if "consents" not in contact.denied:
-        for c in (await read.execute(select(Consent).where(Consent.contact_id == contact_id)
-                                     .order_by(Consent.purpose))).scalars():
-            consents.append({"purpose": c.purpose, "granted": c.granted, "source": c.source,
+    shown = [rid for rid, r in records.items() if "consents" not in r.denied]
+    if shown:
+        for c in (await read.execute(select(Consent).where(Consent.contact_id.in_(shown))
+                                     .order_by(Consent.purpose, Consent.contact_id))).scalars():
+            consents.append({**({"contactId": c.contact_id} if several else {}),
+                             "purpose": c.purpose, "granted": c.granted, "source": c.source,
                              "noticeVersion": c.notice_version, "grantedAt": c.granted_at,
                              "withdrawnAt": c.withdrawn_at, "expiresAt": c.expires_at, "updatedAt": c.updated_at})
     doc["consents"] = consents
     requests: list[dict[str, Any]] = []
-    if access.can(Resource.DATA_REQUEST, Action.READ):
-        for r in (await read.execute(select(DataRequest).where(DataRequest.contact_id == contact_id)
+    if access.can("data_request", "read"):
+        named = select(DataRequestContact.data_request_id).where(DataRequestContact.contact_id.in_(ids))
+        for r in (await read.execute(select(DataRequest).where(DataRequest.id.in_(named))
                                      .order_by(DataRequest.received_at))).scalars():
             requests.append({"id": r.id, "kind": r.kind, "status": r.status, "language": r.language,
                              "receivedAt": r.received_at, "dueAt": r.due_at, "fulfilledAt": r.fulfilled_at,
@@ -107,7 +143,7 @@ async def build(ctx: ExportContext, archive: ExportZip) -> Summary:
     doc["dataRequests"] = requests
     summary.counts.update(consents=len(consents), dataRequests=len(requests))
     await asyncio.to_thread(archive.document, "contact.json", doc)
-    await ctx.progress.advance(1)
+    await ctx.progress.advance(len(ids))
 
     # s.20(2): find other contacts' names in the activity text first, then write the activities without them.
     found: set[str] = set()
@@ -115,8 +151,8 @@ async def build(ctx: ExportContext, archive: ExportZip) -> Summary:
     async for rows in export_rows.rows(read, text_rows, ctx.batch):
         third_parties.candidates((t for row in rows for t in row), found)
         await ctx.progress.advance(len(rows))
-    names = await third_parties.other_names(read, contact_id, found)
-    redactor = third_parties.Redactor(await _own_identifiers(ctx, contact_id), names, job.language)
+    names = await third_parties.other_names(read, ids, found)
+    redactor = third_parties.Redactor([await _own_identifiers(ctx, i) for i in ids], names, job.language)
 
     files: list[Any] = []
     with archive.array("activities.json") as entry:
@@ -142,7 +178,7 @@ async def build(ctx: ExportContext, archive: ExportZip) -> Summary:
         summary.counts["activities"] = entry.rows
 
     with archive.array("history.json") as entry:
-        stmt = select(*ContactHistory.__table__.c).where(ContactHistory.contact_id == contact_id).order_by(
+        stmt = select(*ContactHistory.__table__.c).where(ContactHistory.contact_id.in_(ids)).order_by(
             ContactHistory.occurred_at, ContactHistory.id)
         async for rows in export_rows.rows(read, stmt, ctx.batch):
             out = []
@@ -150,7 +186,8 @@ async def build(ctx: ExportContext, archive: ExportZip) -> Summary:
                 spec = access.table.registry.get("contact", h.field)
                 old, old_withheld = export_rows.history_value(access, h.field, decrypt_history(cipher, h, "old_enc"))
                 new, new_withheld = export_rows.history_value(access, h.field, decrypt_history(cipher, h, "new_enc"))
-                out.append({"occurredAt": h.occurred_at, "field": f"customFields.{h.field}" if spec and spec.custom
+                out.append({**({"contactId": h.contact_id} if several else {}),
+                            "occurredAt": h.occurred_at, "field": f"customFields.{h.field}" if spec and spec.custom
                             else h.field, "oldValue": old, "newValue": new, "changedBy": h.actor_kind,
                             **({"withheld": True} if old_withheld or new_withheld else {})})
             await asyncio.to_thread(entry.items, out)
@@ -159,9 +196,9 @@ async def build(ctx: ExportContext, archive: ExportZip) -> Summary:
 
     with archive.array("audit.json") as entry:
         if audit_allowed:
-            ev = audit_events.c
-            stmt = select(ev.occurred_at, ev.action, ev.entity_type, ev.entity_id, ev.fields, ev.actor_kind).where(
-                contact_audit_filter(contact_id)).order_by(ev.occurred_at, ev.id)
+            c = audit_events.c
+            stmt = select(c.occurred_at, c.action, c.entity_type, c.entity_id, c.fields, c.actor_kind).where(
+                contact_audit_filter(ids)).order_by(c.occurred_at, c.id)
             async for rows in export_rows.rows(read, stmt, ctx.batch):
                 await asyncio.to_thread(entry.items, [
                     {"occurredAt": r.occurred_at, "action": r.action, "entityType": r.entity_type,

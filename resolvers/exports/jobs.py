@@ -27,9 +27,10 @@ from db.files import FileStore
 from db.models import ApiKey, Contact, DataRequest, ExportJob, User
 from db.tenancy import Tenant
 from resolvers import pagination, policies
-from resolvers.errors import BadInput, NotFound
+from resolvers.errors import BadInput, Conflict, NotFound
 from resolvers.exports import tokens as export_tokens
 from resolvers.exports.context import ExportRefused
+from resolvers.privacy import data_requests
 from resolvers.runtime import Caller, Runtime
 
 DOWNLOAD_TTL = timedelta(hours=24)
@@ -45,8 +46,9 @@ async def request_contact_export(
     language: str = "EN",
 ) -> ExportJob:
     """A copy of everything held on one person (DPP6). Visible contact first (else NOT_FOUND), then the
-    `export` permission on it (else FORBIDDEN). With a data request, the export is linked to it and written in
-    the request's language."""
+    `export` permission on it (else FORBIDDEN). With a data request (which must name the contact), it is the
+    data subject's complete copy: linked to the request, covering all its records, every field in clear, in
+    the request's language; it also needs `data_request write`."""
     access = caller.access
     visible = select(Contact.id).where(access.record_filter(Resource.CONTACT), Contact.id == contact_id)
     if await session.scalar(visible) is None:
@@ -55,11 +57,14 @@ async def request_contact_export(
     if not await session.scalar(exportable):
         raise AccessDenied("not allowed to export this contact")
     request: DataRequest | None = None
-    if data_request_id is not None:
-        access.require(Resource.DATA_REQUEST, Action.READ)
-        request = await session.get(DataRequest, data_request_id)
-        if request is None or request.contact_id != contact_id:
-            raise BadInput("no such data request for this contact", field="dataRequestId")
+    if data_request_id is not None:  # the data subject's complete copy: `data_request write` and `contact export`
+        access.require("data_request", "write")
+        request = await session.scalar(select(DataRequest).where(DataRequest.id == data_request_id,
+                                                                 access.data_request_filter()))
+        if request is None or contact_id not in (await data_requests.contacts_of(session, [request.id]))[0]:
+            raise BadInput("no such data request naming this contact", field="dataRequestId")
+        if request.status != "OPEN":
+            raise Conflict(f"the data request is {request.status.lower()} already", detail="NOT_OPEN")
         language = request.language or language
     language = (language or "EN").upper()
     if language not in LANGUAGES:

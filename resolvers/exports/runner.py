@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 import uuid
@@ -25,7 +26,6 @@ from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from authz.errors import AccessDenied
-from authz.permissions import Action, Resource
 from db import audit as audit_log
 from db.audit import AuditActor, AuditBuffer
 from db.files import PART_SUFFIX, FileStore, sha256_of
@@ -125,9 +125,13 @@ async def _build(runtime: Runtime, tenant: Tenant, job: ExportJob, store: FileSt
     async with runtime.units.read(tenant) as session:
         caller = await requester(session, runtime, tenant, job, tally)
     try:
-        caller.access.require(Resource.CONTACT if job.kind == "CONTACT" else Resource.WORKSPACE, Action.EXPORT)
+        caller.access.require("contact" if job.kind == "CONTACT" else "workspace", "export")
+        if job.data_request_id is not None:
+            caller.access.require("data_request", "write")
     except AccessDenied as exc:
         raise ExportRefused("the requester may no longer make this export") from exc
+    if job.data_request_id is not None:  # the data subject's complete copy, not the requester's view
+        caller = dataclasses.replace(caller, access=caller.access.complete_copy())
     archive = ExportZip(temp)
     try:
         async with runtime.units.snapshot(tenant) as read:

@@ -1,14 +1,17 @@
 """The data-request register (DPP6; PDPO s.18-19 access, s.22-23 correction; erasure by request).
 
 `dueAt = receivedAt + 40 days` (s.19(1), s.23(1)); `daysRemaining` and `overdue` use the runtime's clock, so
-tests move time by replacing it. Fulfilment depends on the kind: ACCESS links (or creates) the contact's
-export (`resolvers.exports.request_contact_export`), ERASURE runs `eraseContact`, CORRECTION records that the
-correction was made. A refusal (s.20, s.24) writes the s.27 log book, kept 4 years outside audit rotation.
-A partial-compliance notice (s.19(2)) is only accepted before the deadline. While a CORRECTION request is
-OPEN the contact is flagged (`correction_pending`), so every export can say its data is disputed.
+tests move time by replacing it. A request names zero, one or several
+contacts (`data_request_contacts`): several when the person is held twice, none when the business holds
+nothing on them (the s.19(1)(a) reply still has to be written). Fulfilment, refusal and notices live in
+`resolvers.privacy.fulfilment`. While a CORRECTION request is OPEN its contacts are flagged
+(`correction_pending`), so every export can say their data is disputed.
 
-Permissions: `data_request` `read` to list, `write` to create, fulfil, refuse and notify; ERASURE fulfilment
-also needs `erase` on the contact, ACCESS whatever the export needs.
+Visibility: a caller sees a request only when every contact it names is visible to them, and a request naming
+nobody needs `data_request read` on `all` (`Access.data_request_filter`). `requesterName` and
+`requesterEmail` are PII: returning them is audited as a READ of the request (`audit_requester`).
+
+Permissions: `data_request` `read` to list, `write` to create, verify, fulfil, refuse and notify.
 """
 
 from __future__ import annotations
@@ -23,12 +26,11 @@ from sqlalchemy import ColumnElement, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from authz.permissions import Action, Resource
-from db.models import Contact, DataRequest, ExportJob, LogBookEntry
+from db.models import Contact, DataRequest, DataRequestContact, ExportJob, LogBookEntry
 from resolvers import pagination
-from resolvers.contacts.validation import InvalidValue, normalize_name, normalize_text
+from resolvers.contacts.validation import InvalidValue, normalize_email, normalize_name
 from resolvers.errors import BadInput, Conflict, NotFound
-from resolvers.exports import jobs as exports
-from resolvers.privacy import erasure
+from resolvers.privacy import open_requests
 from resolvers.runtime import Caller
 from resolvers.webhooks import events as webhook_events
 
@@ -37,18 +39,21 @@ KINDS = ("ACCESS", "CORRECTION", "ERASURE")
 STATUSES = ("OPEN", "FULFILLED", "REFUSED")
 LANGUAGES = ("EN", "ZH")
 DEADLINE = timedelta(days=40)
-LOG_BOOK_KEEP = timedelta(days=4 * 365 + 1)
 CURSOR_KIND = "DATA_REQUEST.DUE_AT.ASC.datetime"
-REUSABLE_EXPORT = ("QUEUED", "RUNNING", "SUCCEEDED")
+MAX_CONTACTS = 20
+PII_FIELDS = {"requesterName": "name", "requesterEmail": "contact"}
 
 
 @dataclass(frozen=True)
 class NewRequest:
     kind: str
-    contact_id: uuid.UUID
+    contact_ids: tuple[uuid.UUID, ...]
     requester_name: str
     received_at: datetime | None = None
     language: str | None = None
+    requester_email: str | None = None
+    identity_verified: bool = False
+    identity_check: str | None = None
 
 
 def days_remaining(request: DataRequest, now: datetime) -> int | None:
@@ -66,17 +71,32 @@ def _overdue(now: datetime) -> ColumnElement[bool]:
     return (DataRequest.status == "OPEN") & (DataRequest.due_at < now)
 
 
-async def _contact_visible(session: AsyncSession, caller: Caller, contact_id: uuid.UUID) -> None:
-    found = await session.scalar(
-        select(Contact.id).where(caller.access.record_filter("contact"), Contact.id == contact_id)
-    )
-    if found is None:
+async def require_visible_contacts(session: AsyncSession, caller: Caller, contact_ids: Sequence[uuid.UUID]) -> None:
+    wanted = set(contact_ids)
+    if not wanted:
+        return
+    found = set((await session.execute(
+        select(Contact.id).where(caller.access.record_filter("contact"), Contact.id.in_(wanted))
+    )).scalars())
+    if found != wanted:
         raise NotFound("no such contact")
 
 
+def audit_requester(caller: Caller, requests: Sequence[DataRequest], fields: Sequence[str]) -> None:
+    """One READ per request naming the requester's PII fields returned (only those it holds)."""
+    wanted = [f for f in fields if f in PII_FIELDS]
+    for r in requests:
+        held = [f for f in wanted if (r.requester_name if f == "requesterName" else r.requester_email) is not None]
+        if held:
+            caller.audit.read(RESOURCE, str(r.id), held, sorted({PII_FIELDS[f] for f in held}))
+
+
 async def create(session: AsyncSession, caller: Caller, data: NewRequest) -> DataRequest:
-    caller.access.require(RESOURCE, Action.WRITE)
-    await _contact_visible(session, caller, data.contact_id)
+    caller.access.require(RESOURCE, "write")
+    if len(data.contact_ids) > MAX_CONTACTS:
+        raise BadInput(f"a request names at most {MAX_CONTACTS} records", field="contactIds")
+    contact_ids = list(dict.fromkeys(data.contact_ids))
+    await require_visible_contacts(session, caller, contact_ids)
     if data.kind not in KINDS:
         raise BadInput(f"kind is one of {', '.join(KINDS)}", field="kind")
     language = data.language or "EN"
@@ -86,6 +106,12 @@ async def create(session: AsyncSession, caller: Caller, data: NewRequest) -> Dat
         requester = normalize_name(data.requester_name)
     except InvalidValue as exc:
         raise BadInput(f"requesterName: {exc}", field="requesterName") from exc
+    email = None
+    if data.requester_email is not None and data.requester_email.strip():
+        try:
+            email = normalize_email(data.requester_email)
+        except InvalidValue as exc:
+            raise BadInput(f"requesterEmail: {exc}", field="requesterEmail") from exc
     now = caller.runtime.now()
     received = data.received_at or now
     if received.tzinfo is None:
@@ -95,8 +121,9 @@ async def create(session: AsyncSession, caller: Caller, data: NewRequest) -> Dat
     request = DataRequest(
         id=uuid.uuid4(),
         kind=data.kind,
-        contact_id=data.contact_id,
+        contact_id=contact_ids[0] if contact_ids else None,
         requester_name=requester,
+        requester_email=email,
         language=language,
         received_at=received,
         due_at=received + DEADLINE,
@@ -104,23 +131,74 @@ async def create(session: AsyncSession, caller: Caller, data: NewRequest) -> Dat
         created_by=caller.principal.id,
         created_at=now,
     )
+    if data.identity_verified:
+        mark_verified(request, caller, now, data.identity_check)
     session.add(request)
+    await session.flush()
+    session.add_all(DataRequestContact(data_request_id=request.id, contact_id=c, position=i)
+                    for i, c in enumerate(contact_ids))
     await session.flush()
     caller.audit.event(
         "CREATE",
         entity_type=RESOURCE,
         entity_id=str(request.id),
-        details={"kind": data.kind, "contactId": str(data.contact_id), "dueAt": request.due_at.isoformat()},
+        details={"kind": data.kind, "contactIds": [str(c) for c in contact_ids], "dueAt": request.due_at.isoformat(),
+                 "identityVerified": data.identity_verified},
     )
     await webhook_events.emit(session, caller, "data_request.created", request.id)
     return request
 
 
-async def get(session: AsyncSession, caller: Caller, request_id: uuid.UUID) -> DataRequest:
-    caller.access.require(RESOURCE, Action.READ)
-    request = await session.get(DataRequest, request_id)
+async def link_contacts(session: AsyncSession, caller: Caller, request_id: uuid.UUID,
+                        contact_ids: Sequence[uuid.UUID]) -> DataRequest:
+    """More records of the same person (found among `possibleMatches`, or by hand); OPEN requests only."""
+    request = await get(session, caller, request_id, action="write", lock=True)
+    if request.status != "OPEN":
+        raise Conflict(f"the request is {request.status.lower()} already", detail="NOT_OPEN")
+    await require_visible_contacts(session, caller, contact_ids)
+    current = (await contacts_of(session, [request.id]))[0]
+    added = [c for c in dict.fromkeys(contact_ids) if c not in current]
+    if len(current) + len(added) > MAX_CONTACTS:
+        raise BadInput(f"a request names at most {MAX_CONTACTS} records", field="contactIds")
+    session.add_all(DataRequestContact(data_request_id=request.id, contact_id=c, position=len(current) + i)
+                    for i, c in enumerate(added))
+    if request.contact_id is None and added:
+        request.contact_id = added[0]
+    await session.flush()
+    caller.audit.event("UPDATE", entity_type=RESOURCE, entity_id=str(request.id),
+                       details={"linkedContactIds": [str(c) for c in added]})
+    return request
+
+
+def mark_verified(request: DataRequest, caller: Caller, now: datetime, check: str | None) -> None:
+    """The requester's identity was checked (s.20(1)(a): a copy goes only to the person or their agent)."""
+    request.identity_verified_at = now
+    request.identity_verified_by = caller.principal.id
+    request.identity_check = (check or "").strip()[:500] or None
+
+
+async def contacts_of(session: AsyncSession, request_ids: Sequence[uuid.UUID]) -> list[list[uuid.UUID]]:
+    """The contacts each request names, in the order given, per request id."""
+    rows = (await session.execute(
+        select(DataRequestContact.data_request_id, DataRequestContact.contact_id)
+        .where(DataRequestContact.data_request_id.in_(set(request_ids)))
+        .order_by(DataRequestContact.position, DataRequestContact.contact_id)
+    )).all()
+    grouped: dict[uuid.UUID, list[uuid.UUID]] = {}
+    for request_id, contact_id in rows:
+        grouped.setdefault(request_id, []).append(contact_id)
+    return [grouped.get(r, []) for r in request_ids]
+
+
+async def get(session: AsyncSession, caller: Caller, request_id: uuid.UUID, *, action: str = "read",
+              lock: bool = False) -> DataRequest:
+    """A request the caller may see (else NOT_FOUND), then `data_request <action>` (else FORBIDDEN)."""
+    caller.access.require(RESOURCE, "read")
+    stmt = select(DataRequest).where(DataRequest.id == request_id, caller.access.data_request_filter())
+    request = await session.scalar(stmt.with_for_update(of=DataRequest) if lock else stmt)
     if request is None:
         raise NotFound("no such data request")
+    caller.access.require(RESOURCE, action)
     return request
 
 
@@ -152,6 +230,7 @@ async def list_requests(
             raise BadInput("dueWithinDays is between 0 and 40", field="dueWithinDays")
         horizon = now + timedelta(days=due_within_days)
         conditions += [DataRequest.status == "OPEN", DataRequest.due_at >= now, DataRequest.due_at <= horizon]
+    conditions.append(caller.access.data_request_filter())
     stmt = select(DataRequest).where(*conditions)
     if after:
         value, row_id = pagination.decode_cursor(after, CURSOR_KIND)
@@ -166,113 +245,9 @@ async def list_requests(
     return pagination.Page(rows, cursors, has_next, total)
 
 
-async def _open(session: AsyncSession, caller: Caller, request_id: uuid.UUID) -> DataRequest:
-    caller.access.require(RESOURCE, Action.WRITE)
-    request = await session.get(DataRequest, request_id, with_for_update=True)
-    if request is None:
-        raise NotFound("no such data request")
-    if request.status != "OPEN":
-        raise Conflict(f"the request is {request.status.lower()} already", detail="NOT_OPEN")
-    return request
-
-
-async def fulfil(session: AsyncSession, caller: Caller, request_id: uuid.UUID) -> DataRequest:
-    request = await _open(session, caller, request_id)
-    now = caller.runtime.now()
-    if request.kind == "ERASURE":
-        reason = f"data request {request.id} (erasure) from {request.requester_name}"
-        await erasure.erase_contact(session, caller, request.contact_id, reason, data_request_id=request.id)
-    elif request.kind == "ACCESS":
-        await _link_export(session, caller, request)
-    request.status = "FULFILLED"
-    request.fulfilled_at = now
-    await session.flush()
-    caller.audit.event(
-        "UPDATE",
-        entity_type=RESOURCE,
-        entity_id=str(request.id),
-        details={"status": "FULFILLED", "kind": request.kind, "contactId": str(request.contact_id)},
-    )
-    return request
-
-
-async def _link_export(session: AsyncSession, caller: Caller, request: DataRequest) -> None:
-    """Reuse the linked export unless it failed or expired; otherwise request a new one for this request."""
-    if request.export_id is not None:
-        status = await session.scalar(select(ExportJob.status).where(ExportJob.id == request.export_id))
-        if status in REUSABLE_EXPORT:
-            return
-    job = await exports.request_contact_export(session, caller, request.contact_id, request.id, request.language)
-    request.export_id = job.id
-
-
-def _required_text(value: str, max_len: int, field: str, missing: str) -> str:
-    try:
-        text = normalize_text(value.strip(), max_len)
-    except InvalidValue as exc:
-        raise BadInput(f"{field}: {exc}", field=field) from exc
-    if not text:
-        raise BadInput(missing, field=field)
-    return text
-
-
-async def refuse(session: AsyncSession, caller: Caller, request_id: uuid.UUID, reason: str) -> DataRequest:
-    request = await _open(session, caller, request_id)
-    reason = _required_text(reason, 5000, "reason", "a refusal needs its reason (s.21 / s.25 notice)")
-    now = caller.runtime.now()
-    request.status = "REFUSED"
-    request.refusal_reason = reason
-    session.add(
-        LogBookEntry(
-            id=uuid.uuid4(),
-            data_request_id=request.id,
-            contact_id=request.contact_id,
-            kind=request.kind,
-            requester_name=request.requester_name,
-            reason=reason,
-            refused_at=now,
-            actor_id=caller.principal.id,
-            keep_until=now + LOG_BOOK_KEEP,
-            details={"receivedAt": request.received_at.isoformat(), "dueAt": request.due_at.isoformat()},
-        )
-    )
-    await session.flush()
-    caller.audit.event(
-        "UPDATE",
-        entity_type=RESOURCE,
-        entity_id=str(request.id),
-        details={"status": "REFUSED", "kind": request.kind, "contactId": str(request.contact_id), "logBook": True},
-    )
-    return request
-
-
-async def record_partial_notice(
-    session: AsyncSession, caller: Caller, request_id: uuid.UUID, notice: str
-) -> DataRequest:
-    """s.19(2): the written notice (reasons, and what was supplied so far) must be given before day 40."""
-    request = await _open(session, caller, request_id)
-    notice = _required_text(notice, 10_000, "notice",
-                            "the notice text is needed (the reasons, and what was supplied so far)")
-    now = caller.runtime.now()
-    if now > request.due_at:
-        raise Conflict("the 40-day period has ended: a partial-compliance notice is too late", detail="PAST_DUE")
-    request.partial_notice_at = now
-    request.partial_notice = notice
-    await session.flush()
-    caller.audit.event(
-        "UPDATE", entity_type=RESOURCE, entity_id=str(request.id), details={"partialComplianceNotice": True}
-    )
-    return request
-
-
 async def correction_pending(session: AsyncSession, contact_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
-    """Contacts with an OPEN CORRECTION request: exports flag them (their data is disputed)."""
-    if not contact_ids:
-        return set()
-    stmt = select(DataRequest.contact_id).where(
-        DataRequest.contact_id.in_(set(contact_ids)), DataRequest.kind == "CORRECTION", DataRequest.status == "OPEN"
-    )
-    return set((await session.execute(stmt)).scalars())
+    """Contacts named by an OPEN CORRECTION request: exports flag them (their data is disputed)."""
+    return await open_requests.holding(session, contact_ids, ("CORRECTION",))
 
 
 async def log_book(session: AsyncSession, caller: Caller, limit: int = 200) -> list[LogBookEntry]:

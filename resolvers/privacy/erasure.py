@@ -24,7 +24,7 @@ from sqlalchemy import ARRAY, ColumnElement, Text, Uuid, and_, any_, bindparam, 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from authz.errors import AccessDenied
-from authz.fields import FieldRegistry, FieldSpec, custom_field_spec
+from authz.fields import FieldRegistry, FieldSpec, definition_specs
 from authz.permissions import Action, Resource
 from db.crypto import WorkspaceCipher
 from db.files import FileStore
@@ -32,7 +32,7 @@ from db.models import Activity, Attachment, Consent, Contact, ContactHistory, Ex
 from db.queries import contacts as contact_q
 from db.queries import policies as policy_q
 from resolvers.errors import BadInput, Conflict, NotFound
-from resolvers.privacy import suppression
+from resolvers.privacy import open_requests, suppression
 from resolvers.runtime import Caller
 from resolvers.webhooks import events as webhook_events
 
@@ -61,9 +61,7 @@ def among(column: Any, ids: Sequence[uuid.UUID]) -> ColumnElement[bool]:
 async def registry_of(session: AsyncSession) -> FieldRegistry:
     """The workspace's fields (custom ones from `field_definitions`), for callers without a Caller (workers)."""
     definitions = await policy_q.load_field_definitions(session)
-    return FieldRegistry.build(
-        custom_field_spec(d.entity, d.name, d.type, d.pii_category, d.purpose) for d in definitions if d.custom
-    )
+    return FieldRegistry.build(definition_specs(definitions))
 
 
 def pii_fields(registry: FieldRegistry) -> list[FieldSpec]:
@@ -235,6 +233,7 @@ async def erase_contact(
         raise BadInput("say why the contact is erased (e.g. the data request it fulfils)", field="reason")
     if row.legal_hold:
         raise Conflict("the contact is under legal hold: release the hold first", detail="LEGAL_HOLD")
+    await open_requests.refuse_if_held(session, [contact_id])
     registry = access.table.registry
     result = await anonymise(session, registry, [contact_id], caller.runtime.now(), cipher=caller.tenant.cipher)
     fields, categories = audit_fields(registry)

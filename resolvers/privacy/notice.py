@@ -31,6 +31,22 @@ CATEGORIES: dict[str, dict[str, tuple[str, str]]] = {
         "EN": ("Contact details", "to reply to your enquiries and communicate with you about our services"),
         "ZH": ("聯絡資料", "用以回覆閣下的查詢及就我們的服務與閣下聯絡"),
     },
+    "health": {
+        "EN": ("Health information", "only to provide the service you asked for (e.g. a claim or treatment)"),
+        "ZH": ("健康資料", "只用於提供你要求的服務（例如索償或治療）"),
+    },
+    "biometric": {
+        "EN": ("Biometric data", "only to verify your identity, with your consent"),
+        "ZH": ("生物辨識資料", "只在你同意下用於核實你的身份"),
+    },
+    "children": {
+        "EN": ("Children's data", "only with the consent of a parent or guardian, for the purposes stated"),
+        "ZH": ("兒童的資料", "只在父母或監護人同意下，用於所述目的"),
+    },
+    "criminal_records": {
+        "EN": ("Criminal records", "only where the law requires or allows it (e.g. screening for a licence)"),
+        "ZH": ("刑事紀錄", "僅在法律要求或准許的情況下使用（例如牌照審查）"),
+    },
     "government_id": {
         "EN": ("Identity document numbers", "only where the law requires or allows it, for the purposes stated"),
         "ZH": ("身份證明文件號碼", "僅在法律要求或准許的情況下，並只用於所述目的"),

@@ -1,4 +1,5 @@
-"""The daily reminder: e-mail the workspace's admins about OPEN data requests due within 7 days, and overdue ones.
+"""The daily reminder: e-mail everyone who holds `data_request write` (from the compiled decisions, not a role
+name) about OPEN data requests due within 7 days, and overdue ones; deadlines in the workspace's time zone.
 
 The message names requests by id, kind and deadline only (no requester names: e-mail is a weaker channel
 than the CRM). With no such requests nothing is sent. Sent through the runtime's mailer (`SMTP_URL`, or the
@@ -9,15 +10,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from authz.defaults import ADMIN_ROLE
-from db.models import CasbinRule, DataRequest, User
+from db.models import DataRequest
+from resolvers import policies
 from resolvers.mail import Mailer
 from resolvers.privacy.data_requests import days_remaining
 from resolvers.webhooks import events as webhook_events
+from resolvers.workspaces import settings as workspace_settings
+from resolvers.workspaces.settings import DEFAULT_TIME_ZONE
 
 REMIND_WITHIN = timedelta(days=7)
 
@@ -41,23 +45,15 @@ async def pending(session: AsyncSession, now: datetime) -> tuple[list[DataReques
     return [r for r in rows if r.due_at >= now], [r for r in rows if r.due_at < now]
 
 
-async def admin_emails(session: AsyncSession) -> list[str]:
-    admins = select(CasbinRule.v0).where(CasbinRule.ptype == "g", CasbinRule.v1 == ADMIN_ROLE)
-    stmt = (
-        select(User.email)
-        .where(User.is_active.is_(True), func.concat("user:", User.id).in_(admins))
-        .order_by(User.email)
-    )
-    return list((await session.execute(stmt)).scalars())
-
-
-def _line(request: DataRequest, now: datetime) -> str:
+def _line(request: DataRequest, now: datetime, zone: ZoneInfo) -> str:
     days = days_remaining(request, now)
     when = f"{days} day(s) left" if days is not None and days >= 0 else f"{-(days or 0)} day(s) overdue"
-    return f"  - {request.kind} request {request.id}: due {request.due_at:%Y-%m-%d %H:%M} UTC ({when})"
+    due = request.due_at.astimezone(zone)
+    return f"  - {request.kind} request {request.id}: due {due:%Y-%m-%d %H:%M} {zone.key} ({when})"
 
 
-def message(workspace: str, due_soon: list[DataRequest], overdue: list[DataRequest], now: datetime) -> tuple[str, str]:
+def message(workspace: str, due_soon: list[DataRequest], overdue: list[DataRequest], now: datetime,
+            zone: ZoneInfo = ZoneInfo(DEFAULT_TIME_ZONE)) -> tuple[str, str]:
     subject = f"[{workspace}] Data requests: {len(overdue)} overdue, {len(due_soon)} due within 7 days"
     parts = [
         "Under the PDPO a data access or correction request must be answered within 40 days of receipt",
@@ -65,9 +61,9 @@ def message(workspace: str, due_soon: list[DataRequest], overdue: list[DataReque
         "",
     ]
     if overdue:
-        parts += ["Overdue:", *(_line(r, now) for r in overdue), ""]
+        parts += ["Overdue:", *(_line(r, now, zone) for r in overdue), ""]
     if due_soon:
-        parts += ["Due within 7 days:", *(_line(r, now) for r in due_soon), ""]
+        parts += ["Due within 7 days:", *(_line(r, now, zone) for r in due_soon), ""]
     parts.append("Open the CRM's data-request register to fulfil, refuse or record a partial-compliance notice.")
     return subject, "\n".join(parts)
 
@@ -77,9 +73,10 @@ async def remind(session: AsyncSession, mailer: Mailer, workspace: str, now: dat
     for kind, requests in (("data_request.due_soon", due_soon), ("data_request.overdue", overdue)):
         for request in requests:  # once per request and kind; the webhook sweep delivers them
             await webhook_events.record(session, kind, request.id, now, once=True)
-    recipients = await admin_emails(session)
+    recipients = await policies.holders(session, await policies.load_policy(session), "data_request", "write")
     if not (due_soon or overdue) or not recipients:
         return Reminder(due_soon, overdue, recipients, sent=False)
-    subject, body = message(workspace, due_soon, overdue, now)
+    settings = await workspace_settings.load(session, workspace)
+    subject, body = message(settings.business_name, due_soon, overdue, now, settings.zone)
     await mailer.send(recipients, subject, body)
     return Reminder(due_soon, overdue, recipients, sent=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -48,7 +48,7 @@ def candidates(texts: Iterable[str | None], into: set[str]) -> None:
                 into.add(" ".join(words).lower())
 
 
-async def other_names(session: AsyncSession, contact_id: uuid.UUID, found: set[str]) -> set[str]:
+async def other_names(session: AsyncSession, contact_ids: Sequence[uuid.UUID], found: set[str]) -> set[str]:
     """Which candidates are full names of other contacts (either order)."""
     if not found:
         return set()
@@ -57,7 +57,7 @@ async def other_names(session: AsyncSession, contact_id: uuid.UUID, found: set[s
     wanted = list(found)
     rows = await session.execute(
         select(given_family, family_given).where(
-            Contact.id != contact_id,
+            Contact.id.not_in(list(contact_ids)),
             Contact.first_name.is_not(None),
             Contact.last_name.is_not(None),
             or_(given_family.in_(wanted), family_given.in_(wanted)),
@@ -67,12 +67,14 @@ async def other_names(session: AsyncSession, contact_id: uuid.UUID, found: set[s
 
 
 class Redactor:
-    def __init__(self, own: dict[str, str | None], names: set[str], language: str) -> None:
-        self._emails = {(own.get("email") or "").lower()} - {""}
-        self._phones = {_digits(own.get("phone") or "")[-8:]} - {""}
-        self._hkids = {_hkid(own.get("hkid") or "")} - {""}
-        self._own_names = {" ".join(filter(None, (own.get("firstName"), own.get("lastName")))).lower(),
-                           " ".join(filter(None, (own.get("lastName"), own.get("firstName")))).lower()}
+    def __init__(self, owns: Iterable[dict[str, str | None]], names: set[str], language: str) -> None:
+        """`owns`: the identifiers of each of the person's own records (kept), `names`: other people's."""
+        owns = list(owns)
+        self._emails = {(o.get("email") or "").lower() for o in owns} - {""}
+        self._phones = {_digits(o.get("phone") or "")[-8:] for o in owns} - {""}
+        self._hkids = {_hkid(o.get("hkid") or "") for o in owns} - {""}
+        pairs = [(o.get("firstName"), o.get("lastName")) for o in owns]
+        self._own_names = {" ".join(filter(None, p)).lower() for pair in pairs for p in (pair, pair[::-1])}
         self._names = names - self._own_names
         self.placeholder = PLACEHOLDER.get(language, PLACEHOLDER["EN"])
         self.redactions = 0

@@ -1,12 +1,13 @@
 """What a retention policy does to the rows it selects, per entity, set-based and in batches.
 
     contact   ARCHIVE    sets archivedAt
-              ANONYMISE  the erasure of `resolvers.erasure` (without suppression); skips contacts with an
-                         OPEN data request (their data must stay until the request is answered)
+              ANONYMISE  the erasure of `resolvers.erasure` (without suppression); skips contacts named by
+                         an OPEN access or correction request (their data must stay until it is answered)
               DELETE     only contacts nothing links to (activities, data requests, exports, opt-outs); their
                          consents and change history go with them
     activity  ANONYMISE  clears subject and body (kind, dates, amounts stay)
               DELETE     only activities without attachments
+              (neither touches activities of a contact named by an OPEN access or correction request)
     consent   ARCHIVE    expires the consent now: it no longer counts until it is refreshed
 
 Rows of contacts under legal hold are never selected. Every affected row is audited (ERASE, UPDATE or
@@ -34,11 +35,12 @@ from db.models import (
     Contact,
     ContactHistory,
     DataRequest,
+    DataRequestContact,
     ExportJob,
     OptOut,
     RetentionPolicy,
 )
-from resolvers.privacy import erasure
+from resolvers.privacy import erasure, open_requests
 from resolvers.privacy.erasure import among
 
 BATCH = 5000
@@ -83,11 +85,10 @@ def _pending(entity: str, action: str, now: datetime) -> list[ColumnElement[bool
             out.append(Contact.archived_at.is_(None))
         elif action == "ANONYMISE":
             out.append(Contact.anonymised_at.is_(None))
-            open_request = select(DataRequest.id).where(
-                DataRequest.contact_id == Contact.id, DataRequest.status == "OPEN"
-            )
-            out.append(not_(exists(open_request)))
+            out.append(not_(open_requests.held(Contact.id)))
         else:
+            out.append(not_(exists(select(DataRequestContact.data_request_id)
+                                   .where(DataRequestContact.contact_id == Contact.id))))
             for model, column in (
                 (Activity, Activity.contact_id),
                 (DataRequest, DataRequest.contact_id),
@@ -97,7 +98,7 @@ def _pending(entity: str, action: str, now: datetime) -> list[ColumnElement[bool
                 out.append(not_(exists(select(model.id).where(column == Contact.id))))
         return out
     if entity == "activity":
-        out = [_not_held(Activity.contact_id)]
+        out = [_not_held(Activity.contact_id), not_(open_requests.held(Activity.contact_id))]
         if action == "ANONYMISE":
             out.append(or_(Activity.subject.is_not(None), Activity.body.is_not(None)))
         else:

@@ -21,9 +21,10 @@ import httpx
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from authz.permissions import Action, Resource
 from db.audit import AuditBuffer
 from db.models import Webhook, WebhookDelivery, WebhookEvent
-from resolvers.privacy.reminders import admin_emails
+from resolvers import policies
 from resolvers.runtime import Runtime
 from resolvers.webhooks import addresses, events, signing
 from resolvers.webhooks.subscriptions import secrets_of
@@ -147,7 +148,9 @@ async def _mail_admins(session: AsyncSession, runtime: Runtime, workspace: str, 
         "deliveries go out, and failed ones can be sent again from the delivery log (redeliverWebhook).",
     ])
     try:
-        await runtime.mailer.send(await admin_emails(session), subject, body)
+        policy = await policies.load_policy(session)
+        recipients = await policies.holders(session, policy, Resource.WEBHOOK, Action.WRITE)
+        await runtime.mailer.send(recipients, subject, body)
     except Exception:  # the disable stands even when mail is down
         log.warning("webhook %s: could not mail the admins", webhook.id, exc_info=True)
 

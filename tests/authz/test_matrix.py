@@ -6,8 +6,8 @@ The matrix verified here (authz/default_policy.csv):
 | --------------------------- | ----- | ------- | ---------------------------- | ----------- | --------------- |
 | contacts visible            | all   | all     | own + team                   | all         | active consent  |
 | firstName, lastName         | clear | clear   | clear                        | clear       | clear           |
-| email                       | clear | clear   | clear on own, masked on team | clear       | clear           |
-| phone, linkedinUrl, bio     | clear | clear   | clear                        | clear       | denied          |
+| email                       | clear | clear   | clear on own, masked on team | clear       | clear (e-mail consent) |
+| phone, linkedinUrl, bio     | clear | clear   | clear                        | clear       | denied (phone: SMS) |
 | hkid, taxId                 | clear | masked  | masked                       | denied      | denied          |
 | dateOfBirth, salary         | clear | clear   | masked (`...Masked`)         | denied      | denied          |
 | company, jobTitle, vip      | clear | clear   | clear                        | clear       | clear           |

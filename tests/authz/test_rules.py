@@ -145,12 +145,13 @@ async def test_union_of_roles_sees_the_union_of_records(gql: GraphQLClient, worl
     # Field rules join too: marketing alone may not read phones, sales alone does not see the consented
     # contact; together they read its phone in clear.
     assert seen["consented"]["phone"] == "+85294567890"
-    # marketing's `contact.email allow all` joins sales' `contact.email mask all`: among rules on every
-    # record, MASK beats ALLOW (this user owns none of them, so sales' `allow own` never applies).
+    # marketing's `contact.email allow consented:email` joins sales' `contact.email mask all`: a rule with a
+    # narrower scope beats an `all` rule on its rows, so the e-mail-consented contact reads in clear; on the
+    # others sales' MASK applies (this user owns none of them, so sales' `allow own` never applies).
     assert {k: v["email"] for k, v in seen.items()} == {
         "own": "o***@own.example.com",
         "team": "t***@team.example.com",
-        "consented": "c***@consent.example.com",
+        "consented": "connie@consent.example.com",
     }
     wide = await ws.user("sales_support", ["sales", "support"], "alpha")
     body = await gql.ok("{contacts(first:200){edges{node{id}}}}", token=wide["token"])

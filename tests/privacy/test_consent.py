@@ -13,10 +13,11 @@ from schema.ids import from_global
 from tests.factories.workspaces import GraphQLClient, Workspace, WorkspaceFactory
 from tests.privacy.helpers import canary, only_error, sql
 
-CONSENT = """mutation($c:ID!,$p:ConsentPurpose!,$g:Boolean!,$e:DateTime,$o:String){
+CONSENT = """mutation($c:ID!,$p:ConsentPurpose!,$g:Boolean!,$e:DateTime,$o:String,$at:DateTime){
   recordConsent(contactId:$c, purpose:$p, granted:$g, source:"web form", noticeVersion:"2026-01", expiresAt:$e,
-                optOutOverride:$o){ purpose granted active noticeVersion grantedAt withdrawnAt expiresAt } }"""
-SEEN = "query($s:String!){ contacts(first: 50, filter:{search:$s}){ edges { node { id firstName email } } } }"
+                optOutOverride:$o, consentObtainedAt:$at){ purpose granted active noticeVersion grantedAt withdrawnAt
+                expiresAt } }"""
+SEEN = "query($s:String!){ contacts(first: 50, filter:{search:$s}){ edges { node { id firstName } } } }"
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +56,19 @@ async def test_withdrawal_takes_effect_at_once_and_the_opt_out_register_holds(
     await gql.ok(CONSENT, {"c": contact, "p": "SMS", "g": False}, ws.admin_token)
 
     reason = "re-subscribed on the web form on 2026-03-01"
-    again = await gql.ok(CONSENT, {"c": contact, "p": "EMAIL", "g": True, "o": reason}, ws.admin_token)
+    sales = await ws.user("consent-sales", ["sales"])
+    await gql.ok("mutation($c:ID!,$o:ID!){ updateContact(id:$c, input:{ownerId:$o}){ id } }",
+                 {"c": contact, "o": sales["id"]}, ws.admin_token)
+    free_text = {"c": contact, "p": "EMAIL", "g": True, "o": "he said ok on the phone",
+                 "at": datetime.now(UTC).isoformat()}
+    assert only_error(await gql.raw(CONSENT, free_text, sales["token"]))["extensions"]["code"] == "FORBIDDEN"
+    undated = only_error(await gql.raw(CONSENT, {"c": contact, "p": "EMAIL", "g": True, "o": reason}, ws.admin_token))
+    assert undated["extensions"] == {"code": "BAD_USER_INPUT", "field": "consentObtainedAt"}
+    before = (datetime.now(UTC) - timedelta(days=30)).isoformat()
+    stale = only_error(await gql.raw(CONSENT, {**free_text, "o": reason, "at": before}, ws.admin_token))
+    assert stale["extensions"] == {"code": "BAD_USER_INPUT", "field": "consentObtainedAt"}
+    assert await seen_by_marketing(gql, ws, name) == []
+    again = await gql.ok(CONSENT, {**free_text, "o": reason}, ws.admin_token)
     assert again["recordConsent"]["active"] is True
     assert await seen_by_marketing(gql, ws, name) == [name]
     cleared = await sql(runtime, ws.slug, "SELECT cleared_reason FROM opt_outs WHERE contact_id = :c "
@@ -66,6 +79,28 @@ async def test_withdrawal_takes_effect_at_once_and_the_opt_out_register_holds(
         "AND details ->> 'optOutCleared' = 'true'", {"c": str(from_global(contact)[1])},
     )
     assert audited[0].fields == ["optOuts.email"] and audited[0].details["reason"] == reason
+    assert audited[0].details["source"] == "web form" and audited[0].details["consentObtainedAt"]
+
+
+async def test_marketing_reads_each_channel_only_where_that_channel_is_consented(
+    gql: GraphQLClient, ws: Workspace
+) -> None:
+    """Part 6A by channel: SMS consent shows the phone, not the e-mail; e-mail consent the e-mail, not the phone;
+    consent to provide the data to others (s.35J) is not a consent to the business's own marketing."""
+    query = "query($id:ID!){ contact(id:$id){ firstName email phone } }"
+    people = {}
+    for purpose in ("SMS", "EMAIL", "WHATSAPP", "CALL", "PROVIDE_TO_OTHERS"):
+        name = canary(purpose[:2])
+        contact = await ws.contact(firstName=name, email=f"{name.lower()}@example.hk", phone="+85291234567")
+        await gql.ok(CONSENT, {"c": contact, "p": purpose, "g": True}, ws.admin_token)
+        people[purpose] = contact
+    seen = {}
+    for purpose, contact in people.items():
+        body = await gql.raw(query, {"id": contact}, ws.users["marketer"]["token"])
+        got = body["data"]["contact"]
+        seen[purpose] = None if got is None else (got["email"] is not None, got["phone"] is not None)
+    assert seen == {"SMS": (False, True), "EMAIL": (True, False), "WHATSAPP": (False, True), "CALL": (False, True),
+                    "PROVIDE_TO_OTHERS": None}
 
 
 async def test_expiry_takes_effect_at_once(gql: GraphQLClient, ws: Workspace) -> None:

@@ -16,6 +16,7 @@ from resolvers.runtime import Runtime
 from schema.ids import from_global, to_global
 from tests.factories.workspaces import GraphQLClient, Workspace, WorkspaceFactory
 from tests.privacy.helpers import canary, codes, frozen, only_error, sql
+from tests.privacy.subject_helpers import run_export
 from workers.broker import unit_of_work
 
 REQUEST = "id kind requesterName language receivedAt dueAt status refusalReason fulfilledAt daysRemaining overdue " \
@@ -24,6 +25,7 @@ CREATE = f"mutation($i:DataRequestInput!){{ createDataRequest(input:$i){{ {REQUE
 LIST = f"""query($s:DataRequestStatus,$o:Boolean){{ dataRequests(status:$s, overdue:$o){{ totalCount
   edges {{ node {{ {REQUEST} }} }} }} }}"""
 FULFIL = f"mutation($id:ID!){{ fulfilDataRequest(id:$id){{ {REQUEST} }} }}"
+FULFIL_BY = f"mutation($id:ID!,$m:String){{ fulfilDataRequest(id:$id, deliveryMethod:$m){{ {REQUEST} }} }}"
 REFUSE = f"mutation($id:ID!,$r:String!){{ refuseDataRequest(id:$id, reason:$r){{ {REQUEST} }} }}"
 NOTICE = f"mutation($id:ID!,$n:String!){{ recordPartialComplianceNotice(id:$id, notice:$n){{ {REQUEST} }} }}"
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -130,7 +132,8 @@ async def test_partial_compliance_notice_only_before_the_deadline(
 async def test_fulfilment_per_kind_and_the_correction_flag(gql: GraphQLClient, runtime: Runtime, ws: Workspace) -> None:
     correction = await new_request(gql, ws, "CORRECTION")
     assert correction["contact"]["correctionPending"] is True
-    done = (await gql.ok(FULFIL, {"id": correction["id"]}, ws.admin_token))["fulfilDataRequest"]
+    done = (await gql.ok("mutation($id:ID!){ fulfilDataRequest(id:$id, correction:\"Address updated\"){ "
+                         f"{REQUEST} }} }}", {"id": correction["id"]}, ws.admin_token))["fulfilDataRequest"]
     assert done["status"] == "FULFILLED" and done["fulfilledAt"] is not None
     assert done["contact"]["correctionPending"] is False
 
@@ -142,14 +145,21 @@ async def test_fulfilment_per_kind_and_the_correction_flag(gql: GraphQLClient, r
     assert event[0].details["dataRequestId"] == str(from_global(erasure["id"])[1])
 
     access = await new_request(gql, ws, "ACCESS", language="ZH")
-    linked = (await gql.ok(FULFIL, {"id": access["id"]}, ws.admin_token))["fulfilDataRequest"]
-    assert linked["status"] == "FULFILLED" and linked["exportId"] is not None
-    assert linked["export"] == {"id": linked["exportId"], "kind": "CONTACT", "status": "QUEUED"}
+    early = only_error(await gql.raw(FULFIL, {"id": access["id"]}, ws.admin_token))
+    assert early["extensions"] == {"code": "BAD_USER_INPUT", "field": "deliveryMethod"}
+    export = (await gql.ok("mutation($c:ID!,$r:ID){ requestContactExport(contactId:$c, dataRequestId:$r){ id } }",
+                           {"c": access["contact"]["id"], "r": access["id"]}, ws.admin_token))["requestContactExport"]
     job = (await sql(runtime, ws.slug, "SELECT kind, data_request_id, language, contact_id FROM export_jobs "
-                                       "WHERE id = :id", {"id": from_global(linked["exportId"])[1]}))[0]
+                                       "WHERE id = :id", {"id": from_global(export["id"])[1]}))[0]
     assert tuple(job) == ("CONTACT", from_global(access["id"])[1], "ZH", from_global(access["contact"]["id"])[1])
+    queued = only_error(await gql.raw(FULFIL_BY, {"id": access["id"], "m": "post"}, ws.admin_token))
+    assert queued["extensions"] == {"code": "CONFLICT", "detail": "EXPORT_NOT_READY"}
+    await run_export(runtime, ws, export["id"])
+    linked = (await gql.ok(FULFIL_BY, {"id": access["id"], "m": "post"}, ws.admin_token))["fulfilDataRequest"]
+    assert linked["status"] == "FULFILLED" and linked["exportId"] == export["id"]
+    assert linked["export"] == {"id": export["id"], "kind": "CONTACT", "status": "SUCCEEDED"}
 
-    again = only_error(await gql.raw(FULFIL, {"id": access["id"]}, ws.admin_token))
+    again = only_error(await gql.raw(FULFIL_BY, {"id": access["id"], "m": "post"}, ws.admin_token))
     assert again["extensions"] == {"code": "CONFLICT", "detail": "NOT_OPEN"}
 
 
@@ -172,3 +182,32 @@ async def test_disclosures_name_partner_api_keys_within_twelve_months(
     missing = only_error(await gql.raw(CREATE, {"i": {"kind": "ACCESS", "contactId": to_global("Contact", uuid.uuid4()),
                                                       "requesterName": "X"}}, ws.admin_token))
     assert missing["extensions"]["code"] == "NOT_FOUND"
+
+
+async def test_reminders_go_to_every_holder_of_data_request_write_in_the_workspace_time_zone(
+    gql: GraphQLClient, runtime: Runtime, workspaces: WorkspaceFactory
+) -> None:
+    ws = await workspaces.create()
+    settings = """mutation($i:WorkspaceSettingsInput!){ updateWorkspaceSettings(input:$i){ businessName dpoName
+      dpoEmail timeZone } }"""
+    saved = (await gql.ok(settings, {"i": {"businessName": "Harbour Trading Ltd", "dpoName": "Data Protection Officer",
+                                           "dpoEmail": "dpo@harbour.example.hk"}}, ws.admin_token))
+    assert saved["updateWorkspaceSettings"]["timeZone"] == "Asia/Hong_Kong"
+    bad = only_error(await gql.raw(settings, {"i": {"timeZone": "Mars/Olympus"}}, ws.admin_token))
+    assert bad["extensions"] == {"code": "BAD_USER_INPUT", "field": "timeZone"}
+    for action in ("read", "write"):
+        await gql.ok("mutation($r:PolicyRuleInput!){ addPolicy(rule:$r){ role } }",
+                     {"r": {"role": "dpo", "resource": "data_request", "action": action, "effect": "ALLOW"}},
+                     ws.admin_token)
+    officer = await ws.user("reminded-dpo", ["dpo"])
+    await ws.user("not-reminded", ["manager"])  # data_request read only
+    with frozen(runtime, T0):
+        await new_request(gql, ws, "ACCESS", T0 - timedelta(days=35))  # due T0 + 5 days, 09:00 UTC
+        outbox = Outbox()
+        async with unit_of_work(runtime, ws.slug) as unit:
+            assert unit is not None
+            await data_request_reminders.remind(unit[0], outbox, ws.slug, runtime.now())
+    (to, subject, body), = outbox.sent
+    assert to == sorted([ws.admin_email, officer["email"]])
+    assert subject.startswith("[Harbour Trading Ltd]")
+    assert f"due {(T0 + timedelta(days=5)):%Y-%m-%d} 17:00 Asia/Hong_Kong" in body

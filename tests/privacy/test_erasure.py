@@ -105,7 +105,7 @@ async def make_person(gql: GraphQLClient, runtime: Runtime, ws: Workspace) -> Pe
     )
     await gql.ok(
         "mutation($i:DataRequestInput!){ createDataRequest(input:$i){ id } }",
-        {"i": {"kind": "ACCESS", "contactId": contact_id, "requesterName": "Solicitor"}}, ws.admin_token,
+        {"i": {"kind": "ERASURE", "contactId": contact_id, "requesterName": "Solicitor"}}, ws.admin_token,
     )
     return person
 
