@@ -41,7 +41,7 @@ class MfaEnrollment:
 
 
 @strawberry.type(description="Workspace-wide security settings.")
-class WorkspaceSettings:
+class SecuritySettings:
     require_mfa: bool = strawberry.field(
         description="Everyone whose roles hold `policy write` or `workspace write` must sign in with MFA."
     )
@@ -82,9 +82,9 @@ class PeopleQueries:
         return connection(page, ApiKey.from_model)  # type: ignore[no-any-return]
 
     @strawberry.field(description="The workspace's security settings. Requires `workspace read`.")
-    async def workspace_settings(self, info: Info[Context, None]) -> WorkspaceSettings:
+    async def security_settings(self, info: Info[Context, None]) -> SecuritySettings:
         async with info.context.db() as (session, caller):
-            return WorkspaceSettings(require_mfa=await mfa.settings(session, caller))
+            return SecuritySettings(require_mfa=await mfa.settings(session, caller))
 
 
 @strawberry.type
@@ -160,12 +160,12 @@ class PeopleMutations:
         return User.from_model(user, caller.roles_of(user.id))
 
     @strawberry.mutation(description="Change the workspace's security settings. Requires `workspace write`.")
-    async def update_workspace_settings(
+    async def update_security_settings(
         self,
         info: Info[Context, None],
         require_mfa: Annotated[
             bool | None, strawberry.argument(description="Require MFA of policy editors and workspace admins.")
         ] = None,
-    ) -> WorkspaceSettings:
+    ) -> SecuritySettings:
         async with info.context.mutation() as (session, caller):
-            return WorkspaceSettings(require_mfa=await mfa.update_settings(session, caller, require_mfa))
+            return SecuritySettings(require_mfa=await mfa.update_settings(session, caller, require_mfa))

@@ -15,7 +15,7 @@ from tests.identity.helpers import LOGIN, code, error, session
 
 ENROLL = "mutation{ enrollMfa { secret otpauthUri recoveryCodes } }"
 CONFIRM = "mutation($c:String!){ confirmMfa(code:$c){ id mfaEnabled } }"
-SETTINGS = "mutation($r:Boolean){ updateWorkspaceSettings(requireMfa:$r){ requireMfa } }"
+SETTINGS = "mutation($r:Boolean){ updateSecuritySettings(requireMfa:$r){ requireMfa } }"
 CONTACTS = "{ contacts(first: 1) { totalCount } }"
 
 
@@ -88,10 +88,10 @@ async def test_the_workspace_can_require_mfa_of_admins(gql: GraphQLClient, ws: W
     # An admin without MFA is told to set it up first (they would lock themselves out).
     assert error(await gql.raw(SETTINGS, {"r": True}, ws.admin_token)) == {"code": "CONFLICT", "field": "requireMfa"}
     await enrol(gql, ws.admin_token)
-    assert (await gql.ok(SETTINGS, {"r": True}, ws.admin_token)) == {"updateWorkspaceSettings": {"requireMfa": True}}
-    assert (await gql.ok("{ workspaceSettings { requireMfa } }", token=ws.admin_token))["workspaceSettings"] == {
+    assert (await gql.ok(SETTINGS, {"r": True}, ws.admin_token)) == {"updateSecuritySettings": {"requireMfa": True}}
+    assert (await gql.ok("{ securitySettings { requireMfa } }", token=ws.admin_token))["securitySettings"] == {
         "requireMfa": True}
-    assert code(await gql.raw("{ workspaceSettings { requireMfa } }", token=sales["token"])) == "FORBIDDEN"
+    assert code(await gql.raw("{ securitySettings { requireMfa } }", token=sales["token"])) == "FORBIDDEN"
     # The other admin's sessions can do nothing but enrol until they have MFA.
     pending = await session(gql, ws.slug, other["email"])
     assert pending["mfaEnrolmentRequired"] is True
