@@ -33,6 +33,7 @@ from strawberry.asgi import GraphQL
 
 from authz.reload import PolicyVersions
 from authz.store import PolicyStore
+from console.app import mount as console_mount
 from db import migrate, tenancy
 from db.embedded import EmbeddedServers
 from db.sessions import EngineRouter, create_engine
@@ -165,6 +166,7 @@ def create_app(settings: Settings, ep: Endpoints, *, tls: bool = False) -> Starl
         *downloads.routes(),
         *export_downloads.routes(),
         *attachments.routes(),
+        console_mount(),
     ]
     return Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(HSTSMiddleware)] if tls else [])
 
