@@ -29,7 +29,9 @@ async def test_sign_in_sets_a_strict_cookie_and_the_home_page_shows_the_workspac
             assert page.status_code == 200, (path, page.text[:2000])
 
 
-async def test_wrong_password_is_said_in_words_and_audited(http: httpx.AsyncClient, workspaces: WorkspaceFactory) -> None:
+async def test_wrong_password_is_said_in_words_and_audited(
+    http: httpx.AsyncClient, workspaces: WorkspaceFactory
+) -> None:
     ws = await workspaces.create()
     async with await console_client(http) as client:
         response = await sign_in(client, ws.slug, ws.admin_email, "not the password")
@@ -40,7 +42,9 @@ async def test_wrong_password_is_said_in_words_and_audited(http: httpx.AsyncClie
     assert data["auditEvents"]["totalCount"] == 1
 
 
-async def test_a_form_without_its_csrf_token_changes_nothing(http: httpx.AsyncClient, workspaces: WorkspaceFactory) -> None:
+async def test_a_form_without_its_csrf_token_changes_nothing(
+    http: httpx.AsyncClient, workspaces: WorkspaceFactory
+) -> None:
     ws = await workspaces.create()
     async with await console_client(http) as client:
         await sign_in(client, ws.slug, ws.admin_email, PASSWORD)
