@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -25,14 +25,30 @@ HEADERS = {
 }
 
 
+# Hong Kong time (no daylight saving): the console's people read local times; the API stays in UTC.
+HKT = timezone(timedelta(hours=8), "HKT")
+
+
 def _when(value: datetime | None) -> str:
     if value is None:
         return ""
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return value.astimezone(HKT).strftime("%Y-%m-%d %H:%M HKT")
 
 
 def _day(value: datetime | None) -> str:
-    return "" if value is None else value.astimezone(UTC).strftime("%Y-%m-%d")
+    return "" if value is None else value.astimezone(HKT).strftime("%Y-%m-%d")
+
+
+def _size(value: int | None) -> str:
+    """Bytes for a person: 4.3 KB, 12.0 MB."""
+    if value is None:
+        return ""
+    size, unit = float(value), "B"
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            break
+        size /= 1024
+    return f"{int(size)} B" if unit == "B" else f"{size:.1f} {unit}"
 
 
 env = Environment(
@@ -43,6 +59,7 @@ env = Environment(
 )
 env.filters["when"] = _when
 env.filters["day"] = _day
+env.filters["size"] = _size
 
 
 def html(template: str, values: dict[str, Any], status: int = 200) -> HTMLResponse:

@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from authz.decisions import FieldRuling
 from authz.rules import ACTIONS, Effect, Rule
 from authz.store import WorkspacePolicy
 from console.unit import Console, Refusal, attempt, page, see_other
@@ -31,14 +32,24 @@ def cells(policy: WorkspacePolicy, entity: str, roles: list[str]) -> list[dict[s
         per_role = {}
         for role, table in tables.items():
             ruling = table.field(entity, spec.name, "read")
-            constant = ruling.constant
-            scoped = [("all", constant.value)] if constant is not None else [
-                (r.scope, r.effect.value) for r in ruling.ordered]
+            scoped = _effects(ruling)
             per_role[role] = {"effects": scoped, "rules": [r.as_casbin() for r in ruling.ordered],
                               "default": ruling.default.value}
         rows.append({"field": spec.name, "pii": spec.pii, "roles": per_role})
     rows.sort(key=lambda r: (r["pii"] is None, r["pii"] or "", r["field"]))
     return rows
+
+
+def _effects(ruling: FieldRuling) -> list[tuple[str, str]]:
+    """The (scope, effect) pairs that decide, in precedence order: up to the first rule on `all`."""
+    if ruling.constant is not None:
+        return [("all", ruling.constant.value)]
+    out = []
+    for rule in ruling.ordered:
+        out.append((rule.scope, rule.effect.value))
+        if rule.scope == "all":
+            break
+    return out
 
 
 async def _render(console: Console, refused: Refusal | None = None) -> Response:
@@ -55,7 +66,7 @@ async def _render(console: Console, refused: Refusal | None = None) -> Response:
     if field_name and role_filter in roles:
         picked = next(({"field": r["field"], "role": role_filter, **r["roles"][role_filter]}
                        for r in matrix if r["field"] == field_name), None)
-    shown = [r for r in rules if role_filter in (None, r.role)]
+    shown = [r for r in rules if r.role == role_filter]
     return console.render(
         "permissions.html", status=refused.status if refused else 200, error=refused.message if refused else None,
         entity=entity, entities=ENTITIES, roles=roles, matrix=matrix, picked=picked, may_write=may_write,

@@ -14,7 +14,10 @@
         .then(function (job) {
           if (bar) { bar.value = job.progress; bar.textContent = job.progress + "%"; }
           if (job.status !== box.getAttribute("data-status")) {
-            window.location.reload();  // the page renders the new state in the right language
+            // The page renders the new state (in the person's language); drop the "being produced" notice.
+            var next = new URL(window.location.href);
+            next.searchParams.delete("done");
+            window.location.replace(next.toString());
             return;
           }
           if (job.status === "QUEUED" || job.status === "RUNNING") { window.setTimeout(tick, 1000); }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import httpx
 
+from console.i18n import catalogue
 from tests.admin.helpers import console_client, csrf_of, sign_in
 from tests.factories.workspaces import PASSWORD, WorkspaceFactory
 
@@ -72,3 +73,83 @@ async def test_a_sales_user_gets_403_pages_on_admin_urls(http: httpx.AsyncClient
         assert closed.status_code == 403
     data = await ws.gql.ok("{workspace{status}}", token=ws.admin_token)
     assert data["workspace"]["status"] == "ACTIVE"
+
+
+async def test_the_lockout_guard_refusal_is_shown_next_to_the_rule(
+    http: httpx.AsyncClient, workspaces: WorkspaceFactory
+) -> None:
+    ws = await workspaces.create()
+    rule = {"role": "admin", "resource": "policy", "action": "write", "effect": "allow", "scope": "all"}
+    async with await console_client(http) as client:
+        await sign_in(client, ws.slug, ws.admin_email, PASSWORD)
+        page = await client.get("/admin/permissions?role=admin")
+        refused = await client.post("/admin/permissions/remove", data={"csrf": csrf_of(page.text), **rule})
+        assert refused.status_code == 409
+        assert 'role="alert"' in refused.text and "no one able to edit policies" in refused.text
+        added = await client.post("/admin/permissions/add", data={
+            "csrf": csrf_of(page.text), "role": "sales", "resource": "contact.hkid", "action": "read",
+            "effect": "deny", "scope": "all"})
+        assert added.status_code == 303
+    data = await ws.gql.ok('{admin: policies(role:"admin"){resource action effect} sales: policies(role:"sales")'
+                           "{resource action effect scope}}", token=ws.admin_token)
+    assert {"resource": "policy", "action": "write", "effect": "ALLOW"} in data["admin"]
+    assert {"resource": "contact.hkid", "action": "read", "effect": "DENY", "scope": "all"} in data["sales"]
+
+
+async def test_a_matrix_cell_explains_the_rules_behind_it(
+    http: httpx.AsyncClient, workspaces: WorkspaceFactory
+) -> None:
+    ws = await workspaces.create()
+    async with await console_client(http) as client:
+        await sign_in(client, ws.slug, ws.admin_email, PASSWORD)
+        page = await client.get("/admin/permissions?entity=contact&role=sales&field=email")
+        assert page.status_code == 200
+        explained = page.text.split('id="explain"')[1].split("</section>")[0]
+        assert "sales, contact.email, read, allow, own" in explained
+        assert "sales, contact.email, read, mask, all" in explained
+
+
+async def test_support_access_is_granted_and_revoked_from_the_workspace_page(
+    http: httpx.AsyncClient, workspaces: WorkspaceFactory
+) -> None:
+    ws = await workspaces.create()
+    async with await console_client(http) as client:
+        await sign_in(client, ws.slug, ws.admin_email, PASSWORD)
+        page = await client.get("/admin/workspace")
+        bad = await client.post("/admin/workspace/support", data={"csrf": csrf_of(page.text), "hours": "500",
+                                                                  "reason": "ticket 7"})
+        assert bad.status_code == 400 and 'role="alert"' in bad.text
+        granted = await client.post("/admin/workspace/support", data={"csrf": csrf_of(page.text), "hours": "2",
+                                                                      "reason": "ticket 7"})
+        assert granted.status_code == 303
+        home = await client.get("/admin/")
+        assert "Active" in home.text.split('id="h-support"')[1]
+        grants = (await ws.gql.ok("{supportGrants{reason active}}", token=ws.admin_token))["supportGrants"]
+        assert grants == [{"reason": "ticket 7", "active": True}]
+        await client.post("/admin/workspace/support/revoke", data={"csrf": csrf_of(page.text)})
+    grants = (await ws.gql.ok("{supportGrants{active}}", token=ws.admin_token))["supportGrants"]
+    assert grants == [{"active": False}]
+
+
+async def test_closing_the_workspace_needs_its_slug_typed(
+    http: httpx.AsyncClient, workspaces: WorkspaceFactory
+) -> None:
+    ws = await workspaces.create()
+    async with await console_client(http) as client:
+        await sign_in(client, ws.slug, ws.admin_email, PASSWORD)
+        page = await client.get("/admin/workspace")
+        wrong = await client.post("/admin/workspace/close", data={"csrf": csrf_of(page.text), "confirm_slug": "nope"})
+        assert wrong.status_code == 400
+        assert "type the workspace&#39;s slug" in wrong.text.split('id="h-close"')[1]
+        assert (await ws.gql.ok("{workspace{status}}", token=ws.admin_token))["workspace"]["status"] == "ACTIVE"
+        closed = await client.post("/admin/workspace/close", data={"csrf": csrf_of(page.text), "confirm_slug": ws.slug})
+        assert closed.status_code == 303 and closed.headers["location"].startswith("/admin/login")
+        again = await sign_in(client, ws.slug, ws.admin_email, PASSWORD)
+        assert again.status_code == 401  # nobody can sign in to a closing workspace
+
+
+async def test_both_catalogues_have_the_same_keys_and_every_label_is_translated() -> None:
+    en, zh = catalogue("en"), catalogue("zh-Hant")
+    assert set(en) == set(zh)
+    same = [k for k in en if en[k] == zh[k] and k not in {"app.name"}]
+    assert same == []
