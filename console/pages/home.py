@@ -41,6 +41,7 @@ def request_row(r: Any, now: datetime) -> dict[str, Any]:
         "days": days,
         "overdue": overdue,
         "urgency": urgency(days, overdue),
+        "overdue_days": max(1, int((now - r.due_at).total_seconds() // 86400)) if overdue else 0,
         "refusal_reason": r.refusal_reason,
         "fulfilled_at": r.fulfilled_at,
         "contact_id": r.contact_id,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,32 @@ async def new_contact(gql: GraphQLClient, slug: str) -> tuple[str, str]:
         token,
     )
     return data["createContact"]["id"], f"Ka Yan {last}"
+
+
+async def test_home_counts_down_each_open_request_in_colour(
+    page: Any, demo_workspace: str, gql: GraphQLClient, shot: Any
+) -> None:
+    token = await gql.login(demo_workspace, demo_email("admin"), demo.PASSWORD)
+    now, colours = datetime.now(UTC), {}
+    for days_ago, colour in ((10, "ok"), (30, "amber"), (36, "red"), (45, "overdue")):
+        contact_id, name = await new_contact(gql, demo_workspace)
+        await gql.ok(
+            "mutation($i:DataRequestInput!){createDataRequest(input:$i){id}}",
+            {"i": {"kind": "ACCESS", "contactId": contact_id, "requesterName": name,
+                   "receivedAt": (now - timedelta(days=days_ago, hours=1)).isoformat()}},
+            token,
+        )
+        colours[name] = colour
+    await sign_in(page, demo_workspace, demo_email("admin"))
+    for name, colour in colours.items():
+        row = page.get_by_role("row").filter(has_text=name)
+        assert await row.locator(f".badge.{colour}").count() == 1, (name, colour)
+    overdue = page.get_by_role("row").filter(has_text=next(n for n, c in colours.items() if c == "overdue"))
+    assert "Overdue by 5 days" in await overdue.inner_text()
+    await shot(page, "home-requests-en")
+    await page.get_by_role("link", name="中文").click()
+    assert "已逾期 5 日" in await overdue.inner_text()
+    await shot(page, "home-requests-zh")
 
 
 async def test_sign_in_with_the_keyboard_alone(page: Any, demo_workspace: str, shot: Any) -> None:
@@ -82,7 +109,7 @@ async def test_answer_a_data_access_request_from_creation_to_fulfilment(
     assert "marked as fulfilled" in await page.get_by_role("status").inner_text()
     assert await page.locator(".badge", has_text="Fulfilled").first.is_visible()
     await page.get_by_role("link", name="中文").click()
-    assert await page.get_by_role("heading", name=f"查閱資料: {name}").is_visible()
+    assert await page.get_by_role("heading", name=f"查閱資料\uff1a{name}").is_visible()
     await shot(page, "request-zh")
 
 
