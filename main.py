@@ -223,7 +223,8 @@ def _serve(settings: Settings, host: str, port: int, ssl_certfile: str | None, s
             if ssl_certfile
             else {}
         )
-        asyncio.run(_run_server(app, host, port, [f"GraphQL: {scheme}://{host}:{port}/graphql"], **tls))
+        urls = [f"GraphQL: {scheme}://{host}:{port}/graphql", f"Console: {scheme}://{host}:{port}/admin"]
+        asyncio.run(_run_server(app, host, port, urls, **tls))
 
 
 def _start_worker(settings: Settings, ep: Endpoints) -> Any:
@@ -250,7 +251,7 @@ def _demo(settings: Settings, host: str, port: int) -> None:
         asyncio.run(_with_runtime(settings, ep, lambda runtime: demo.ensure_demo(runtime.directory)))
         process = _start_worker(settings, ep)
         try:
-            ready = [f"GraphQL: http://{host}:{port}/graphql"]
+            ready = [f"GraphQL: http://{host}:{port}/graphql", f"Console: http://{host}:{port}/admin"]
             ready += [f"login: {d.role} {d.email} {d.password}" for d in demo.logins()]
             ready.append(f"workspace: {demo.SLUG}")
             asyncio.run(_run_server(create_app(settings, ep), host, port, ready))
