@@ -82,7 +82,8 @@ async def page(browser: Any, console_url: str) -> AsyncIterator[Any]:
 
 @pytest.fixture
 def shot(tmp_path: Path, request: pytest.FixtureRequest) -> Any:
-    """`await shot(page, "home-en")`: a full-page PNG under the test's tmp dir (and $CONSOLE_SHOTS)."""
+    """`await shot(page, "home-en")`: a full-page PNG under the test's tmp dir (and $CONSOLE_SHOTS, with a small
+    JPEG of the visible part for the README)."""
     folder = os.environ.get("CONSOLE_SHOTS")
 
     async def take(page: Any, name: str) -> Path:
@@ -91,6 +92,7 @@ def shot(tmp_path: Path, request: pytest.FixtureRequest) -> Any:
         if folder:
             Path(folder).mkdir(parents=True, exist_ok=True)
             shutil.copy(path, Path(folder) / path.name)
+            await page.screenshot(path=str(Path(folder) / f"{name}.jpg"), type="jpeg", quality=60)
         return path
 
     return take
