@@ -86,7 +86,7 @@ class Console:
         return str(value).strip() if isinstance(value, str) else default
 
     def values(self, **extra: Any) -> dict[str, Any]:
-        caller = self.ctx._caller
+        caller = self.caller
         nav = [
             (key, href)
             for key, href, resource, action in NAV

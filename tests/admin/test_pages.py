@@ -153,3 +153,41 @@ async def test_both_catalogues_have_the_same_keys_and_every_label_is_translated(
     assert set(en) == set(zh)
     same = [k for k in en if en[k] == zh[k] and k not in {"app.name"}]
     assert same == []
+
+
+async def test_signed_out_or_never_signed_in_goes_to_the_sign_in_page(
+    http: httpx.AsyncClient, workspaces: WorkspaceFactory
+) -> None:
+    ws = await workspaces.create()
+    async with await console_client(http) as client:
+        bare = await client.get("/admin/retention?x=1")
+        assert bare.status_code == 303 and bare.headers["location"] == "/admin/login?next=/admin/retention%3Fx%3D1"
+        tampered = client.cookies.get("crm_console")
+        assert tampered is None
+        client.cookies.set("crm_console", "eyJuIjoieCIsInQiOiJ4In0.forged", path="/admin")
+        assert (await client.get("/admin/")).status_code == 303
+        client.cookies.clear()
+        await sign_in(client, ws.slug, ws.admin_email, PASSWORD)
+        home = await client.get("/admin/")
+        out = await client.post("/admin/logout", data={"csrf": csrf_of(home.text)})
+        assert out.status_code == 303 and out.headers["location"] == "/admin/login"
+        assert (await client.get("/admin/")).status_code == 303
+
+
+async def test_a_retention_policy_with_a_bad_condition_is_refused_inline_and_not_created(
+    http: httpx.AsyncClient, workspaces: WorkspaceFactory
+) -> None:
+    ws = await workspaces.create()
+    async with await console_client(http) as client:
+        await sign_in(client, ws.slug, ws.admin_email, PASSWORD)
+        page = await client.get("/admin/retention")
+        form = {"csrf": csrf_of(page.text), "name": "Old cold leads", "entity": "contact", "after_days": "400",
+                "action": "ARCHIVE"}
+        bad = await client.post("/admin/retention/policies", data={**form, "condition": "stage === (("})
+        assert bad.status_code == 400 and 'role="alert"' in bad.text
+        assert 'value="Old cold leads"' in bad.text  # the form keeps what was typed
+        good = await client.post("/admin/retention/policies", data={**form, "condition": "stage = COLD"})
+        assert good.status_code == 303
+    names = [p["name"] for p in (await ws.gql.ok("{retentionPolicies{name}}", token=ws.admin_token))[
+        "retentionPolicies"]]
+    assert names.count("Old cold leads") == 1
