@@ -26,6 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 import cli
 from authz.reload import PolicyVersions
 from authz.store import PolicyStore
+from console.app import mount as console_mount
 from db import migrate, tenancy
 from db.embedded import EmbeddedServers
 from db.sessions import EngineRouter, create_engine
@@ -162,6 +163,7 @@ def create_app(settings: Settings, ep: Endpoints, *, tls: bool = False) -> Starl
         *export_downloads.routes(),
         *attachments.routes(),
         *imports.routes(),
+        console_mount(),
     ]
     return Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(HSTSMiddleware)] if tls else [])
 

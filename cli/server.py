@@ -55,12 +55,12 @@ def serve(
             if ssl_certfile
             else {}
         )
-        ready = f"GraphQL: {scheme}://{host}:{port}/graphql"
+        ready = [f"GraphQL: {scheme}://{host}:{port}/graphql", f"Console: {scheme}://{host}:{port}/admin"]
         if workers > 1:
-            _serve_processes(ep, host, port, workers, ready, **tls)
+            _serve_processes(ep, host, port, workers, "\n".join(ready), **tls)
             return
         app = wiring.create_app(settings, ep, tls=bool(ssl_certfile))
-        asyncio.run(_run_server(app, host, port, [ready], **tls))
+        asyncio.run(_run_server(app, host, port, ready, **tls))
 
 
 def _serve_processes(ep: Endpoints, host: str, port: int, workers: int, ready: str, **tls: Any) -> None:
@@ -121,7 +121,7 @@ def demo_server(wiring: Wiring, settings: Settings, host: str, port: int) -> Non
         asyncio.run(with_runtime(wiring, settings, ep, lambda runtime: demo.ensure_demo(runtime.directory)))
         process = start_worker(wiring, settings, ep)
         try:
-            ready = [f"GraphQL: http://{host}:{port}/graphql"]
+            ready = [f"GraphQL: http://{host}:{port}/graphql", f"Console: http://{host}:{port}/admin"]
             ready += [f"login: {d.role} {d.email} {d.password}" for d in demo.logins()]
             ready.append(f"workspace: {demo.SLUG}")
             asyncio.run(_run_server(wiring.create_app(settings, ep), host, port, ready))

@@ -50,7 +50,7 @@ def _cell(value: Any) -> str:
     return "'" + text if text.startswith(_FORMULA_START) else text
 
 
-def _csv(rows: Iterable[list[Any]]) -> str:
+def csv_text(rows: Iterable[list[Any]]) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     for row in rows:
@@ -103,7 +103,7 @@ async def _access(session: AsyncSession, caller: Caller, params: QueryParams) ->
     return f"access-report-{to_global('Contact', contact_id)}.csv", rows
 
 
-async def _exposure(session: AsyncSession, caller: Caller, params: QueryParams) -> tuple[str, list[list[Any]]]:
+async def exposure_rows(session: AsyncSession, caller: Caller, params: QueryParams) -> tuple[str, list[list[Any]]]:
     lo, hi = _time(params, "from", required=True), _time(params, "to", required=True)
     assert lo is not None and hi is not None
     actor = params.get("actorId")
@@ -135,7 +135,7 @@ async def _download(request: Request, operation: str, produce: Producer) -> Resp
         async with ctx.db() as (session, caller):
             filename, rows = await produce(session, caller, request.query_params)
         return Response(
-            _csv(rows),
+            csv_text(rows),
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": "no-store"},
         )
@@ -148,7 +148,7 @@ async def access_report_csv(request: Request) -> Response:
 
 
 async def exposure_report_csv(request: Request) -> Response:
-    return await _download(request, "exposureReportCsv", _exposure)
+    return await _download(request, "exposureReportCsv", exposure_rows)
 
 
 def routes() -> list[Route]:

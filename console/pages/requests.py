@@ -1,0 +1,181 @@
+"""Data requests (PDPO DPP6): the queue, a new request (find the person first), one request and its answer:
+produce the complete copy, watch its progress, download it, fulfil, or refuse with a reason."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from console.pages import lookup
+from console.pages.home import request_row
+from console.unit import Console, Refusal, attempt, page, see_other
+from resolvers.errors import BadInput, NotFound
+from resolvers.exports import jobs as exports
+from resolvers.privacy import data_requests
+from resolvers.runtime import Caller
+
+STATUSES = ("OPEN", "FULFILLED", "REFUSED")
+
+
+def uuid_in(request: Request, name: str = "id") -> uuid.UUID:
+    try:
+        return uuid.UUID(str(request.path_params[name]))
+    except ValueError as exc:
+        raise NotFound("no such record") from exc
+
+
+def export_view(console: Console, caller: Caller, job: Any) -> dict[str, Any]:
+    """An export job as plain values; its link only while it can be downloaded."""
+    base = caller.runtime.exports.public_url or str(console.request.base_url)
+    return {
+        "id": str(job.id),
+        "status": job.status,
+        "progress": round(float(job.progress or 0.0) * 100),
+        "created_at": job.created_at,
+        "finished_at": job.finished_at,
+        "expires_at": job.expires_at,
+        "size_bytes": job.size_bytes,
+        "sha256": job.sha256,
+        "error": job.error,
+        "download_url": exports.download_url(caller.runtime, caller.tenant.slug, job, base),
+    }
+
+
+async def _queue(console: Console) -> Response:
+    status = console.field("status") or "OPEN"
+    status = status if status in STATUSES else "OPEN"
+    async with console.db() as (db, caller):
+        found = await data_requests.list_requests(
+            db, caller, status=status, overdue=None, first=200, after=None, want_total=True
+        )
+        rows = [request_row(r, caller.runtime.now()) for r in found.items]
+    return console.render("requests.html", cards={"requests": {"rows": rows, "total": found.total}},
+                          status_filter=status, statuses=STATUSES)
+
+
+async def _new(console: Console) -> Response:
+    await console.require("data_request", "write")
+    by, text = console.field("by") or "name", console.field("q")
+    error, people = None, []
+    if console.form is not None:
+        return await _create(console)
+    if text:
+        async with console.db() as (db, caller):
+            try:
+                people = await lookup.find(db, caller, by, text)
+            except BadInput as exc:  # a malformed phone or HKID: say so next to the search box
+                error = str(exc)
+    return console.render("request_new.html", by=by, q=text, people=people, searched=bool(text), error=error,
+                          kinds=data_requests.KINDS, by_options=lookup.BY)
+
+
+async def _create(console: Console) -> Response:
+    try:
+        contact_id = uuid.UUID(console.field("contact"))
+    except ValueError:
+        return console.render("request_new.html", status=400, by="name", q="", people=[], searched=False,
+                              error=console.t("requests.pick_person"), kinds=data_requests.KINDS, by_options=lookup.BY)
+    data = data_requests.NewRequest(
+        kind=console.field("kind"), contact_id=contact_id, requester_name=console.field("requester"),
+        language=console.field("language") or None,
+    )
+    created: list[Any] = []
+
+    async def work() -> None:
+        async with console.mutation() as (db, caller):
+            created.append(await data_requests.create(db, caller, data))
+
+    refused = await attempt(work)
+    if refused is not None:
+        async with console.db() as (db, caller):
+            person = await lookup.one(db, caller, contact_id)
+        return console.render("request_new.html", status=refused.status, by="name", q="",
+                              people=[person] if person else [], searched=True, error=refused.message,
+                              kinds=data_requests.KINDS, by_options=lookup.BY, requester=data.requester_name)
+    return see_other(f"/admin/requests/{created[0].id}?done=request_created")
+
+
+async def _detail(console: Console, refused: Refusal | None = None) -> Response:
+    request_id = uuid_in(console.request)
+    async with console.db() as (db, caller):
+        found = await data_requests.get(db, caller, request_id)
+        row = request_row(found, caller.runtime.now())
+        person = await lookup.one(db, caller, found.contact_id)
+        job = await exports.get_job(db, caller, found.export_id) if found.export_id else None
+        export = export_view(console, caller, job) if job is not None else None
+        may_write = caller.access.can("data_request", "write")
+    return console.render("request.html", status=refused.status if refused else 200, r=row, person=person,
+                          export=export, error=refused.message if refused else None,
+                          may_write=may_write)
+
+
+async def _act(console: Console, action: str) -> Response:
+    request_id = uuid_in(console.request)
+
+    async def work() -> None:
+        async with console.mutation() as (db, caller):
+            if action == "export":
+                found = await data_requests.get(db, caller, request_id)
+                await exports.request_contact_export(db, caller, found.contact_id, found.id, found.language)
+            elif action == "fulfil":
+                await data_requests.fulfil(db, caller, request_id)
+            else:
+                await data_requests.refuse(db, caller, request_id, console.field("reason"))
+
+    refused = await attempt(work)
+    if refused is not None:
+        return await _detail(console, refused)
+    return see_other(f"/admin/requests/{request_id}?done=request_{action}")
+
+
+async def _export_json(console: Console) -> Response:
+    """The progress of one export, for the request page's script (the page itself refreshes without it)."""
+    job_id = uuid_in(console.request)
+    async with console.db() as (db, caller):
+        view = export_view(console, caller, await exports.get_job(db, caller, job_id))
+    return JSONResponse({"status": view["status"], "progress": view["progress"], "downloadUrl": view["download_url"],
+                         "error": view["error"]})
+
+
+async def queue(request: Request) -> Response:
+    return await page(request, "dataRequests", _queue)
+
+
+async def new(request: Request) -> Response:
+    return await page(request, "createDataRequest", _new)
+
+
+async def detail(request: Request) -> Response:
+    return await page(request, "dataRequest", _detail)
+
+
+async def export(request: Request) -> Response:
+    return await page(request, "requestContactExport", lambda c: _act(c, "export"))
+
+
+async def fulfil(request: Request) -> Response:
+    return await page(request, "fulfilDataRequest", lambda c: _act(c, "fulfil"))
+
+
+async def refuse(request: Request) -> Response:
+    return await page(request, "refuseDataRequest", lambda c: _act(c, "refuse"))
+
+
+async def export_json(request: Request) -> Response:
+    return await page(request, "exportJob", _export_json)
+
+
+def routes() -> list[Route]:
+    return [
+        Route("/requests", queue, methods=["GET"]),
+        Route("/requests/new", new, methods=["GET", "POST"]),
+        Route("/requests/{id}", detail, methods=["GET"]),
+        Route("/requests/{id}/export", export, methods=["POST"]),
+        Route("/requests/{id}/fulfil", fulfil, methods=["POST"]),
+        Route("/requests/{id}/refuse", refuse, methods=["POST"]),
+        Route("/exports/{id}.json", export_json, methods=["GET"]),
+    ]

@@ -1,0 +1,116 @@
+"""Retention (DPP2): the policies (create, enable, disable), a dry run naming what would be affected, a run."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from console.pages import lookup
+from console.unit import Console, Refusal, attempt, page, see_other
+from resolvers.contacts import contacts
+from resolvers.retention import policies as retention
+from resolvers.retention.language import ENTITIES
+
+ACTIONS = ("ARCHIVE", "ANONYMISE", "DELETE")
+
+
+def policy_view(p: retention.Policy) -> dict[str, Any]:
+    return {"id": str(p.id), "name": p.name, "entity": p.entity, "condition": p.condition,
+            "after_days": p.after_days, "action": p.action, "enabled": p.enabled, "last_run_at": p.last_run_at}
+
+
+async def _render(console: Console, run: dict[str, Any] | None = None, refused: Refusal | None = None) -> Response:
+    async with console.db() as (db, caller):
+        found = [policy_view(p) for p in await retention.list_policies(db, caller)]
+        may_write = caller.access.can("retention_policy", "write")
+    return console.render("retention.html", status=refused.status if refused else 200, policies=found, run=run,
+                          error=refused.message if refused else None, may_write=may_write,
+                          entities=sorted(ENTITIES), actions=ACTIONS, draft=dict(console.form or {}))
+
+
+async def _page(console: Console) -> Response:
+    return await _render(console)
+
+
+async def _create(console: Console) -> Response:
+    try:
+        days = int(console.field("after_days"))
+    except ValueError:
+        return await _render(console, refused=Refusal("BAD_USER_INPUT", console.t("retention.days_number")))
+    data = retention.PolicyInput(console.field("name"), console.field("entity"), console.field("condition"), days,
+                                 console.field("action"), console.field("enabled") == "on")
+
+    async def work() -> None:
+        async with console.mutation() as (db, caller):
+            await retention.create_policy(db, caller, data)
+
+    refused = await attempt(work)
+    return await _render(console, refused=refused) if refused else see_other("/admin/retention?done=policy_created")
+
+
+async def _toggle(console: Console) -> Response:
+    try:
+        policy_id = uuid.UUID(console.field("policy"))
+    except ValueError:
+        return await _render(console, refused=Refusal("BAD_USER_INPUT", console.t("error.not_found")))
+    enabled = console.field("enabled") == "true"
+
+    async def work() -> None:
+        async with console.mutation() as (db, caller):
+            await retention.set_enabled(db, caller, policy_id, enabled)
+
+    refused = await attempt(work)
+    return await _render(console, refused=refused) if refused else see_other("/admin/retention?done=policy_saved")
+
+
+async def _run(console: Console) -> Response:
+    dry = console.field("mode") != "run"
+    if not dry and console.field("confirm") != "on":
+        return await _render(console, refused=Refusal("BAD_USER_INPUT", console.t("retention.confirm_needed")))
+    result: list[retention.RunResult] = []
+
+    async def work() -> None:
+        async with console.mutation() as (db, caller):
+            result.append(await retention.run(db, caller, dry_run=dry))
+
+    refused = await attempt(work)
+    if refused:
+        return await _render(console, refused=refused)
+    rows = []
+    async with console.db() as (db, caller):
+        for item in result[0].policies:
+            names: list[str] = []
+            if item.policy.entity == contacts.ENTITY and item.sample_ids:
+                found = await contacts.contacts_by_ids(db, caller, item.sample_ids, lookup.SELECTION)
+                names = [lookup.person(r)["name"] for r in found if r is not None]
+            rows.append({"policy": policy_view(item.policy), "count": item.count, "names": names})
+    return await _render(console, run={"dry_run": dry, "ran_at": result[0].ran_at, "rows": rows})
+
+
+async def index(request: Request) -> Response:
+    return await page(request, "retentionPolicies", _page)
+
+
+async def create(request: Request) -> Response:
+    return await page(request, "createRetentionPolicy", _create)
+
+
+async def toggle(request: Request) -> Response:
+    return await page(request, "setRetentionPolicyEnabled", _toggle)
+
+
+async def run(request: Request) -> Response:
+    return await page(request, "runRetention", _run)
+
+
+def routes() -> list[Route]:
+    return [
+        Route("/retention", index, methods=["GET"]),
+        Route("/retention/policies", create, methods=["POST"]),
+        Route("/retention/enabled", toggle, methods=["POST"]),
+        Route("/retention/run", run, methods=["POST"]),
+    ]
