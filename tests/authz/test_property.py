@@ -556,7 +556,8 @@ def queries(draw: st.DrawFn, world: World) -> Query:
         isel, ikeys = selection(draw, doc, "Contact", CONTACT_SELECTABLE)
         asel, akeys = selection(draw, doc, "Activity", ACTIVITY_SELECTABLE, nested=f"contact {{ {isel} }}")
         csel, ckeys = selection(
-            draw, doc, "Contact", CONTACT_SELECTABLE, nested=f"activities {{ edges {{ node {{ {asel} }} }} }}"
+            draw, doc, "Contact", CONTACT_SELECTABLE,
+            nested=f"activities(first: 10) {{ edges {{ node {{ {asel} }} }} }}",  # under the cost budget
         )
         body = f"contacts(first: 50) {{ edges {{ node {{ {csel} }} }} }}"
     declared = {"id": "ID!", "cid": "ID!", "yes": "Boolean!", "no": "Boolean!"}
