@@ -467,7 +467,7 @@ async def test_the_lockout_guard(gql: GraphQLClient, workspaces: WorkspaceFactor
     [
         (rule("sales", "widget", "read", "ALLOW"), "resource"),
         (rule("sales", "contact.nickname", "read", "ALLOW"), "resource"),
-        (rule("sales", "pii:biometric", "read", "ALLOW"), "resource"),
+        (rule("sales", "pii:astrology", "read", "ALLOW"), "resource"),
         (rule("sales", "contact", "read", "ALLOW", "everyone"), "scope"),
         (rule("sales", "contact", "read", "ALLOW", "non_private"), "scope"),  # an activity scope
         (rule("sales", "contact", "read", "ALLOW", "consented:fax"), "scope"),
