@@ -47,6 +47,7 @@ MAX_DEPTH = 12
 MAX_ALIASES = 30
 MAX_TOKENS = 4000
 LIST_SIZE = 50  # what a plain list (no `first`) is assumed to hold
+NESTED_LIST_SIZE = 5  # ... and a plain list inside another (a rule's scopes, an impact's changes)
 
 FieldOwner = GraphQLObjectType | GraphQLInterfaceType
 
@@ -60,6 +61,7 @@ class _Walk:
     roots: frozenset[str]
     fragment_costs: dict[str, tuple[int, int]]
     errors: list[GraphQLError]
+    plain_lists: int = 0  # plain lists around the field being walked
 
 
 def _first_of(field: FieldNode, definition: GraphQLField) -> tuple[int, FieldNode | None]:
@@ -132,7 +134,14 @@ def _field_cost(walk: _Walk, owner: FieldOwner, field: FieldNode, depth: int) ->
                 )
             )
     elif _is_list(definition) and not owner.name.endswith("Connection"):
-        multiplier = LIST_SIZE
+        multiplier = LIST_SIZE if walk.plain_lists == 0 else NESTED_LIST_SIZE
+        if field.selection_set is not None:
+            walk.plain_lists += 1
+            try:
+                cost, reached = _selection_cost(walk, get_named_type(definition.type), field.selection_set, depth + 1)
+            finally:
+                walk.plain_lists -= 1
+            return 1 + multiplier * cost, reached
     if field.selection_set is None:
         return 1, depth
     cost, reached = _selection_cost(walk, get_named_type(definition.type), field.selection_set, depth + 1)

@@ -6,7 +6,6 @@ LOGIN / LOGIN_FAILED audit rows are committed either way), and keeps the session
 
 from __future__ import annotations
 
-import inspect
 import logging
 
 from starlette.requests import Request
@@ -25,7 +24,6 @@ from schema.context import build_context
 
 log = logging.getLogger("crm.console")
 # The identity branch adds `otp` to the login resolver; until then the field is accepted and not needed.
-LOGIN_TAKES_OTP = "otp" in inspect.signature(identity.login).parameters
 ERRORS = {"UNAUTHENTICATED": "login.error.wrong", "RATE_LIMITED": "login.error.throttled"}
 
 
@@ -75,9 +73,10 @@ async def login_page(request: Request) -> Response:
     try:
         db = await ctx.open_workspace(workspace)
         assert ctx.tenant is not None
-        extra = {"otp": otp or None} if LOGIN_TAKES_OTP else {}
         async with ctx.locked_session():
-            result = await identity.login(db, runtime, ctx.tenant, ctx.audit, email, password, **extra)
+            result = await identity.login(
+                db, runtime, ctx.tenant, ctx.audit, email, password, ctx.audit.actor.client_ip, otp or None
+            )
     except DomainError as exc:
         detail = exc.extensions().get("reason") or exc.detail
         error = t("login.error.mfa") if detail == "MFA_REQUIRED" else t(ERRORS.get(exc.code, "login.error.wrong"))

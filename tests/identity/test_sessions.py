@@ -3,10 +3,16 @@ reset by a mailed link, and deactivating a leaver (tokens, refresh tokens, their
 
 from __future__ import annotations
 
-import logging
+import dataclasses
+import email
+import email.policy
 import re
+import socket
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
+from aiosmtpd.controller import Controller
 
 from resolvers.runtime import Runtime
 from tests.audit.helpers import rows
@@ -89,28 +95,55 @@ async def test_changing_the_password_ends_the_other_sessions(gql: GraphQLClient,
     assert (await session(gql, ws.slug, sales["email"], NEW_PASSWORD))["token"]
 
 
-def _mailed_token(caplog: pytest.LogCaptureFixture, email: str) -> str | None:
-    for record in caplog.records:
-        message = record.getMessage()
-        if email in message and "reset-password?token=" in message:
-            found = re.search(r"reset-password\?token=(\S+)", message)
+class Inbox:
+    """A real SMTP server on loopback (aiosmtpd): the messages it received."""
+
+    def __init__(self) -> None:
+        self.messages: list[Any] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.messages.append(envelope)
+        return "250 OK"
+
+
+@pytest.fixture
+def inbox(runtime: Runtime) -> Iterator[Inbox]:
+    box = Inbox()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = Controller(box, hostname="127.0.0.1", port=port)
+    controller.start()
+    mailer = runtime.mailer
+    runtime.mailer = dataclasses.replace(mailer, smtp_url=f"smtp://127.0.0.1:{port}")
+    try:
+        yield box
+    finally:
+        runtime.mailer = mailer
+        controller.stop()
+
+
+def _mailed_token(inbox: Inbox, address: str) -> str | None:
+    for envelope in inbox.messages:
+        body = str(email.message_from_bytes(envelope.content, policy=email.policy.default).get_body().get_content())
+        if address.lower() in [r.lower() for r in envelope.rcpt_tos] and "reset-password?token=" in body:
+            found = re.search(r"reset-password\?token=(\S+)", body)
             assert found is not None
             return found.group(1)
     return None
 
 
 async def test_a_forgotten_password_is_reset_by_a_mailed_one_time_link(
-    gql: GraphQLClient, ws: Workspace, runtime: Runtime, caplog: pytest.LogCaptureFixture
+    gql: GraphQLClient, ws: Workspace, runtime: Runtime, inbox: Inbox
 ) -> None:
     sales = await ws.user("sales", ["sales"])
-    with caplog.at_level(logging.INFO, logger="crm.mail"):
-        # Unknown addresses and workspaces answer the same, and nothing is mailed.
-        nobody = {"w": ws.slug, "e": "nobody@example.com"}
-        assert (await gql.ok(REQUEST_RESET, nobody)) == {"requestPasswordReset": True}
-        assert (await gql.ok(REQUEST_RESET, {"w": "no-such-ws", "e": sales["email"]}))["requestPasswordReset"] is True
-        assert _mailed_token(caplog, "nobody@example.com") is None
-        assert (await gql.ok(REQUEST_RESET, {"w": ws.slug, "e": sales["email"].upper()}))["requestPasswordReset"]
-    token = _mailed_token(caplog, sales["email"])
+    # Unknown addresses and workspaces answer the same, and nothing is mailed.
+    nobody = {"w": ws.slug, "e": "nobody@example.com"}
+    assert (await gql.ok(REQUEST_RESET, nobody)) == {"requestPasswordReset": True}
+    assert (await gql.ok(REQUEST_RESET, {"w": "no-such-ws", "e": sales["email"]}))["requestPasswordReset"] is True
+    assert _mailed_token(inbox, "nobody@example.com") is None
+    assert (await gql.ok(REQUEST_RESET, {"w": ws.slug, "e": sales["email"].upper()}))["requestPasswordReset"]
+    token = _mailed_token(inbox, sales["email"])
     assert token is not None and token.startswith(f"{ws.slug}.")
     assert error(await gql.raw(RESET, {"t": token, "n": "short"})) == {"code": "BAD_USER_INPUT", "field": "newPassword"}
     assert await signed_in(gql, sales["token"])
