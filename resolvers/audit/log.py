@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -93,6 +93,7 @@ class AccessRow:
     first_at: datetime
     last_at: datetime
     count: int
+    denied_fields: list[str] = field(default_factory=list)  # attempted and refused (DENIED), not read
 
 
 @dataclass(frozen=True)
@@ -317,7 +318,9 @@ WITH ev AS (
 SELECT ev.actor_kind, ev.actor_id, coalesce(u.email, k.name) AS label,
        array_agg(DISTINCT ev.action ORDER BY ev.action) AS actions,
        coalesce(array_agg(DISTINCT ev.prefix || f.name ORDER BY ev.prefix || f.name)
-                FILTER (WHERE f.name IS NOT NULL), '{{}}') AS fields,
+                FILTER (WHERE f.name IS NOT NULL AND ev.action <> 'DENIED'), '{{}}') AS fields,
+       coalesce(array_agg(DISTINCT ev.prefix || f.name ORDER BY ev.prefix || f.name)
+                FILTER (WHERE f.name IS NOT NULL AND ev.action = 'DENIED'), '{{}}') AS denied_fields,
        min(ev.occurred_at) AS first_at, max(ev.occurred_at) AS last_at, count(DISTINCT ev.id) AS n
 FROM ev
 LEFT JOIN LATERAL unnest(ev.fields) AS f(name) ON true
@@ -334,6 +337,7 @@ ORDER BY max(ev.occurred_at) DESC, ev.actor_kind, ev.actor_id
             first_at=r.first_at,
             last_at=r.last_at,
             count=int(r.n),
+            denied_fields=list(r.denied_fields),
         )
         for r in result
     ]
