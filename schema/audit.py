@@ -157,7 +157,9 @@ def _actor(a: audit.Actor) -> dict[str, Any]:
 @strawberry.type(description="One actor who read or changed the person's data.")
 class AccessReportActor(AuditActor):
     actions: list[str]
-    fields: list[str] = strawberry.field(description="Contact fields; `activities.<field>` for its activities.")
+    fields: list[str] = strawberry.field(description="Contact fields read or changed; `activities.<field>` for its "
+                                                 "activities. Denied attempts are in deniedFields, not here.")
+    denied_fields: list[str] = strawberry.field(description="Fields the actor tried to read and was refused (DENIED).")
     first_at: dt.datetime
     last_at: dt.datetime
     count: int = strawberry.field(description="Audit events.")
@@ -181,6 +183,7 @@ class AccessReport:
                     **_actor(a.actor),
                     actions=a.actions,
                     fields=a.fields,
+                    denied_fields=a.denied_fields,
                     first_at=a.first_at,
                     last_at=a.last_at,
                     count=a.count,

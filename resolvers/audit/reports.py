@@ -77,7 +77,9 @@ WITH ev AS (
 SELECT ev.actor_kind, ev.actor_id, coalesce(u.email, k.name) AS label,
        array_agg(DISTINCT ev.action ORDER BY ev.action) AS actions,
        coalesce(array_agg(DISTINCT ev.prefix || f.name ORDER BY ev.prefix || f.name)
-                FILTER (WHERE f.name IS NOT NULL), '{{}}') AS fields,
+                FILTER (WHERE f.name IS NOT NULL AND ev.action <> 'DENIED'), '{{}}') AS fields,
+       coalesce(array_agg(DISTINCT ev.prefix || f.name ORDER BY ev.prefix || f.name)
+                FILTER (WHERE f.name IS NOT NULL AND ev.action = 'DENIED'), '{{}}') AS denied_fields,
        min(ev.occurred_at) AS first_at, max(ev.occurred_at) AS last_at, count(DISTINCT ev.id) AS n
 FROM ev
 LEFT JOIN LATERAL unnest(ev.fields) AS f(name) ON true
@@ -91,6 +93,7 @@ ORDER BY max(ev.occurred_at) DESC, ev.actor_kind, ev.actor_id
             actor=Actor(r.actor_kind, r.actor_id, label(r.actor_kind, r.label)),
             actions=list(r.actions),
             fields=list(r.fields),
+            denied_fields=list(r.denied_fields),
             first_at=r.first_at,
             last_at=r.last_at,
             count=int(r.n),

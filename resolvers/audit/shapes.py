@@ -7,7 +7,7 @@ entity type `audit` and `details.report` naming what was read.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -78,6 +78,7 @@ class AccessRow:
     first_at: datetime
     last_at: datetime
     count: int
+    denied_fields: list[str] = field(default_factory=list)  # attempted and refused (DENIED), not read
 
 
 @dataclass(frozen=True)

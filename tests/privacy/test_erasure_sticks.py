@@ -131,3 +131,17 @@ async def test_sensitive_categories_are_encrypted_and_governed_by_their_group(
     allowed = await gql.raw(query, {"id": contact}, nurse["token"])
     assert allowed["data"]["contact"]["customFields"]["diagnosis"] == secret
     assert "customFields.diagnosis" not in {e["extensions"].get("field") for e in allowed["errors"]}
+
+
+async def test_access_report_keeps_denied_attempts_apart_from_reads(gql: GraphQLClient,
+                                                                     workspaces: WorkspaceFactory) -> None:
+    ws = await workspaces.create()
+    contact = await ws.contact(firstName=canary("R"), hkid=random_hkid())
+    support = await ws.user("report-support", ["support"])
+    body = await gql.raw("query($id:ID!){ contact(id:$id){ firstName hkid } }", {"id": contact}, support["token"])
+    assert "FORBIDDEN" in codes(body)
+    query = "query($c:ID!){ accessReport(contactId:$c){ actors { actorId actions fields deniedFields } } }"
+    report = (await gql.ok(query, {"c": contact}, ws.admin_token))["accessReport"]
+    (row,) = [a for a in report["actors"] if a["actorId"] == support["id"]]
+    assert row["fields"] == ["firstName"] and row["deniedFields"] == ["hkid"]
+    assert set(row["actions"]) == {"READ", "DENIED"}
