@@ -15,7 +15,7 @@ from console.pages.home import request_row
 from console.unit import Console, Refusal, attempt, page, see_other
 from resolvers.errors import BadInput, NotFound
 from resolvers.exports import jobs as exports
-from resolvers.privacy import data_requests
+from resolvers.privacy import data_requests, fulfilment
 from resolvers.runtime import Caller
 
 STATUSES = ("OPEN", "FULFILLED", "REFUSED")
@@ -80,7 +80,7 @@ async def _create(console: Console) -> Response:
         return console.render("request_new.html", status=400, by="name", q="", people=[], searched=False,
                               error=console.t("requests.pick_person"), kinds=data_requests.KINDS, by_options=lookup.BY)
     data = data_requests.NewRequest(
-        kind=console.field("kind"), contact_id=contact_id, requester_name=console.field("requester"),
+        kind=console.field("kind"), contact_ids=(contact_id,), requester_name=console.field("requester"),
         language=console.field("language") or None,
     )
     created: list[Any] = []
@@ -104,7 +104,7 @@ async def _detail(console: Console, refused: Refusal | None = None) -> Response:
     async with console.db() as (db, caller):
         found = await data_requests.get(db, caller, request_id)
         row = request_row(found, caller.runtime.now())
-        person = await lookup.one(db, caller, found.contact_id)
+        person = await lookup.one(db, caller, found.contact_id) if found.contact_id else None
         job = await exports.get_job(db, caller, found.export_id) if found.export_id else None
         export = export_view(console, caller, job) if job is not None else None
         may_write = caller.access.can("data_request", "write")
@@ -120,11 +120,14 @@ async def _act(console: Console, action: str) -> Response:
         async with console.mutation() as (db, caller):
             if action == "export":
                 found = await data_requests.get(db, caller, request_id)
+                if found.contact_id is None:
+                    raise BadInput("this request names no record: there is nothing to copy", field="contact")
                 await exports.request_contact_export(db, caller, found.contact_id, found.id, found.language)
             elif action == "fulfil":
-                await data_requests.fulfil(db, caller, request_id)
+                method = console.field("delivery_method") or None
+                await fulfilment.fulfil(db, caller, request_id, delivery_method=method)
             else:
-                await data_requests.refuse(db, caller, request_id, console.field("reason"))
+                await fulfilment.refuse(db, caller, request_id, console.field("reason"))
 
     refused = await attempt(work)
     if refused is not None:

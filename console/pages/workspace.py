@@ -64,8 +64,8 @@ async def _grant(console: Console) -> Response:
         return await _render(console, Refusal("BAD_USER_INPUT", console.t("workspace.hours_number")), "support")
 
     async def work() -> None:
-        async with console.mutation() as (_, caller):
-            await support.grant(caller, hours, console.field("reason"))
+        async with console.mutation() as (db, caller):
+            await support.grant(db, caller, hours, console.field("reason"))
 
     refused = await attempt(work)
     return await _render(console, refused, "support") if refused else see_other("/admin/workspace?done=support_granted")
@@ -73,8 +73,8 @@ async def _grant(console: Console) -> Response:
 
 async def _revoke(console: Console) -> Response:
     async def work() -> None:
-        async with console.mutation() as (_, caller):
-            await support.revoke(caller)
+        async with console.mutation() as (db, caller):
+            await support.revoke(db, caller)
 
     refused = await attempt(work)
     return await _render(console, refused, "support") if refused else see_other("/admin/workspace?done=support_revoked")
