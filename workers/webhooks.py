@@ -25,17 +25,17 @@ def actors(runtime: WorkerRuntime) -> dict[str, object]:
                     outcome = await delivery.deliver_next(*unit, rt, slug, uuid.UUID(webhook_id), http)
                 if not outcome.attempted or outcome.disabled:
                     return
-        rt.send_job("webhooks.deliver", {"slug": slug, "webhook_id": webhook_id})
+        await rt.send_job("webhooks.deliver", {"slug": slug, "webhook_id": webhook_id})
 
     async def sweep(slug: str | None = None) -> None:
         rt = await runtime.get()
         if slug is None:
             for each in await rt.directory.all_slugs():
-                rt.send_job("webhooks.sweep", {"slug": each})
+                await rt.send_job("webhooks.sweep", {"slug": each})
             return
         async with unit_of_work(rt, slug) as unit:
             due = [] if unit is None else await delivery.due_webhooks(unit[0], rt.now())
         for webhook_id in due:
-            rt.send_job("webhooks.deliver", {"slug": slug, "webhook_id": str(webhook_id)})
+            await rt.send_job("webhooks.deliver", {"slug": slug, "webhook_id": str(webhook_id)})
 
     return {"webhooks.deliver": deliver, "webhooks.sweep": sweep}

@@ -127,7 +127,7 @@ async def _real_run(runtime: Runtime, tenant: Tenant, job: ImportJob, source: So
                 await audit_log.flush(session, caller.audit)
             await session.commit()
         for actor_name, kwargs in {(a, tuple(sorted(k.items()))): (a, k) for a, k in caller.jobs}.values():
-            runtime.send_job(actor_name, kwargs)  # one webhook delivery message per webhook and batch
+            await runtime.send_job(actor_name, kwargs)  # one webhook delivery message per webhook and batch
 
 
 async def _dry_run(runtime: Runtime, tenant: Tenant, job: ImportJob, source: Source) -> None:

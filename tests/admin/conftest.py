@@ -18,6 +18,7 @@ import uvicorn
 from playwright.async_api import async_playwright
 
 import main
+from cli import server as server_commands
 from resolvers.runtime import Runtime
 from resolvers.workspaces import demo
 from settings import Settings
@@ -45,7 +46,7 @@ def console_url(settings: Settings, endpoints: main.Endpoints) -> Iterator[str]:
     while not server.started:
         assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
         time.sleep(0.05)
-    worker = main._start_worker(settings, endpoints)
+    worker = server_commands.start_worker(main.WIRING, settings, endpoints)
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
