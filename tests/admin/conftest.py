@@ -34,7 +34,7 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")  # stopped after tests/admin: its worker threads must not outlive the package
 def console_url(settings: Settings, endpoints: main.Endpoints) -> Iterator[str]:
     """`serve` + `worker` of this test run, in threads of this process, on a free loopback port."""
     port = _free_port()
@@ -61,7 +61,7 @@ async def demo_workspace(runtime: Runtime) -> str:
     return tenant.slug
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 async def browser() -> AsyncIterator[Any]:
     assert Path(CHROMIUM).exists(), f"the browser tests need Debian's Chromium at {CHROMIUM} (apt-get install chromium)"
     async with async_playwright() as pw:
