@@ -2,8 +2,9 @@
 
 The rep reads 100 and 1,000 of their contacts (pages of at most 200, the contract's cap), selecting 9 fields
 of which 6 are PII (HKID and salary masked), so every request audits one READ event per contact. "Off"
-replaces `db.audit.flush` with a no-op *in this process only* (events are still collected, not written): the
-product has no switch for it. Samples are interleaved; prints medians and the ratio (target <= 1.10x).
+replaces both the collection (`AuditBuffer.read`) and `db.audit.flush` with no-ops *in this process only*, so
+the off arm neither collects nor writes events: the product has no switch for it. Samples are interleaved;
+prints medians and the ratio (target <= 1.10x).
 
     .venv/bin/python bench/audit_overhead.py
 """
@@ -25,6 +26,7 @@ FIELDS = "id firstName lastName email phone hkid salaryMasked company stage"
 LIST = "query($n:Int!,$a:String){contacts(first:$n,after:$a){pageInfo{endCursor}edges{node{" + FIELDS + "}}}}"
 REPEAT = 15
 REAL_FLUSH = db.audit.flush
+REAL_READ = db.audit.AuditBuffer.read
 
 
 async def no_flush(session: Any, buffer: db.audit.AuditBuffer) -> int:
@@ -34,8 +36,13 @@ async def no_flush(session: Any, buffer: db.audit.AuditBuffer) -> int:
     return count
 
 
+def no_read(self: db.audit.AuditBuffer, *args: Any, **kwargs: Any) -> None:
+    """The "off" side: collect nothing (benchmark only)."""
+
+
 def audit_off(on: bool) -> None:
     db.audit.flush = no_flush if on else REAL_FLUSH  # type: ignore[assignment]
+    db.audit.AuditBuffer.read = no_read if on else REAL_READ  # type: ignore[method-assign]
 
 
 async def read(b: Bench, token: str, total: int) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import os
+import random
 import secrets
 import shutil
 import socket
@@ -19,6 +20,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -212,6 +214,69 @@ async def paired(
             if i > 0:  # the first round warms up
                 samples[second].append(elapsed)
     return statistics.median(samples[False]), statistics.median(samples[True])
+
+
+@dataclass(frozen=True)
+class PairedRatio:
+    """Medians of two interleaved arms, the median of their per-round ratios, and its 95% bootstrap interval."""
+
+    a_ms: float
+    b_ms: float
+    ratio: float
+    low: float
+    high: float
+    rounds: int
+
+    def __str__(self) -> str:
+        return f"{self.ratio:.3f}x (95% CI {self.low:.3f}-{self.high:.3f}, {self.rounds} rounds)"
+
+
+def _bootstrap(ratios: list[float], draws: int = 2000) -> tuple[float, float]:
+    rng = random.Random(7)  # a fixed seed: the interval is a function of the samples only
+    medians = sorted(statistics.median(rng.choices(ratios, k=len(ratios))) for _ in range(draws))
+    return medians[int(draws * 0.025)], medians[int(draws * 0.975) - 1]
+
+
+async def paired_ratio(
+    a: Callable[[], Awaitable[Any]],
+    b: Callable[[], Awaitable[Any]],
+    *,
+    precision: float,
+    min_rounds: int = 15,
+    max_rounds: int = 151,
+    around: Callable[[bool], Any] | None = None,
+) -> PairedRatio:
+    """Like `paired`, but samples until the 95% interval of the a/b ratio is narrower than `precision` on each
+    side (or `max_rounds`), so the noise of the figure is known and below the margin it is compared with."""
+    samples: dict[bool, list[float]] = {False: [], True: []}
+    ratios: list[float] = []
+    low = high = 0.0
+    for i in range(max_rounds + 1):
+        pair: dict[bool, float] = {}
+        for second in (False, True) if i % 2 == 0 else (True, False):
+            if second and around:
+                around(True)
+            gc.collect()
+            start = time.perf_counter()
+            await (b if second else a)()
+            pair[second] = (time.perf_counter() - start) * 1000
+            if second and around:
+                around(False)
+        if i == 0:
+            continue  # the first round warms up
+        samples[False].append(pair[False])
+        samples[True].append(pair[True])
+        ratios.append(pair[False] / pair[True])
+        if len(ratios) >= min_rounds and len(ratios) % 5 == 0:
+            low, high = _bootstrap(ratios)
+            median = statistics.median(ratios)
+            if high - median < precision and median - low < precision:
+                break
+    low, high = _bootstrap(ratios)
+    return PairedRatio(
+        statistics.median(samples[False]), statistics.median(samples[True]), statistics.median(ratios), low, high,
+        len(ratios),
+    )
 
 
 async def timed(fn: Callable[[], Awaitable[Any]], repeat: int) -> float:
