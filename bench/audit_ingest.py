@@ -47,7 +47,14 @@ def distinct(actor: AuditActor, batch: int) -> AuditBuffer:
     buffer = AuditBuffer(actor)
     for i in range(EVENTS_PER_BATCH):
         fields = (*FIELDS, f"custom.f{i}")
-        buffer.event("UPDATE", "contact", f"{batch}-{i}", fields=fields, categories=CATEGORIES, details={"n": i})
+        buffer.event(
+            "UPDATE",
+            entity_type="contact",
+            entity_id=f"{batch}-{i}",
+            fields=fields,
+            categories=CATEGORIES,
+            details={"n": i},
+        )
     return buffer
 
 
