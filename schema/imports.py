@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 import strawberry
@@ -53,6 +54,12 @@ class ImportJob:
     finished_at: dt.datetime | None
 
 
+def _mapping(value: JSON | None) -> Mapping[str, Any] | None:
+    if value is None or isinstance(value, Mapping):
+        return value
+    raise BadInput("mapping is an object: column name -> contact field", field="mapping")
+
+
 def import_job_of(info: Info[Context, None], job: Any) -> ImportJob:
     gid = to_global("ImportJob", job.id)
     base = info.context.runtime.exports.public_url or str(info.context.request.base_url)
@@ -93,7 +100,7 @@ class ImportMutations:
     ) -> ImportJob:
         uid = uuid_of(str(upload_id), "ImportUpload", "uploadId")
         async with info.context.mutation() as (session, caller):
-            job = await imports.start(session, caller, uid, mapping, dedupe_by, dry_run)
+            job = await imports.start(session, caller, uid, _mapping(mapping), dedupe_by, dry_run)
         return import_job_of(info, job)
 
 
