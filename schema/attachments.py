@@ -17,14 +17,18 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
+from db.models import Attachment
 from resolvers.contacts import attachments
 from resolvers.errors import BadInput, NotFound
 from schema.context import build_context
 from schema.ids import from_global, to_global
-from schema.routes import BodyTooLarge, error, handle, limited_receive
+from schema.routes import handle, receive_file
 
 log = logging.getLogger("crm.attachments")
-MULTIPART_OVERHEAD = 64 * 1024
+
+
+def _too_large() -> Exception:
+    return attachments.TooLarge("attachments are at most 25 MB", field="file")
 
 
 async def upload(request: Request) -> Response:
@@ -32,21 +36,12 @@ async def upload(request: Request) -> Response:
 
     async def work() -> Response:
         await ctx.caller()  # authenticate before reading a large body
-        length = request.headers.get("content-length")
-        limit = attachments.MAX_BYTES + MULTIPART_OVERHEAD
-        too_large = error("BAD_USER_INPUT", "attachments are at most 25 MB", ctx.request_id, field="file", status=413)
-        if length and length.isdigit() and int(length) > limit:
-            return too_large
-        limited = Request(request.scope, limited_receive(request.receive, limit))
-        try:
-            async with limited.form(max_files=1, max_fields=5) as form:
-                part = form.get("file")
-                if not isinstance(part, UploadFile):
-                    raise BadInput("send the file as a multipart part named `file`", field="file")
-                async with ctx.mutation() as (session, caller):
-                    row = await attachments.upload(session, caller, part.filename, part.content_type, part.file)
-        except BodyTooLarge:
-            return too_large
+
+        async def store(part: UploadFile) -> Attachment:
+            async with ctx.mutation() as (session, caller):
+                return await attachments.upload(session, caller, part.filename, part.content_type, part.file)
+
+        row = await receive_file(request, attachments.MAX_BYTES, _too_large, store)
         return JSONResponse(
             {
                 "id": to_global("Attachment", row.id),

@@ -21,13 +21,12 @@ from starlette.routing import Route
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
+from db.models import ImportUpload
 from resolvers.errors import BadInput, NotFound
 from resolvers.imports import jobs as imports
 from schema.context import Context, build_context
 from schema.ids import from_global, to_global, uuid_of
-from schema.routes import BodyTooLarge, handle, limited_receive
-
-MULTIPART_OVERHEAD = 64 * 1024
+from schema.routes import handle, receive_file
 
 
 @strawberry.enum(description="Where an import stands.")
@@ -104,25 +103,21 @@ class ImportMutations:
         return import_job_of(info, job)
 
 
+def _too_large() -> Exception:
+    return imports.TooLarge("imports are at most 200 MB", field="file")
+
+
 async def upload(request: Request) -> Response:
     ctx = build_context(request, None, request.state.runtime)
 
     async def work() -> Response:
         imports.require(await ctx.caller())  # authenticate and authorise before reading a large body
-        limit = imports.MAX_BYTES + MULTIPART_OVERHEAD
-        length = request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > limit:
-            raise imports.TooLarge("imports are at most 200 MB", field="file")
-        limited = Request(request.scope, limited_receive(request.receive, limit))
-        try:
-            async with limited.form(max_files=1, max_fields=5) as form:
-                part = form.get("file")
-                if not isinstance(part, UploadFile):
-                    raise BadInput("send the file as a multipart part named `file`", field="file")
-                async with ctx.mutation() as (session, caller):
-                    row = await imports.store_upload(session, caller, part.filename, part.file)
-        except BodyTooLarge as exc:
-            raise imports.TooLarge("imports are at most 200 MB", field="file") from exc
+
+        async def store(part: UploadFile) -> ImportUpload:
+            async with ctx.mutation() as (session, caller):
+                return await imports.store_upload(session, caller, part.filename, part.file)
+
+        row = await receive_file(request, imports.MAX_BYTES, _too_large, store)
         return JSONResponse({"uploadId": to_global("ImportUpload", row.id), "filename": row.filename,
                              "sizeBytes": row.size_bytes, "sha256": row.sha256}, status_code=201)
 
