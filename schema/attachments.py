@@ -19,10 +19,9 @@ from starlette.routing import Route
 
 from db.models import Attachment
 from resolvers.contacts import attachments
-from resolvers.errors import BadInput, NotFound
 from schema.context import build_context
-from schema.ids import from_global, to_global
-from schema.routes import handle, receive_file
+from schema.ids import to_global
+from schema.routes import handle, path_id, receive_file, send_file
 
 log = logging.getLogger("crm.attachments")
 
@@ -60,27 +59,21 @@ async def upload(request: Request) -> Response:
 
 async def download(request: Request) -> Response:
     ctx = build_context(request, None, request.state.runtime)
-    found: list[attachments.Download] = []
 
-    async def work() -> Response:
-        try:
-            _, attachment_id = from_global(request.path_params["id"], expect="Attachment")
-        except BadInput as exc:
-            raise NotFound("no such attachment") from exc
+    async def open_file() -> attachments.Download:
+        attachment_id = path_id(request, "Attachment", "no such attachment")
         async with ctx.db() as (session, caller):
-            found.append(await attachments.open_download(session, caller, attachment_id))
-        return Response(status_code=204)
+            return await attachments.open_download(session, caller, attachment_id)
 
-    response = await handle(ctx, "downloadAttachment", work)
-    if not found or response.status_code != 204:
-        return response
-    item = found[0]
-    return FileResponse(
-        item.path,
-        media_type=item.attachment.content_type,
-        filename=item.attachment.filename,
-        headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff", "X-Request-Id": ctx.request_id},
-    )
+    def respond(item: attachments.Download) -> Response:
+        return FileResponse(
+            item.path,
+            media_type=item.attachment.content_type,
+            filename=item.attachment.filename,
+            headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff", "X-Request-Id": ctx.request_id},
+        )
+
+    return await send_file(ctx, "downloadAttachment", open_file, respond)
 
 
 def routes() -> list[Route]:

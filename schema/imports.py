@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Annotated, Any
 
 import strawberry
@@ -22,11 +23,11 @@ from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from db.models import ImportUpload
-from resolvers.errors import BadInput, NotFound
+from resolvers.errors import BadInput
 from resolvers.imports import jobs as imports
 from schema.context import Context, build_context
-from schema.ids import from_global, to_global, uuid_of
-from schema.routes import handle, receive_file
+from schema.ids import to_global, uuid_of
+from schema.routes import handle, path_id, receive_file, send_file
 
 
 @strawberry.enum(description="Where an import stands.")
@@ -127,22 +128,17 @@ async def upload(request: Request) -> Response:
 
 async def report(request: Request) -> Response:
     ctx = build_context(request, None, request.state.runtime)
-    found: list[Any] = []
 
-    async def work() -> Response:
-        try:
-            _, job_id = from_global(request.path_params["id"], expect="ImportJob")
-        except BadInput as exc:
-            raise NotFound("no such import") from exc
+    async def open_file() -> Path:
+        job_id = path_id(request, "ImportJob", "no such import")
         async with ctx.db() as (session, caller):
-            found.append(await imports.report_path(session, caller, job_id))
-        return Response(status_code=204)
+            return await imports.report_path(session, caller, job_id)
 
-    response = await handle(ctx, "importReport", work)
-    if not found or response.status_code != 204:
-        return response
-    return FileResponse(found[0], media_type="text/csv", filename="import-report.csv",
-                        headers={"Cache-Control": "no-store", "X-Request-Id": ctx.request_id})
+    def respond(path: Path) -> Response:
+        return FileResponse(path, media_type="text/csv", filename="import-report.csv",
+                            headers={"Cache-Control": "no-store", "X-Request-Id": ctx.request_id})
+
+    return await send_file(ctx, "importReport", open_file, respond)
 
 
 def routes() -> list[Route]:

@@ -8,6 +8,7 @@ the audit buffer is flushed and committed before the response goes out (if that 
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -17,8 +18,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import Message, Receive
 
 from authz.errors import AccessDenied
-from resolvers.errors import TYPED, BadInput
+from resolvers.errors import TYPED, BadInput, NotFound
 from schema.context import Context
+from schema.ids import from_global
 
 T = TypeVar("T")
 log = logging.getLogger("crm.routes")
@@ -72,6 +74,31 @@ async def receive_file(
             return await store(part)
     except BodyTooLarge as exc:
         raise too_large() from exc
+
+
+def path_id(request: Request, kind: str, missing: str) -> uuid.UUID:
+    """The path's `{id}` as a `kind` id; a malformed one is NOT_FOUND (`missing`), like an unknown one."""
+    try:
+        return from_global(request.path_params["id"], expect=kind)[1]
+    except BadInput as exc:
+        raise NotFound(missing) from exc
+
+
+async def send_file(
+    ctx: Context, operation: str, open_file: Callable[[], Awaitable[T]], respond: Callable[[T], Response]
+) -> Response:
+    """`open_file` in the request's unit of work, committed (its audit event included) before `respond` builds
+    the response from what it returned; a typed error is the usual JSON error and no byte is sent."""
+    opened: list[T] = []
+
+    async def work() -> Response:
+        opened.append(await open_file())
+        return Response(status_code=204)
+
+    response = await handle(ctx, operation, work)
+    if not opened or response.status_code != 204:
+        return response
+    return respond(opened[0])
 
 
 def error(code: str, message: str, request_id: str, *, field: str | None = None, status: int | None = None) -> Response:
