@@ -46,7 +46,6 @@ class Settings(BaseSettings):
     pool_idle_seconds: float = Field(default=60.0, alias="CRM_POOL_IDLE_SECONDS")
 
     api_key_default_days: int = Field(default=365, alias="CRM_API_KEY_DEFAULT_DAYS", gt=0)
-    max_engines: int = Field(default=32, alias="CRM_MAX_ENGINES")
     # Exports and mail: the base of links in emails, the sender, rows per batch, how long a job may go without a
     # heartbeat before another worker takes it over, and a pause after each batch (tests use it to kill a worker
     # mid-export; leave it 0).

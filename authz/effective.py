@@ -7,6 +7,7 @@ holds for a row gives that row's effect, and the closing `all` entry is every ot
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from authz.decisions import DecisionTable, FieldRuling
@@ -31,9 +32,13 @@ class FieldAccess:
     write: tuple[ScopedEffect, ...]
 
 
+def _only(scope: str) -> Callable[[str], bool]:
+    return lambda s: s == scope
+
+
 def chain(ruling: FieldRuling) -> tuple[ScopedEffect, ...]:
     """The effect on a row in each scope that can matter (in precedence order), then on every other row."""
-    out = [ScopedEffect(scope, ruling.decide(lambda s, scope=scope: s == scope)[0]) for scope in ruling.scopes]
+    out = [ScopedEffect(scope, ruling.decide(_only(scope))[0]) for scope in ruling.scopes]
     out.append(ScopedEffect("all", ruling.decide(lambda _s: False)[0]))
     return tuple(out)
 

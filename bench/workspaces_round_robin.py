@@ -18,10 +18,9 @@ import time
 
 from harness import Bench, bench_app, bulk_contacts
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from db import migrate, tenancy
-from db.sessions import create_engine, database_url
+from db.sessions import create_engine
 
 QUERY = "{contacts(first:20){edges{node{id firstName lastName email company}}}}"
 CLIENTS = 8
@@ -38,13 +37,10 @@ async def from_template(b: Bench) -> None:
     await migrate.upgrade(engine, "workspace")
     await engine.dispose()
 
+    create_database = tenancy.create_database
+
     async def copy_template(server_url: str, database: str) -> None:
-        admin = create_async_engine(database_url(server_url, "postgres"), isolation_level="AUTOCOMMIT")
-        try:
-            async with admin.connect() as conn:
-                await conn.execute(text(f'CREATE DATABASE "{database}" TEMPLATE "{template}"'))
-        finally:
-            await admin.dispose()
+        await create_database(server_url, database, template=template)
 
     async def migrated(engine: object, tree: str) -> tuple[str, str]:
         return "template", "template"

@@ -86,9 +86,10 @@ def run(argv: list[str] | None, wiring: Wiring) -> int:
     elif args.command == "worker":
         server.worker(wiring, settings)
     elif args.command in ONE_SHOT:
-        action = getattr(args, "action", None)
         command = ONE_SHOT[args.command]
-        return command[action](wiring, settings, args) if isinstance(command, dict) else command(wiring, settings, args)
+        if isinstance(command, dict):
+            return command[str(args.action)](wiring, settings, args)
+        return command(wiring, settings, args)
     else:
         print(f"{args.command}: not available yet", file=sys.stderr)
         return 2

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -22,6 +22,12 @@ from settings import Settings
 
 class Endpoints(Protocol):
     """`main.Endpoints`: where PostgreSQL and Redis are."""
+
+    @property
+    def database_url(self) -> str: ...
+
+    @property
+    def regions(self) -> Mapping[str, str]: ...
 
     @property
     def redis_url(self) -> str: ...

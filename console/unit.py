@@ -21,18 +21,17 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from authz.errors import AccessDenied, InvalidRule
+from authz.errors import AccessDenied
 from console import session as cookie
 from console.i18n import Translator, language_of
 from console.render import html
 from console.session import ConsoleSession
-from resolvers.errors import DomainError, NotFound, Unauthenticated
+from resolvers.errors import TYPED, NotFound, Unauthenticated
 from resolvers.identity import accounts as identity
 from resolvers.runtime import Caller, Runtime
 from schema.context import Context, build_context
 
 log = logging.getLogger("crm.console")
-TYPED = (DomainError, AccessDenied, InvalidRule)
 STATUS = {"BAD_USER_INPUT": 400, "CONFLICT": 409, "RATE_LIMITED": 429, "NOT_FOUND": 404, "FORBIDDEN": 403}
 
 # The console's pages and the permission each needs: the nav shows a page only when authz allows it, and the

@@ -159,13 +159,16 @@ class TenantDirectory:
         )
 
 
-async def create_database(server_url: str, database: str) -> None:
+async def create_database(server_url: str, database: str, *, template: str | None = None) -> None:
+    """Create `database` unless it exists; with `template`, as a copy of that database (which nobody may be
+    connected to meanwhile)."""
     admin = create_async_engine(database_url(server_url, "postgres"), isolation_level="AUTOCOMMIT")
+    copy = f' TEMPLATE "{template}"' if template else ""
     try:
         async with admin.connect() as conn:
             exists = await conn.scalar(text("select 1 from pg_database where datname = :d"), {"d": database})
             if not exists:
-                await conn.execute(text(f'CREATE DATABASE "{database}"'))
+                await conn.execute(text(f'CREATE DATABASE "{database}"{copy}'))
     finally:
         await admin.dispose()
 

@@ -76,7 +76,8 @@ ERRORS: dict[str, type[Exception]] = {
     "CONFLICT": Conflict,
     "RATE_LIMITED": RateLimited,
 }
-TYPED: tuple[type[Exception], ...] = (DomainError, AccessDenied, InvalidRule)
+# Left to inference so that `except TYPED as exc` types `exc` as the union (each carries `code` and `field`).
+TYPED = (DomainError, AccessDenied, InvalidRule)
 
 
 def extensions_of(exc: Exception) -> dict[str, Any]:

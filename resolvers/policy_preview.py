@@ -102,9 +102,9 @@ def _changes(before: DecisionTable, after: DecisionTable, rule: Rule) -> list[Ch
     kind = rulebook.resource_kind(rule.resource)
     changes: list[Change] = []
     if kind == "operation":
-        was, now = before.allows(rule.resource, rule.action), after.allows(rule.resource, rule.action)
-        if was != now:
-            changes.append(Change(rule.resource, rule.action, _flag(was), _flag(now)))
+        was_allowed, now_allowed = before.allows(rule.resource, rule.action), after.allows(rule.resource, rule.action)
+        if was_allowed != now_allowed:
+            changes.append(Change(rule.resource, rule.action, _flag(was_allowed), _flag(now_allowed)))
         return changes
     if kind == "record":
         was_allow, was_deny = effective.record_scopes(before, rule.resource, rule.action)

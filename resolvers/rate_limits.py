@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from limits import RateLimitItemPerMinute
 from limits.aio.storage import RedisStorage
@@ -47,11 +48,10 @@ class RequestLimits:
     """`per_minute` requests a minute for each principal, shared through `redis` (the runtime's own pool)."""
 
     def __init__(self, redis: Redis, redis_url: str, per_minute: int, *, namespace: str) -> None:
+        # limits documents `connection_pool` but annotates `**options` as scalars only.
+        pool: dict[str, Any] = {"connection_pool": redis.connection_pool}
         storage = RedisStorage(
-            _storage_uri(redis_url),
-            implementation="redispy",
-            key_prefix=f"{namespace}:ratelimit",
-            connection_pool=redis.connection_pool,
+            _storage_uri(redis_url), implementation="redispy", key_prefix=f"{namespace}:ratelimit", **pool
         )
         self.item = RateLimitItemPerMinute(per_minute)
         self.limiter = SlidingWindowCounterRateLimiter(storage)

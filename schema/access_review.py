@@ -115,7 +115,8 @@ class AccessReviewQueries:
         uid, cid = uuid_of(str(user_id), "User", "userId"), uuid_of(str(contact_id), "Contact", "contactId")
         async with info.context.db() as (session, caller):
             p = await access_review.preview_as(session, caller, uid, cid)
-        return ContactPreview(visible=p.visible, fields=p.fields, denied_fields=p.denied)
+        fields = None if p.fields is None else JSON(p.fields)
+        return ContactPreview(visible=p.visible, fields=fields, denied_fields=p.denied)
 
     @strawberry.field(
         description="Before saving: which users and API keys would gain or lose which effect on which fields, and "

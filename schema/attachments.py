@@ -17,14 +17,17 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
+from db.models import Attachment
 from resolvers.contacts import attachments
-from resolvers.errors import BadInput, NotFound
 from schema.context import build_context
-from schema.ids import from_global, to_global
-from schema.routes import BodyTooLarge, error, handle, limited_receive
+from schema.ids import to_global
+from schema.routes import handle, path_id, receive_file, send_file
 
 log = logging.getLogger("crm.attachments")
-MULTIPART_OVERHEAD = 64 * 1024
+
+
+def _too_large() -> Exception:
+    return attachments.TooLarge("attachments are at most 25 MB", field="file")
 
 
 async def upload(request: Request) -> Response:
@@ -32,21 +35,12 @@ async def upload(request: Request) -> Response:
 
     async def work() -> Response:
         await ctx.caller()  # authenticate before reading a large body
-        length = request.headers.get("content-length")
-        limit = attachments.MAX_BYTES + MULTIPART_OVERHEAD
-        too_large = error("BAD_USER_INPUT", "attachments are at most 25 MB", ctx.request_id, field="file", status=413)
-        if length and length.isdigit() and int(length) > limit:
-            return too_large
-        limited = Request(request.scope, limited_receive(request.receive, limit))
-        try:
-            async with limited.form(max_files=1, max_fields=5) as form:
-                part = form.get("file")
-                if not isinstance(part, UploadFile):
-                    raise BadInput("send the file as a multipart part named `file`", field="file")
-                async with ctx.mutation() as (session, caller):
-                    row = await attachments.upload(session, caller, part.filename, part.content_type, part.file)
-        except BodyTooLarge:
-            return too_large
+
+        async def store(part: UploadFile) -> Attachment:
+            async with ctx.mutation() as (session, caller):
+                return await attachments.upload(session, caller, part.filename, part.content_type, part.file)
+
+        row = await receive_file(request, attachments.MAX_BYTES, _too_large, store)
         return JSONResponse(
             {
                 "id": to_global("Attachment", row.id),
@@ -65,27 +59,21 @@ async def upload(request: Request) -> Response:
 
 async def download(request: Request) -> Response:
     ctx = build_context(request, None, request.state.runtime)
-    found: list[attachments.Download] = []
 
-    async def work() -> Response:
-        try:
-            _, attachment_id = from_global(request.path_params["id"], expect="Attachment")
-        except BadInput as exc:
-            raise NotFound("no such attachment") from exc
+    async def open_file() -> attachments.Download:
+        attachment_id = path_id(request, "Attachment", "no such attachment")
         async with ctx.db() as (session, caller):
-            found.append(await attachments.open_download(session, caller, attachment_id))
-        return Response(status_code=204)
+            return await attachments.open_download(session, caller, attachment_id)
 
-    response = await handle(ctx, "downloadAttachment", work)
-    if not found or response.status_code != 204:
-        return response
-    item = found[0]
-    return FileResponse(
-        item.path,
-        media_type=item.attachment.content_type,
-        filename=item.attachment.filename,
-        headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff", "X-Request-Id": ctx.request_id},
-    )
+    def respond(item: attachments.Download) -> Response:
+        return FileResponse(
+            item.path,
+            media_type=item.attachment.content_type,
+            filename=item.attachment.filename,
+            headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff", "X-Request-Id": ctx.request_id},
+        )
+
+    return await send_file(ctx, "downloadAttachment", open_file, respond)
 
 
 def routes() -> list[Route]:

@@ -133,11 +133,13 @@ class DataRequest:
 async def _contacts(info: Info[Context, None], ids: list[Any]) -> list[Contact]:
     fields = selection.names(selection.node_fields(info))
     records = await info.context.loaders.contacts_by_id.load_many([(i, fields.names) for i in ids])
-    out = []
+    out: list[Contact] = []
     for record in records:
         if record is not None:
             info.context.redact_record(info, record)
-            out.append(Contact.wrap(record))
+            contact = Contact.wrap(record)
+            if contact is not None:
+                out.append(contact)
     return out
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Annotated, Any
 
 import strawberry
@@ -20,13 +22,12 @@ from starlette.routing import Route
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
-from resolvers.errors import BadInput, NotFound
+from db.models import ImportUpload
+from resolvers.errors import BadInput
 from resolvers.imports import jobs as imports
 from schema.context import Context, build_context
-from schema.ids import from_global, to_global, uuid_of
-from schema.routes import BodyTooLarge, handle, limited_receive
-
-MULTIPART_OVERHEAD = 64 * 1024
+from schema.ids import to_global, uuid_of
+from schema.routes import handle, path_id, receive_file, send_file
 
 
 @strawberry.enum(description="Where an import stands.")
@@ -51,6 +52,12 @@ class ImportJob:
     error: str | None
     created_at: dt.datetime
     finished_at: dt.datetime | None
+
+
+def _mapping(value: JSON | None) -> Mapping[str, Any] | None:
+    if value is None or isinstance(value, Mapping):
+        return value
+    raise BadInput("mapping is an object: column name -> contact field", field="mapping")
 
 
 def import_job_of(info: Info[Context, None], job: Any) -> ImportJob:
@@ -93,8 +100,12 @@ class ImportMutations:
     ) -> ImportJob:
         uid = uuid_of(str(upload_id), "ImportUpload", "uploadId")
         async with info.context.mutation() as (session, caller):
-            job = await imports.start(session, caller, uid, mapping, dedupe_by, dry_run)
+            job = await imports.start(session, caller, uid, _mapping(mapping), dedupe_by, dry_run)
         return import_job_of(info, job)
+
+
+def _too_large() -> Exception:
+    return imports.TooLarge("imports are at most 200 MB", field="file")
 
 
 async def upload(request: Request) -> Response:
@@ -102,20 +113,12 @@ async def upload(request: Request) -> Response:
 
     async def work() -> Response:
         imports.require(await ctx.caller())  # authenticate and authorise before reading a large body
-        limit = imports.MAX_BYTES + MULTIPART_OVERHEAD
-        length = request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > limit:
-            raise imports.TooLarge("imports are at most 200 MB", field="file")
-        limited = Request(request.scope, limited_receive(request.receive, limit))
-        try:
-            async with limited.form(max_files=1, max_fields=5) as form:
-                part = form.get("file")
-                if not isinstance(part, UploadFile):
-                    raise BadInput("send the file as a multipart part named `file`", field="file")
-                async with ctx.mutation() as (session, caller):
-                    row = await imports.store_upload(session, caller, part.filename, part.file)
-        except BodyTooLarge as exc:
-            raise imports.TooLarge("imports are at most 200 MB", field="file") from exc
+
+        async def store(part: UploadFile) -> ImportUpload:
+            async with ctx.mutation() as (session, caller):
+                return await imports.store_upload(session, caller, part.filename, part.file)
+
+        row = await receive_file(request, imports.MAX_BYTES, _too_large, store)
         return JSONResponse({"uploadId": to_global("ImportUpload", row.id), "filename": row.filename,
                              "sizeBytes": row.size_bytes, "sha256": row.sha256}, status_code=201)
 
@@ -125,22 +128,17 @@ async def upload(request: Request) -> Response:
 
 async def report(request: Request) -> Response:
     ctx = build_context(request, None, request.state.runtime)
-    found: list[Any] = []
 
-    async def work() -> Response:
-        try:
-            _, job_id = from_global(request.path_params["id"], expect="ImportJob")
-        except BadInput as exc:
-            raise NotFound("no such import") from exc
+    async def open_file() -> Path:
+        job_id = path_id(request, "ImportJob", "no such import")
         async with ctx.db() as (session, caller):
-            found.append(await imports.report_path(session, caller, job_id))
-        return Response(status_code=204)
+            return await imports.report_path(session, caller, job_id)
 
-    response = await handle(ctx, "importReport", work)
-    if not found or response.status_code != 204:
-        return response
-    return FileResponse(found[0], media_type="text/csv", filename="import-report.csv",
-                        headers={"Cache-Control": "no-store", "X-Request-Id": ctx.request_id})
+    def respond(path: Path) -> Response:
+        return FileResponse(path, media_type="text/csv", filename="import-report.csv",
+                            headers={"Cache-Control": "no-store", "X-Request-Id": ctx.request_id})
+
+    return await send_file(ctx, "importReport", open_file, respond)
 
 
 def routes() -> list[Route]:

@@ -1,4 +1,4 @@
-"""The unit of work of the non-GraphQL routes (CSV downloads, attachment upload and download).
+"""The unit of work of the non-GraphQL routes (CSV downloads, attachment and import uploads, downloads).
 
 The same contract as GraphQL: typed errors become `{"errors": [{message, extensions: {code, field}}]}` with
 the matching HTTP status, refusals are audited as DENIED, anything else is INTERNAL with a request id, and
@@ -8,17 +8,23 @@ the audit buffer is flushed and committed before the response goes out (if that 
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
+from starlette.datastructures import UploadFile
+from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Message, Receive
 
 from authz.errors import AccessDenied
-from resolvers.errors import TYPED
+from resolvers.errors import TYPED, BadInput, NotFound
 from schema.context import Context
+from schema.ids import from_global
 
+T = TypeVar("T")
 log = logging.getLogger("crm.routes")
+MULTIPART_OVERHEAD = 64 * 1024
 STATUS = {
     "UNAUTHENTICATED": 401,
     "FORBIDDEN": 403,
@@ -47,6 +53,52 @@ def limited_receive(receive: Receive, limit: int) -> Receive:
         return message
 
     return wrapped
+
+
+async def receive_file(
+    request: Request, max_bytes: int, too_large: Callable[[], Exception], store: Callable[[UploadFile], Awaitable[T]]
+) -> T:
+    """Stream a multipart body with one part named `file` (spooled to disk by Starlette) and hand the part to
+    `store` while it is open. Raises `too_large()` as soon as the declared or the received length passes
+    `max_bytes` (plus room for the multipart framing), before the rest of the body is read."""
+    limit = max_bytes + MULTIPART_OVERHEAD
+    length = request.headers.get("content-length")
+    if length and length.isdigit() and int(length) > limit:
+        raise too_large()
+    limited = Request(request.scope, limited_receive(request.receive, limit))
+    try:
+        async with limited.form(max_files=1, max_fields=5) as form:
+            part = form.get("file")
+            if not isinstance(part, UploadFile):
+                raise BadInput("send the file as a multipart part named `file`", field="file")
+            return await store(part)
+    except BodyTooLarge as exc:
+        raise too_large() from exc
+
+
+def path_id(request: Request, kind: str, missing: str) -> uuid.UUID:
+    """The path's `{id}` as a `kind` id; a malformed one is NOT_FOUND (`missing`), like an unknown one."""
+    try:
+        return from_global(request.path_params["id"], expect=kind)[1]
+    except BadInput as exc:
+        raise NotFound(missing) from exc
+
+
+async def send_file(
+    ctx: Context, operation: str, open_file: Callable[[], Awaitable[T]], respond: Callable[[T], Response]
+) -> Response:
+    """`open_file` in the request's unit of work, committed (its audit event included) before `respond` builds
+    the response from what it returned; a typed error is the usual JSON error and no byte is sent."""
+    opened: list[T] = []
+
+    async def work() -> Response:
+        opened.append(await open_file())
+        return Response(status_code=204)
+
+    response = await handle(ctx, operation, work)
+    if not opened or response.status_code != 204:
+        return response
+    return respond(opened[0])
 
 
 def error(code: str, message: str, request_id: str, *, field: str | None = None, status: int | None = None) -> Response:

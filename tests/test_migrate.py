@@ -54,6 +54,24 @@ async def test_a_fresh_workspace_database_is_upgraded_once_then_left_alone(runti
         await tenancy.drop_database(server, database)
 
 
+async def test_a_database_created_from_a_template_is_its_copy(runtime: Runtime) -> None:
+    directory = runtime.directory
+    server = directory.server_for("hk")
+    template, copy = (f"{directory.db_prefix}_template_{secrets.token_hex(4)}" for _ in range(2))
+    await tenancy.create_database(server, template)
+    try:
+        async with directory.router.engine(server, template).begin() as conn:
+            await conn.execute(text("create table marker (id int)"))
+        await directory.router.forget(server, template)  # a template has no connections while it is copied
+        await tenancy.create_database(server, copy, template=template)
+        assert await tables(directory.router.engine(server, copy)) == [("marker", "id")]
+        await tenancy.create_database(server, copy, template=template)  # exists: left alone
+    finally:
+        for database in (copy, template):
+            await directory.router.forget(server, database)
+            await tenancy.drop_database(server, database)
+
+
 async def test_upgrading_a_live_workspace_twice_keeps_its_data(runtime: Runtime, workspaces: WorkspaceFactory) -> None:
     ws = await workspaces.create()
     await ws.contact(firstName="Survivor")

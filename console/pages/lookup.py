@@ -27,7 +27,12 @@ def person(record: Record) -> dict[str, Any]:
 async def find(session: AsyncSession, caller: Caller, by: str, text: str, first: int = 20) -> list[dict[str, Any]]:
     """Up to `first` visible contacts matching `text` on `by` (name and company, or an exact e-mail, phone, HKID)."""
     key = "search" if by not in BY or by == "name" else by
-    flt = contacts.ContactFilter(**{key: text})
+    flt = contacts.ContactFilter(
+        search=text if key == "search" else None,
+        email=text if key == "email" else None,
+        phone=text if key == "phone" else None,
+        hkid=text if key == "hkid" else None,
+    )
     found = await contacts.list_contacts(
         session, caller, first=first, after=None, flt=flt, order=None, selection=SELECTION, want_total=False
     )

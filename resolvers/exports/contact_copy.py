@@ -156,25 +156,25 @@ async def build(ctx: ExportContext, archive: ExportZip) -> Summary:
 
     files: list[Any] = []
     with archive.array("activities.json") as entry:
-        async for records in export_rows.activities(read, scope, ctx.tally, ctx.batch, where=in_contact):
-            shown = [r.id for r in records if "attachments" not in r.denied]
+        async for chunk in export_rows.activities(read, scope, ctx.tally, ctx.batch, where=in_contact):
+            with_files = [r.id for r in chunk if "attachments" not in r.denied]
             attached: dict[uuid.UUID, list[Any]] = {}
-            if shown:
-                for a in (await read.execute(select(Attachment).where(Attachment.activity_id.in_(shown),
+            if with_files:
+                for a in (await read.execute(select(Attachment).where(Attachment.activity_id.in_(with_files),
                                                                        Attachment.deleted_at.is_(None))
                                              .order_by(Attachment.created_at))).scalars():
                     attached.setdefault(a.activity_id, []).append(a)  # type: ignore[arg-type]
             out = []
-            for record in records:
-                row = export_rows.as_row(record, contactId=record.source.contact_id)
+            for activity in chunk:
+                row = export_rows.as_row(activity, contactId=activity.source.contact_id)
                 for name in ("subject", "body"):
                     if isinstance(row.get(name), str):
                         row[name] = redactor.text(row[name])
-                row["attachments"] = [attachment_row(a) for a in attached.get(record.id, [])]
-                files.extend(attached.get(record.id, []))
+                row["attachments"] = [attachment_row(a) for a in attached.get(activity.id, [])]
+                files.extend(attached.get(activity.id, []))
                 out.append(row)
             await asyncio.to_thread(entry.items, out)
-            await ctx.progress.advance(len(records))
+            await ctx.progress.advance(len(chunk))
         summary.counts["activities"] = entry.rows
 
     with archive.array("history.json") as entry:
@@ -196,9 +196,9 @@ async def build(ctx: ExportContext, archive: ExportZip) -> Summary:
 
     with archive.array("audit.json") as entry:
         if audit_allowed:
-            c = audit_events.c
-            stmt = select(c.occurred_at, c.action, c.entity_type, c.entity_id, c.fields, c.actor_kind).where(
-                contact_audit_filter(ids)).order_by(c.occurred_at, c.id)
+            ev = audit_events.c
+            stmt = select(ev.occurred_at, ev.action, ev.entity_type, ev.entity_id, ev.fields, ev.actor_kind).where(
+                contact_audit_filter(ids)).order_by(ev.occurred_at, ev.id)
             async for rows in export_rows.rows(read, stmt, ctx.batch):
                 await asyncio.to_thread(entry.items, [
                     {"occurredAt": r.occurred_at, "action": r.action, "entityType": r.entity_type,

@@ -54,7 +54,9 @@ async def request_reset(
         return True
     throttle = f"crm:password-resets:{tenant.slug}:{address}"
     async with runtime.redis.pipeline(transaction=True) as pipe:
-        count, _ = await pipe.incr(throttle).expire(throttle, 3600).execute()
+        pipe.incr(throttle)
+        pipe.expire(throttle, 3600)
+        count, _ = await pipe.execute()
     user = await session.scalar(select(User).where(func.lower(User.email) == address))
     if user is None or not user.is_active or int(count) > RESETS_PER_HOUR:
         return True

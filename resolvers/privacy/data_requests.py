@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -82,7 +82,7 @@ async def require_visible_contacts(session: AsyncSession, caller: Caller, contac
         raise NotFound("no such contact")
 
 
-def audit_requester(caller: Caller, requests: Sequence[DataRequest], fields: Sequence[str]) -> None:
+def audit_requester(caller: Caller, requests: Sequence[DataRequest], fields: Iterable[str]) -> None:
     """One READ per request naming the requester's PII fields returned (only those it holds)."""
     wanted = [f for f in fields if f in PII_FIELDS]
     for r in requests:

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from sqlalchemy import ColumnElement, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from db.models import DataRequest, DataRequestContact
 from resolvers.errors import Conflict
@@ -16,7 +17,9 @@ from resolvers.errors import Conflict
 HOLDING_KINDS = ("ACCESS", "CORRECTION")
 
 
-def _named(contact_id: ColumnElement[uuid.UUID] | uuid.UUID, kinds: Sequence[str]) -> ColumnElement[bool]:
+def _named(
+    contact_id: ColumnElement[uuid.UUID] | InstrumentedAttribute[uuid.UUID] | uuid.UUID, kinds: Sequence[str]
+) -> ColumnElement[bool]:
     return exists(
         select(DataRequestContact.data_request_id)
         .join(DataRequest, DataRequest.id == DataRequestContact.data_request_id)
@@ -24,7 +27,7 @@ def _named(contact_id: ColumnElement[uuid.UUID] | uuid.UUID, kinds: Sequence[str
     )
 
 
-def held(contact_id: ColumnElement[uuid.UUID]) -> ColumnElement[bool]:
+def held(contact_id: ColumnElement[uuid.UUID] | InstrumentedAttribute[uuid.UUID]) -> ColumnElement[bool]:
     """SQL: the contact is named by an OPEN ACCESS or CORRECTION request (for retention's set-based runs)."""
     return _named(contact_id, HOLDING_KINDS)
 

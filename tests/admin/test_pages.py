@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 
 from console.i18n import catalogue
-from tests.admin.helpers import console_client, csrf_of, sign_in
-from tests.factories.workspaces import PASSWORD, WorkspaceFactory
+from tests.admin.helpers import console_client, csrf_of, sign_in, signed_in, submit
+from tests.factories.workspaces import PASSWORD, Workspace, WorkspaceFactory
+
+
+@pytest.fixture
+async def ws(workspaces: WorkspaceFactory) -> Workspace:
+    """A workspace of each test's own (some close it or change its policies)."""
+    return await workspaces.create()
 
 
 async def test_sign_in_sets_a_strict_cookie_and_the_home_page_shows_the_workspace(
-    http: httpx.AsyncClient, workspaces: WorkspaceFactory
+    http: httpx.AsyncClient, ws: Workspace
 ) -> None:
-    ws = await workspaces.create()
     async with await console_client(http) as client:
         response = await sign_in(client, ws.slug, ws.admin_email, PASSWORD)
         assert response.status_code == 303 and response.headers["location"] == "/admin/"
@@ -31,9 +37,8 @@ async def test_sign_in_sets_a_strict_cookie_and_the_home_page_shows_the_workspac
 
 
 async def test_wrong_password_is_said_in_words_and_audited(
-    http: httpx.AsyncClient, workspaces: WorkspaceFactory
+    http: httpx.AsyncClient, ws: Workspace
 ) -> None:
-    ws = await workspaces.create()
     async with await console_client(http) as client:
         response = await sign_in(client, ws.slug, ws.admin_email, "not the password")
         assert response.status_code == 401
@@ -44,11 +49,9 @@ async def test_wrong_password_is_said_in_words_and_audited(
 
 
 async def test_a_form_without_its_csrf_token_changes_nothing(
-    http: httpx.AsyncClient, workspaces: WorkspaceFactory
+    http: httpx.AsyncClient, ws: Workspace
 ) -> None:
-    ws = await workspaces.create()
-    async with await console_client(http) as client:
-        await sign_in(client, ws.slug, ws.admin_email, PASSWORD)
+    async with signed_in(http, ws) as client:
         response = await client.post("/admin/workspace/support", data={"hours": "2", "reason": "ticket 1"})
         assert response.status_code == 403
         forged = await client.post("/admin/workspace/support", data={"hours": "2", "reason": "t", "csrf": "x" * 43})
@@ -57,11 +60,9 @@ async def test_a_form_without_its_csrf_token_changes_nothing(
     assert data["supportGrants"] == []
 
 
-async def test_a_sales_user_gets_403_pages_on_admin_urls(http: httpx.AsyncClient, workspaces: WorkspaceFactory) -> None:
-    ws = await workspaces.create()
+async def test_a_sales_user_gets_403_pages_on_admin_urls(http: httpx.AsyncClient, ws: Workspace) -> None:
     sales = await ws.user("sales", ["sales"])
-    async with await console_client(http) as client:
-        await sign_in(client, ws.slug, sales["email"], PASSWORD)
+    async with signed_in(http, ws, sales["email"]) as client:
         home = await client.get("/admin/")
         assert home.status_code == 200 and "/admin/permissions" not in home.text and "/admin/contacts" in home.text
         for path in ("/admin/requests", "/admin/permissions", "/admin/audit", "/admin/retention"):
@@ -76,19 +77,16 @@ async def test_a_sales_user_gets_403_pages_on_admin_urls(http: httpx.AsyncClient
 
 
 async def test_the_lockout_guard_refusal_is_shown_next_to_the_rule(
-    http: httpx.AsyncClient, workspaces: WorkspaceFactory
+    http: httpx.AsyncClient, ws: Workspace
 ) -> None:
-    ws = await workspaces.create()
     rule = {"role": "admin", "resource": "policy", "action": "write", "effect": "allow", "scope": "all"}
-    async with await console_client(http) as client:
-        await sign_in(client, ws.slug, ws.admin_email, PASSWORD)
+    async with signed_in(http, ws) as client:
         page = await client.get("/admin/permissions?role=admin")
-        refused = await client.post("/admin/permissions/remove", data={"csrf": csrf_of(page.text), **rule})
+        refused = await submit(client, page, "/admin/permissions/remove", **rule)
         assert refused.status_code == 409
         assert 'role="alert"' in refused.text and "no one able to edit policies" in refused.text
-        added = await client.post("/admin/permissions/add", data={
-            "csrf": csrf_of(page.text), "role": "sales", "resource": "contact.hkid", "action": "read",
-            "effect": "deny", "scope": "all"})
+        added = await submit(client, page, "/admin/permissions/add", role="sales", resource="contact.hkid",
+                             action="read", effect="deny", scope="all")
         assert added.status_code == 303
     data = await ws.gql.ok('{admin: policies(role:"admin"){resource action effect} sales: policies(role:"sales")'
                            "{resource action effect scope}}", token=ws.admin_token)
@@ -97,11 +95,9 @@ async def test_the_lockout_guard_refusal_is_shown_next_to_the_rule(
 
 
 async def test_a_matrix_cell_explains_the_rules_behind_it(
-    http: httpx.AsyncClient, workspaces: WorkspaceFactory
+    http: httpx.AsyncClient, ws: Workspace
 ) -> None:
-    ws = await workspaces.create()
-    async with await console_client(http) as client:
-        await sign_in(client, ws.slug, ws.admin_email, PASSWORD)
+    async with signed_in(http, ws) as client:
         page = await client.get("/admin/permissions?entity=contact&role=sales&field=email")
         assert page.status_code == 200
         explained = page.text.split('id="explain"')[1].split("</section>")[0]
@@ -110,39 +106,33 @@ async def test_a_matrix_cell_explains_the_rules_behind_it(
 
 
 async def test_support_access_is_granted_and_revoked_from_the_workspace_page(
-    http: httpx.AsyncClient, workspaces: WorkspaceFactory
+    http: httpx.AsyncClient, ws: Workspace
 ) -> None:
-    ws = await workspaces.create()
-    async with await console_client(http) as client:
-        await sign_in(client, ws.slug, ws.admin_email, PASSWORD)
+    async with signed_in(http, ws) as client:
         page = await client.get("/admin/workspace")
-        bad = await client.post("/admin/workspace/support", data={"csrf": csrf_of(page.text), "hours": "500",
-                                                                  "reason": "ticket 7"})
+        bad = await submit(client, page, "/admin/workspace/support", hours="500", reason="ticket 7")
         assert bad.status_code == 400 and 'role="alert"' in bad.text
-        granted = await client.post("/admin/workspace/support", data={"csrf": csrf_of(page.text), "hours": "2",
-                                                                      "reason": "ticket 7"})
+        granted = await submit(client, page, "/admin/workspace/support", hours="2", reason="ticket 7")
         assert granted.status_code == 303
         home = await client.get("/admin/")
         assert "Active" in home.text.split('id="h-support"')[1]
         grants = (await ws.gql.ok("{supportGrants{reason active}}", token=ws.admin_token))["supportGrants"]
         assert grants == [{"reason": "ticket 7", "active": True}]
-        await client.post("/admin/workspace/support/revoke", data={"csrf": csrf_of(page.text)})
+        await submit(client, page, "/admin/workspace/support/revoke")
     grants = (await ws.gql.ok("{supportGrants{active}}", token=ws.admin_token))["supportGrants"]
     assert grants == [{"active": False}]
 
 
 async def test_closing_the_workspace_needs_its_slug_typed(
-    http: httpx.AsyncClient, workspaces: WorkspaceFactory
+    http: httpx.AsyncClient, ws: Workspace
 ) -> None:
-    ws = await workspaces.create()
-    async with await console_client(http) as client:
-        await sign_in(client, ws.slug, ws.admin_email, PASSWORD)
+    async with signed_in(http, ws) as client:
         page = await client.get("/admin/workspace")
-        wrong = await client.post("/admin/workspace/close", data={"csrf": csrf_of(page.text), "confirm_slug": "nope"})
+        wrong = await submit(client, page, "/admin/workspace/close", confirm_slug="nope")
         assert wrong.status_code == 400
         assert "type the workspace&#39;s slug" in wrong.text.split('id="h-close"')[1]
         assert (await ws.gql.ok("{workspace{status}}", token=ws.admin_token))["workspace"]["status"] == "ACTIVE"
-        closed = await client.post("/admin/workspace/close", data={"csrf": csrf_of(page.text), "confirm_slug": ws.slug})
+        closed = await submit(client, page, "/admin/workspace/close", confirm_slug=ws.slug)
         assert closed.status_code == 303 and closed.headers["location"].startswith("/admin/login")
         again = await sign_in(client, ws.slug, ws.admin_email, PASSWORD)
         assert again.status_code == 401  # nobody can sign in to a closing workspace
@@ -156,9 +146,8 @@ async def test_both_catalogues_have_the_same_keys_and_every_label_is_translated(
 
 
 async def test_signed_out_or_never_signed_in_goes_to_the_sign_in_page(
-    http: httpx.AsyncClient, workspaces: WorkspaceFactory
+    http: httpx.AsyncClient, ws: Workspace
 ) -> None:
-    ws = await workspaces.create()
     async with await console_client(http) as client:
         bare = await client.get("/admin/retention?x=1")
         assert bare.status_code == 303 and bare.headers["location"] == "/admin/login?next=/admin/retention%3Fx%3D1"
@@ -175,18 +164,15 @@ async def test_signed_out_or_never_signed_in_goes_to_the_sign_in_page(
 
 
 async def test_a_retention_policy_with_a_bad_condition_is_refused_inline_and_not_created(
-    http: httpx.AsyncClient, workspaces: WorkspaceFactory
+    http: httpx.AsyncClient, ws: Workspace
 ) -> None:
-    ws = await workspaces.create()
-    async with await console_client(http) as client:
-        await sign_in(client, ws.slug, ws.admin_email, PASSWORD)
+    async with signed_in(http, ws) as client:
         page = await client.get("/admin/retention")
-        form = {"csrf": csrf_of(page.text), "name": "Old cold leads", "entity": "contact", "after_days": "400",
-                "action": "ARCHIVE"}
-        bad = await client.post("/admin/retention/policies", data={**form, "condition": "stage === (("})
+        form = {"name": "Old cold leads", "entity": "contact", "after_days": "400", "action": "ARCHIVE"}
+        bad = await submit(client, page, "/admin/retention/policies", **form, condition="stage === ((")
         assert bad.status_code == 400 and 'role="alert"' in bad.text
         assert 'value="Old cold leads"' in bad.text  # the form keeps what was typed
-        good = await client.post("/admin/retention/policies", data={**form, "condition": "stage = COLD"})
+        good = await submit(client, page, "/admin/retention/policies", **form, condition="stage = COLD")
         assert good.status_code == 303
     names = [p["name"] for p in (await ws.gql.ok("{retentionPolicies{name}}", token=ws.admin_token))[
         "retentionPolicies"]]
