@@ -16,7 +16,7 @@ import functools
 from dataclasses import dataclass
 from typing import Any
 
-from graphql import DocumentNode, ExecutionResult, GraphQLError, OperationType, get_operation_ast, parse
+from graphql import DocumentNode, ExecutionResult, GraphQLError, OperationType, SourceLocation, get_operation_ast, parse
 from strawberry.http import GraphQLRequestData
 
 from authz.documents import document_allowed
@@ -51,6 +51,14 @@ def _is_mutation(text: str, operation_name: str | None) -> bool:
 def _error(exc: Exception, **extra: Any) -> GraphQLError:
     extensions = exc.extensions() if isinstance(exc, DomainError) else {"code": getattr(exc, "code", "INTERNAL")}
     return GraphQLError(str(exc), extensions={**extensions, **extra})
+
+
+def _stored_error(stored: dict[str, Any]) -> GraphQLError:
+    """A formatted error as it was first answered (message, locations, path, extensions)."""
+    error = GraphQLError(stored.get("message", ""), path=stored.get("path"), extensions=stored.get("extensions"))
+    if stored.get("locations"):
+        error.locations = [SourceLocation(loc["line"], loc["column"]) for loc in stored["locations"]]
+    return error
 
 
 async def _end(ctx: Context, result: ExecutionResult) -> ExecutionResult:
@@ -105,8 +113,5 @@ async def prepare(ctx: Context, data: GraphQLRequestData) -> ExecutionResult | N
         return None
     if ctx.response is not None:
         ctx.response.headers["Idempotent-Replayed"] = "true"
-    errors = [
-        GraphQLError(e.get("message", ""), path=e.get("path"), extensions=e.get("extensions"))
-        for e in first.get("errors") or []
-    ]
+    errors = [_stored_error(e) for e in first.get("errors") or []]
     return await _end(ctx, ExecutionResult(data=first.get("data"), errors=errors or None))
