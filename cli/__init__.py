@@ -11,6 +11,7 @@ import sys
 from collections.abc import Callable
 
 from cli import commands, server
+from cli import documents as documents_cli
 from cli.wiring import Wiring
 from resolvers.workspaces import keys
 from settings import InsecureSettings, Settings
@@ -25,6 +26,7 @@ ONE_SHOT: dict[str, Command | dict[str, Command]] = {
     "rotate-keys": commands.rotate_keys,
     "audit": commands.audit_command,
     "export": commands.export,
+    "documents": {"register": documents_cli.register},
 }
 
 
@@ -65,6 +67,12 @@ def build_parser() -> argparse.ArgumentParser:
     export = sub.add_parser("export", help="export data").add_subparsers(dest="action", required=True)
     export.add_parser("workspace", help="the workspace export, here, with a progress bar").add_argument(
         "--slug", required=True)
+    docs = sub.add_parser("documents", help="trusted (persisted) documents")
+    docs_sub = docs.add_subparsers(dest="action", required=True)
+    register = docs_sub.add_parser("register", help="register a client's documents from a JSON file")
+    register.add_argument("--workspace", required=True)
+    register.add_argument("--file", required=True, help="{id: document} (graphql-codegen) or [document, ...]")
+    register.add_argument("--name", help="a label stored with each document (e.g. mobile-3.2)")
     return parser
 
 

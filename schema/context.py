@@ -57,6 +57,7 @@ class Context:
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _loaders: Loaders | None = None
     failed_auth: Exception | None = None
+    idempotency: tuple[uuid.UUID, str] | None = None  # (API key, Idempotency-Key) claimed by schema.preflight
 
     async def caller(self) -> Caller:
         if self._caller is not None:

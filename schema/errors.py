@@ -18,6 +18,7 @@ from graphql.language import ArgumentNode, DocumentNode, Node, ObjectFieldNode, 
 from strawberry.extensions import SchemaExtension
 
 from authz.errors import AccessDenied
+from resolvers import idempotency
 from resolvers.errors import TYPED, extensions_of
 from schema.context import Context
 from schema.nodes import FieldDenied
@@ -47,6 +48,8 @@ class UnitOfWork(SchemaExtension):
         if result is not None and result.data is None:
             ctx.audit.discard({"READ"})  # a failed non-null root field nulled everything: no value left
         try:
+            if ctx.idempotency is not None and not unexpected and result is not None:
+                await _remember(ctx, result.data, formatted)
             await ctx.finish(ok=not unexpected)
         except Exception:
             log.exception("request %s: audit flush or commit failed; no data returned", ctx.request_id)
@@ -181,3 +184,11 @@ def _redaction_errors(ctx: Context) -> list[GraphQLError]:
 def _pattern(path: list[str | int], field: str) -> str:
     parts = [p if isinstance(p, str) else "*" for p in path]
     return ".".join([*parts, "edges", "*", "node", field])
+
+
+async def _remember(ctx: Context, data: Any, errors: list[GraphQLError]) -> None:
+    """The first answer to an idempotent mutation, written in the unit of work that commits its changes."""
+    assert ctx.idempotency is not None
+    api_key_id, key = ctx.idempotency
+    async with ctx.locked_session() as session:
+        await idempotency.store(session, api_key_id, key, {"data": data, "errors": [e.formatted for e in errors]})

@@ -26,8 +26,9 @@ from strawberry.schema import BaseSchema
 from strawberry.types import ExecutionResult
 
 from resolvers.runtime import Runtime
-from schema import graphiql
+from schema import graphiql, preflight
 from schema.context import Context, build_context
+from schema.preflight import PersistedRequestData
 from schema.transport import JSON, error_body
 
 log = logging.getLogger("crm.graphql")
@@ -99,8 +100,12 @@ class CrmGraphQL(GraphQL[Context, None]):
             raise TransportError("batched operations are not supported: send one operation per request")
         if not isinstance(data, dict):
             raise TransportError("the request body must be a JSON object")
-        query = data.get("query")
-        if not isinstance(query, str) or not query.strip():
+        query, document_id = data.get("query"), data.get("documentId")
+        if query is None and isinstance(document_id, str):
+            query = ""  # filled in from the registered document by `schema.preflight`
+        elif document_id is not None:
+            raise TransportError("send either query or documentId (a string), not both")
+        elif not isinstance(query, str) or not query.strip():
             raise TransportError("the request has no query")
         if len(query) > self.max_document_chars:
             raise TransportError(
@@ -111,6 +116,10 @@ class CrmGraphQL(GraphQL[Context, None]):
             raise TransportError("variables and extensions must be JSON objects")
         if not isinstance(name, str | None):
             raise TransportError("operationName must be a string")
+        if isinstance(document_id, str):
+            return PersistedRequestData(
+                query=query, variables=variables, operation_name=name, extensions=extensions, document_id=document_id
+            )
         return GraphQLRequestData(query=query, variables=variables, operation_name=name, extensions=extensions)
 
     async def execute_single(  # type: ignore[override]
@@ -119,6 +128,9 @@ class CrmGraphQL(GraphQL[Context, None]):
     ) -> ExecutionResult:
         try:
             async with asyncio.timeout(self.operation_timeout_s):
+                answered = await preflight.prepare(context, request_data)
+                if answered is not None:
+                    return answered
                 return await super().execute_single(
                     request=request, request_adapter=request_adapter, sub_response=sub_response,
                     context=context, root_value=root_value, request_data=request_data,

@@ -17,6 +17,7 @@ from schema.audit import AuditMutations, AuditQueries
 from schema.contacts import Contact, ContactMutations, ContactQueries
 from schema.context import Context
 from schema.data_requests import DataRequestMutations, DataRequestQueries
+from schema.documents import TrustedDocumentMutations, TrustedDocumentQueries
 from schema.errors import UnitOfWork
 from schema.exports import ExportMutations, ExportQueries
 from schema.history import HistoryQueries
@@ -76,6 +77,7 @@ QUERIES: tuple[type, ...] = (
     PeopleQueries,
     AccessReviewQueries,
     WebhookQueries,
+    TrustedDocumentQueries,
     ImportQueries,
 )
 MUTATIONS: tuple[type, ...] = (
@@ -92,6 +94,7 @@ MUTATIONS: tuple[type, ...] = (
     PrivacyMutations,
     PeopleMutations,
     WebhookMutations,
+    TrustedDocumentMutations,
     ImportMutations,
 )
 Query = merge_types("Query", QUERIES)

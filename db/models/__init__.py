@@ -3,6 +3,7 @@
 from db.models.base import CatalogBase, WorkspaceBase
 from db.models.catalog import DataKey, SupportGrant, Workspace, WorkspaceStatus
 from db.models.contacts import Activity, Attachment, Consent, Contact, ContactHistory
+from db.models.documents import ApiKeyDocument, IdempotencyKey, TrustedDocument
 from db.models.identity import ApiKey, AuthSession, MfaRecoveryCode, PasswordReset, RefreshToken, Team, User
 from db.models.imports import ImportJob, ImportRow, ImportUpload
 from db.models.meta import (
@@ -30,6 +31,7 @@ from db.models.webhooks import Webhook, WebhookDelivery, WebhookEvent
 __all__ = [
     "Activity",
     "ApiKey",
+    "ApiKeyDocument",
     "Attachment",
     "AuditBatch",
     "AuthSession",
@@ -44,6 +46,7 @@ __all__ = [
     "DataRequestContact",
     "ExportJob",
     "FieldDefinition",
+    "IdempotencyKey",
     "ImportJob",
     "ImportRow",
     "ImportUpload",
@@ -58,6 +61,7 @@ __all__ = [
     "SupportGrant",
     "Suppression",
     "Team",
+    "TrustedDocument",
     "User",
     "Webhook",
     "WebhookDelivery",
