@@ -16,8 +16,9 @@ import functools
 from dataclasses import dataclass
 from typing import Any
 
-from graphql import DocumentNode, ExecutionResult, GraphQLError, OperationType, SourceLocation, get_operation_ast, parse
+from graphql import DocumentNode, GraphQLError, OperationType, SourceLocation, get_operation_ast, parse
 from strawberry.http import GraphQLRequestData
+from strawberry.types import ExecutionResult
 
 from authz.documents import document_allowed
 from resolvers import documents, idempotency
