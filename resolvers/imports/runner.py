@@ -1,7 +1,8 @@
 """Running an import job (the `imports.run` actor): claim it, read the file in batches, apply every row, keep the
 counts, the per-row report and a checkpoint in `import_jobs` / `import_rows`, then write the CSV report.
 
-* A real run commits each batch of rows with its report rows, counts and checkpoint: a worker killed midway
+* A real run commits each batch of rows with its report rows, counts and checkpoint as one unit of work
+  (`runtime.units`; nothing here commits itself): a worker killed midway
   leaves a consistent prefix, and the next delivery of the message (or a takeover after `STALE_SECONDS`)
   resumes after the checkpoint.
 * A dry run applies every row the same way inside ONE transaction that is rolled back at the end, so a later
@@ -25,11 +26,9 @@ from typing import Any
 from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db import audit as audit_log
 from db.audit import AuditActor, AuditBuffer
 from db.files import FileStore
 from db.models import ImportJob, ImportRow, ImportUpload
-from db.sessions import session_factory
 from db.tenancy import Tenant
 from resolvers.errors import DomainError
 from resolvers.exports.context import ExportRefused
@@ -59,7 +58,7 @@ def _actor(job: ImportJob) -> AuditActor:
 async def _claim(runtime: Runtime, tenant: Tenant, job_id: uuid.UUID) -> ImportJob | None:
     now = runtime.now()
     stale = now - timedelta(seconds=STALE_SECONDS)
-    async with session_factory(tenant.engine)() as session, session.begin():
+    async with runtime.units.session(tenant.engine) as session:
         job = (
             await session.execute(
                 update(ImportJob)
@@ -118,38 +117,31 @@ async def _apply_batch(session: AsyncSession, caller: Caller, plan: mapping.Plan
 
 async def _real_run(runtime: Runtime, tenant: Tenant, job: ImportJob, source: Source) -> None:
     for batch in _batches(source, job.rows_done):
-        async with session_factory(tenant.engine)() as session:
-            caller = await requester(session, runtime, tenant, job, AuditBuffer(_actor(job)))
+        async with runtime.units.workspace(tenant.engine, AuditBuffer(_actor(job))) as unit:
+            caller = await requester(unit.session, runtime, tenant, job, unit.audit)
             plan = mapping.plan(caller, job.mapping, job.dedupe_by)
-            outcomes = await _apply_batch(session, caller, plan, batch)
-            await _record(session, runtime, job, outcomes, source.progress)
-            if len(caller.audit):
-                await audit_log.flush(session, caller.audit)
-            await session.commit()
-        for actor_name, kwargs in {(a, tuple(sorted(k.items()))): (a, k) for a, k in caller.jobs}.values():
-            await runtime.send_job(actor_name, kwargs)  # one webhook delivery message per webhook and batch
+            outcomes = await _apply_batch(unit.session, caller, plan, batch)
+            await _record(unit.session, runtime, job, outcomes, source.progress)
+            # sent once the batch commits: one webhook delivery message per webhook and batch
+            unit.jobs.extend({(a, tuple(sorted(k.items()))): (a, k) for a, k in caller.jobs}.values())
 
 
 async def _dry_run(runtime: Runtime, tenant: Tenant, job: ImportJob, source: Source) -> None:
-    async with session_factory(tenant.engine)() as session:
-        try:
-            caller = await requester(session, runtime, tenant, job, AuditBuffer(_actor(job)))
-            plan = mapping.plan(caller, job.mapping, job.dedupe_by)
-            for batch in _batches(source, 0):
-                caller.audit, caller.jobs = AuditBuffer(_actor(job)), []  # what the real run would audit and send
-                outcomes = await _apply_batch(session, caller, plan, batch)
-                async with session_factory(tenant.engine)() as side:
-                    await _record(side, runtime, job, outcomes, source.progress)
-                    await side.commit()
-        finally:
-            await session.rollback()
+    async with runtime.units.read(tenant) as session:  # everything the rows do is rolled back
+        caller = await requester(session, runtime, tenant, job, AuditBuffer(_actor(job)))
+        plan = mapping.plan(caller, job.mapping, job.dedupe_by)
+        for batch in _batches(source, 0):
+            caller.audit, caller.jobs = AuditBuffer(_actor(job)), []  # what the real run would audit and send
+            outcomes = await _apply_batch(session, caller, plan, batch)
+            async with runtime.units.session(tenant.engine) as side:  # the report rows and progress are kept
+                await _record(side, runtime, job, outcomes, source.progress)
 
 
 async def _write_report(runtime: Runtime, tenant: Tenant, job: ImportJob) -> None:
     store = FileStore(runtime.export_dir)
     key = report_key(store, tenant.slug, job.id)
     temp = store.temp_path(key, "report")
-    async with session_factory(tenant.engine)() as session:
+    async with runtime.units.read(tenant) as session:
         result = await session.stream(
             select(ImportRow.row, ImportRow.action, ImportRow.contact_id, ImportRow.field, ImportRow.reason)
             .where(ImportRow.job_id == job.id).order_by(ImportRow.row).execution_options(yield_per=2000)
@@ -167,9 +159,10 @@ async def _write_report(runtime: Runtime, tenant: Tenant, job: ImportJob) -> Non
 
 
 async def _finish(runtime: Runtime, tenant: Tenant, job: ImportJob, status: str, error: str | None) -> None:
-    async with session_factory(tenant.engine)() as session:
+    audit = AuditBuffer(_actor(job))
+    async with runtime.units.workspace(tenant.engine, audit) as unit:
         finished = (
-            await session.execute(
+            await unit.session.execute(
                 update(ImportJob)
                 .where(ImportJob.id == job.id, ImportJob.attempts == job.attempts)
                 .values(status=status, error=error, progress=1.0 if status == "SUCCEEDED" else ImportJob.progress,
@@ -179,12 +172,9 @@ async def _finish(runtime: Runtime, tenant: Tenant, job: ImportJob, status: str,
         ).scalar_one_or_none()
         if finished is None:
             raise JobLost(str(job.id))
-        audit = AuditBuffer(_actor(job))
         audit.event("CREATE", entity_type="import", entity_id=str(job.id), details={
             "phase": "finished", "status": status, "dryRun": job.dry_run, "created": finished.created,
             "updated": finished.updated, "skipped": finished.skipped, "failed": finished.failed})
-        await audit_log.flush(session, audit)
-        await session.commit()
 
 
 async def run(runtime: Runtime, slug: str, job_id: uuid.UUID) -> None:
@@ -194,7 +184,7 @@ async def run(runtime: Runtime, slug: str, job_id: uuid.UUID) -> None:
     job = await _claim(runtime, tenant, job_id)
     if job is None:
         return  # done already, or running elsewhere
-    async with session_factory(tenant.engine)() as session:
+    async with runtime.units.read(tenant) as session:
         upload = await session.get(ImportUpload, job.upload_id)
     try:
         if upload is None:
