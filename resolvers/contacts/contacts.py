@@ -111,7 +111,7 @@ def _project(caller: Caller, rows: Sequence[Any], selection: Selection, plan: Fi
 def _scoped_select(caller: Caller, selection: Selection) -> tuple[Any, FieldPlan]:
     access = caller.access
     plan = access.plan(ENTITY, selection.field_names(access, ENTITY))
-    stored = q.storage_columns(ruling.spec for ruling in plan.rulings)
+    stored = q.with_last_activity(q.storage_columns(ruling.spec for ruling in plan.rulings), access.activity_times())
     stmt = q.readable_contacts(access.record_filter(ENTITY), stored).add_columns(*access.flag_columns(plan))
     return stmt, plan
 
@@ -129,7 +129,8 @@ async def list_contacts(
 ) -> pagination.Page[Record]:
     size = pagination.page_size(first)
     order = order or ContactOrder()
-    expr, value_kind, needs = q.ORDER_COLUMNS[order.field]
+    _, value_kind, needs = q.ORDER_COLUMNS[order.field]
+    expr = q.order_expression(order.field, caller.access.activity_times())
     if needs:
         caller.access.require_readable(ENTITY, [needs], "ordering")
     conditions = _conditions(caller, flt)
@@ -138,7 +139,7 @@ async def list_contacts(
     stmt = stmt.where(*conditions).add_columns(expr.label("_sort"))
     if after:
         value, row_id = pagination.decode_cursor(after, kind, cipher=caller.tenant.cipher)
-        stmt = stmt.where(q.keyset_after(order.field, order.descending, value, row_id))
+        stmt = stmt.where(q.keyset_after(order.field, order.descending, value, row_id, expr))
     direction = (lambda c: c.desc()) if order.descending else (lambda c: c.asc())
     stmt = stmt.order_by(direction(expr), direction(q.T.id)).limit(size + 1)
     rows = list((await session.execute(stmt)).all())
