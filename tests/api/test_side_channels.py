@@ -52,3 +52,27 @@ async def test_last_activity_at_is_computed_over_the_activities_the_caller_may_s
     assert [e["node"]["id"] for e in edges] == [plain, vip]
     edges = (await gql.ok(ORDERED, token=ws.admin_token))["contacts"]["edges"]
     assert [e["node"]["id"] for e in edges] == [vip, plain]
+
+
+INVENTORY = "{ piiInventory { entity field recordsWithValue } }"
+
+
+def _counts(data: dict[str, Any]) -> dict[str, int]:
+    return {f"{r['entity']}.{r['field']}": r["recordsWithValue"] for r in data["piiInventory"]}
+
+
+async def test_pii_inventory_counts_only_the_records_in_the_callers_read_scope(
+    gql: GraphQLClient, workspaces: WorkspaceFactory
+) -> None:
+    ws = await workspaces.create()
+    rep = await ws.user("rep", ["sales"])
+    mine = await ws.contact(firstName="Own", lastName="One", hkid="A1234563", ownerId=rep["id"])
+    await ws.contact(firstName="Other", lastName="Two", hkid="A1234563")
+    await ws.contact(firstName="Other", lastName="Three", hkid="A1234563")
+    await _activity(ws, rep["token"], mine, "2025-06-01T09:00:00Z", private=False)
+
+    admin = _counts(await gql.ok(INVENTORY, token=ws.admin_token))
+    assert admin["contact.hkid"] == 3 and admin["contact.firstName"] == 3
+    sales = _counts(await gql.ok(INVENTORY, token=rep["token"]))
+    assert sales["contact.hkid"] == 1 and sales["contact.firstName"] == 1
+    assert sales["activity.subject"] == 1
