@@ -3,9 +3,16 @@ values: `lastActivityAt`, the PII inventory's counts, data requests, the workspa
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+import httpx
+
+from resolvers.runtime import Runtime
+from tests.exports.helpers import WORKSPACE_EXPORT, get, job, jsonl, opened, run_job
 from tests.factories.workspaces import GraphQLClient, Workspace, WorkspaceFactory
+
+ADD_POLICY = "mutation($r:PolicyRuleInput!){ addPolicy(rule:$r){ role } }"
 
 ACTIVITY = "mutation($i:ActivityInput!){ createActivity(input:$i){ id } }"
 CONSENT = (
@@ -76,3 +83,36 @@ async def test_pii_inventory_counts_only_the_records_in_the_callers_read_scope(
     sales = _counts(await gql.ok(INVENTORY, token=rep["token"]))
     assert sales["contact.hkid"] == 1 and sales["contact.firstName"] == 1
     assert sales["activity.subject"] == 1
+
+
+async def test_the_workspace_export_copies_only_the_parts_the_requester_may_read(
+    gql: GraphQLClient, http: httpx.AsyncClient, runtime: Runtime, workspaces: WorkspaceFactory
+) -> None:
+    """`workspace export` alone copies the contacts in scope; users, API keys, suppressions, the log book and the
+    audit log each need the permission that reads them through the API."""
+    ws = await workspaces.create()
+    for resource, action in (("contact", "read"), ("contact.*", "read"), ("contact", "export"),
+                             ("workspace", "export"), ("team", "read")):
+        rule = {"role": "exporter", "resource": resource, "action": action, "effect": "ALLOW", "scope": "all"}
+        await gql.ok(ADD_POLICY, {"r": rule}, ws.admin_token)
+    exporter = await ws.user("exporter", ["exporter"])
+    await gql.ok('mutation{ createApiKey(name: "ci", role: "sales"){ key } }', token=ws.admin_token)
+    await ws.contact(firstName="Chan", lastName="Siu Ming")
+
+    async def archive_of(token: str) -> Any:
+        queued = (await gql.ok(WORKSPACE_EXPORT, token=token))["requestWorkspaceExport"]
+        await run_job(runtime, ws.slug, queued["id"])
+        return opened(await get(http, (await job(gql, token, queued["id"]))["downloadUrl"]))
+
+    limited = await archive_of(exporter["token"])
+    files = set(limited.namelist())
+    assert {"contacts.jsonl", "teams.jsonl"} <= files
+    left_out = {"users.jsonl", "api_keys.jsonl", "suppressions.jsonl", "log_book.jsonl", "audit_log.jsonl",
+                "policies.csv", "retention_policies.jsonl"}
+    assert not left_out & files, left_out & files
+    notes = json.loads(limited.read("manifest.json"))["notes"]
+    assert {n.split(":")[0] for n in notes} >= left_out
+
+    full = await archive_of(ws.admin_token)
+    assert left_out <= set(full.namelist())
+    assert len(jsonl(full, "api_keys.jsonl")) == 1
