@@ -99,6 +99,13 @@ class Access:
             return false()
         return scopes.data_requests(self.record_filter("contact"), "all" in allowed)
 
+    def log_book_filter(self) -> ColumnElement[bool]:
+        """The s.27 log book entries the caller may see: as `data_request_filter`, by the contact each names."""
+        allowed = self.table.operation_scopes("data_request", Action.READ)
+        if not allowed:
+            return false()
+        return scopes.log_book(self.record_filter("contact"), "all" in allowed)
+
     def scope_columns(self, entity: str, names: Sequence[str]) -> dict[str, ColumnElement[bool]]:
         return {name: scopes.predicate(entity, name, self.principal) for name in names}
 

@@ -167,7 +167,8 @@ async def build(ctx: ExportContext, archive: ExportZip) -> Summary:
                                ("log_book", LogBookEntry, LogBookEntry.refused_at)):
         resource, action = PART_PERMISSIONS[name]
         if access.can(resource, action):
-            counts[name] = await _lines(ctx, archive, f"{name}.jsonl", _plain(model).order_by(order))
+            stmt = _plain(model).where(access.log_book_filter()) if model is LogBookEntry else _plain(model)
+            counts[name] = await _lines(ctx, archive, f"{name}.jsonl", stmt.order_by(order))
         else:
             summary.notes.append(f"{name}.jsonl: the requester may not {action} {resource}")
     if audit_allowed:

@@ -252,7 +252,8 @@ async def correction_pending(session: AsyncSession, contact_ids: Sequence[uuid.U
 
 async def log_book(session: AsyncSession, caller: Caller, limit: int = 200) -> list[LogBookEntry]:
     caller.access.require(RESOURCE, Action.READ)
-    stmt = select(LogBookEntry).order_by(LogBookEntry.refused_at.desc(), LogBookEntry.id).limit(limit)
+    stmt = (select(LogBookEntry).where(caller.access.log_book_filter())
+            .order_by(LogBookEntry.refused_at.desc(), LogBookEntry.id).limit(limit))
     return list((await session.execute(stmt)).scalars())
 
 

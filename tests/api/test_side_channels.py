@@ -116,3 +116,42 @@ async def test_the_workspace_export_copies_only_the_parts_the_requester_may_read
     full = await archive_of(ws.admin_token)
     assert left_out <= set(full.namelist())
     assert len(jsonl(full, "api_keys.jsonl")) == 1
+
+
+CREATE_REQUEST = (
+    "mutation($c:ID!,$n:String!){ createDataRequest(input:{kind: ACCESS, contactId: $c, requesterName: $n}){ id } }"
+)
+REFUSE = 'mutation($id:ID!){ refuseDataRequest(id:$id, reason:"s.20(1)(a): identity not proven"){ id } }'
+
+
+async def test_data_requests_and_the_log_book_follow_the_contact_record_scope(
+    gql: GraphQLClient, workspaces: WorkspaceFactory
+) -> None:
+    """A role reading data requests but only its own contacts sees no request (nor log book entry) about a
+    contact it cannot see: not its requester's name, not that it exists."""
+    ws = await workspaces.create()
+    for resource, action, scope in (("contact", "read", "own"), ("contact.*", "read", "all"),
+                                    ("data_request", "read", "all")):
+        rule = {"role": "clerk", "resource": resource, "action": action, "effect": "ALLOW", "scope": scope}
+        await gql.ok(ADD_POLICY, {"r": rule}, ws.admin_token)
+    clerk = await ws.user("clerk", ["clerk"])
+    mine = await ws.contact(firstName="Own", ownerId=clerk["id"])
+    hidden = await ws.contact(firstName="Hidden")  # the admin's
+    seen = (await gql.ok(CREATE_REQUEST, {"c": mine, "n": "Visible Requester"}, ws.admin_token))["createDataRequest"]
+    unseen = (await gql.ok(CREATE_REQUEST, {"c": hidden, "n": "Secret Requester"}, ws.admin_token))
+    unseen_id = unseen["createDataRequest"]["id"]
+    await gql.ok(REFUSE, {"id": unseen_id}, ws.admin_token)
+    await gql.ok(REFUSE, {"id": seen["id"]}, ws.admin_token)
+
+    listed = await gql.ok("{ dataRequests(first: 10){ totalCount edges { node { id requesterName } } } }",
+                          token=clerk["token"])
+    assert listed["dataRequests"]["totalCount"] == 1
+    assert [e["node"]["requesterName"] for e in listed["dataRequests"]["edges"]] == ["Visible Requester"]
+    one = await gql.raw("query($id:ID!){ dataRequest(id:$id){ requesterName } }", {"id": unseen_id}, clerk["token"])
+    assert [e["extensions"]["code"] for e in one["errors"]] == ["NOT_FOUND"]
+    assert "Secret" not in json.dumps(one)
+
+    book = (await gql.ok("{ logBook { requesterName } }", token=clerk["token"]))["logBook"]
+    assert [b["requesterName"] for b in book] == ["Visible Requester"]
+    admin_book = (await gql.ok("{ logBook { requesterName } }", token=ws.admin_token))["logBook"]
+    assert sorted(b["requesterName"] for b in admin_book) == ["Secret Requester", "Visible Requester"]
