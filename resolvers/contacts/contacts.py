@@ -22,11 +22,13 @@ from resolvers.contacts import validation, writes
 from resolvers.contacts.input import ContactPatch, build_patch
 from resolvers.errors import BadInput, NotFound
 from resolvers.privacy import opt_outs, suppression
-from resolvers.projection import Record, Selection, project
+from resolvers.projection import FreeText, Record, Selection, project
 from resolvers.runtime import Caller
 from resolvers.webhooks import events as webhook_events
 
 ENTITY = Resource.CONTACT
+# How a consent was given (`source`) is free text about the person: returning it is a READ of the consent.
+CONSENT_SOURCE = FreeText("consent", {"source": ("free_text", lambda c: c.source)})
 MAX_SEARCH_CHARS = 200
 
 
