@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -89,7 +89,7 @@ REQUESTER = FreeText("data_request", {
 LOG_BOOK = FreeText("log_book", {"requesterName": ("name", lambda e: e.requester_name)})
 
 
-def audit_requester(caller: Caller, requests: Sequence[DataRequest], fields: Sequence[str]) -> None:
+def audit_requester(caller: Caller, requests: Sequence[DataRequest], fields: Iterable[str]) -> None:
     """One READ per request naming the requester's PII fields returned (only those it holds)."""
     REQUESTER.audit(caller.audit, requests, fields)
 
