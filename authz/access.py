@@ -80,6 +80,17 @@ class Access:
         ruling = self.table.record(entity, action)
         return scopes.combine(entity, ruling.allow, ruling.deny, self.principal)
 
+    def activity_times(self) -> ColumnElement[bool] | None:
+        """Which activities a contact's `lastActivityAt` may be computed over: None when the caller sees every
+        activity (the stored column answers), else the activity record filter (`false` with no activity read, or
+        when `activity.occurredAt` is not readable on every activity: the time is then null)."""
+        ruling = self.table.record("activity", Action.READ)
+        if not self.readable_everywhere("activity", "occurredAt"):
+            return false()
+        if "all" in ruling.allow and not ruling.deny:
+            return None
+        return self.record_filter("activity")
+
     def data_request_filter(self, action: str = "read") -> ColumnElement[bool]:
         """Requests the caller may see: every contact they name is visible to the caller; a request naming
         nobody needs `data_request <action>` on `all` (a `named` rule covers only requests naming someone)."""
@@ -87,6 +98,13 @@ class Access:
         if not allowed:
             return false()
         return scopes.data_requests(self.record_filter("contact"), "all" in allowed)
+
+    def log_book_filter(self) -> ColumnElement[bool]:
+        """The s.27 log book entries the caller may see: as `data_request_filter`, by the contact each names."""
+        allowed = self.table.operation_scopes("data_request", Action.READ)
+        if not allowed:
+            return false()
+        return scopes.log_book(self.record_filter("contact"), "all" in allowed)
 
     def scope_columns(self, entity: str, names: Sequence[str]) -> dict[str, ColumnElement[bool]]:
         return {name: scopes.predicate(entity, name, self.principal) for name in names}

@@ -13,7 +13,7 @@ from sqlalchemy import ColumnElement, and_, exists, false, func, or_, select, tr
 from sqlalchemy.orm import InstrumentedAttribute
 
 from authz.principal import Principal
-from db.models import Activity, Consent, Contact, DataRequest, DataRequestContact
+from db.models import Activity, Consent, Contact, DataRequest, DataRequestContact, LogBookEntry
 
 # Direct-marketing channels, and s.35J: providing the data to another person for their direct marketing.
 CHANNELS = ("email", "sms", "whatsapp", "call")
@@ -110,3 +110,9 @@ def data_requests(contacts_visible: ColumnElement[bool], unnamed: bool) -> Colum
         link, DataRequestContact.contact_id.not_in(select(Contact.id).where(contacts_visible))))
     visible = ~hidden
     return visible if unnamed else and_(visible, exists(select(DataRequestContact.contact_id).where(link)))
+
+
+def log_book(contacts_visible: ColumnElement[bool], unnamed: bool) -> ColumnElement[bool]:
+    """Log book entries about a contact in `contacts_visible`; those naming nobody only when `unnamed`."""
+    named = LogBookEntry.contact_id.in_(select(Contact.id).where(contacts_visible))
+    return or_(named, LogBookEntry.contact_id.is_(None)) if unnamed else named

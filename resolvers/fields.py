@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, func, select, update
+from sqlalchemy import ColumnElement, and_, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from authz.fields import CUSTOM_FIELD_TYPES, ENCRYPTED_CATEGORIES, ENTITIES, PII_CATEGORIES, FieldSpec, taggable_builtin
@@ -129,7 +129,8 @@ class InventoryRow:
 
 
 async def inventory(session: AsyncSession, caller: Caller) -> list[InventoryRow]:
-    """Per PII field: how many records hold a value (counts only, no values; erased contacts hold none)."""
+    """Per PII field: how many records the caller may read hold a value (counts only, no values; erased
+    contacts hold none)."""
     caller.access.require(Resource.FIELD_DEFINITION, Action.READ)
     registry = caller.access.table.registry
     rows: list[InventoryRow] = []
@@ -139,8 +140,11 @@ async def inventory(session: AsyncSession, caller: Caller) -> list[InventoryRow]
         counts = [func.count(_column(entity, s)) for s in specs]
         if not counts:
             continue
-        live = Contact.anonymised_at.is_(None) if entity == "contact" else Activity.contact_id.in_(
-            select(Contact.id).where(Contact.anonymised_at.is_(None))
+        # Counted over the records the caller may read (record filters compiled to SQL), never workspace-wide.
+        visible_contacts = and_(Contact.anonymised_at.is_(None), caller.access.record_filter(Resource.CONTACT))
+        live = visible_contacts if entity == "contact" else and_(
+            caller.access.record_filter(Resource.ACTIVITY),
+            Activity.contact_id.in_(select(Contact.id).where(visible_contacts)),
         )
         values = (await session.execute(select(*counts).select_from(table).where(live))).one()
         rows += [

@@ -130,3 +130,23 @@ def project(
             audit.denied(entity, str(rid), denied)
         records.append(Record(entity, rid, values, denied, row))
     return records
+
+
+@dataclass(frozen=True)
+class FreeText:
+    """PII held as free text on records outside the field registry (a requester's name, an audit event's
+    `details`, a file name, a consent's `source`): readable with the record, and audited like registry fields
+    when returned: one READ event per (request, record), naming the fields that left holding a value."""
+
+    entity: str
+    fields: dict[str, tuple[str, Callable[[Any], Any]]]  # GraphQL name -> (PII category, the row's value)
+    row_id: Callable[[Any], Any] = lambda row: row.id
+
+    def audit(self, audit: AuditBuffer, rows: Iterable[Any], selected: Iterable[str]) -> None:
+        wanted = [(name, *self.fields[name]) for name in dict.fromkeys(selected) if name in self.fields]
+        if not wanted:
+            return
+        for row in rows:
+            held = [(name, category) for name, category, value in wanted if value(row) not in (None, "", {})]
+            if held:
+                audit.read(self.entity, str(self.row_id(row)), [n for n, _ in held], sorted({c for _, c in held}))

@@ -290,6 +290,8 @@ class AuditQueries:
         want_total = selection.connection_wants(info, "totalCount")
         async with info.context.db() as (session, caller):
             page = await audit.list_events(session, caller, first=first, after=after, flt=flt, want_total=want_total)
+        selected = selection.names(selection.node_fields(info, "edges", "node")).names
+        audit.DETAILS.audit(caller.audit, page.items, selected)
         return connection(page, AuditEvent.from_entry)  # type: ignore[no-any-return]
 
     @strawberry.field(description="Who read or changed this person's data (admins). Also as CSV.")

@@ -11,7 +11,7 @@ import strawberry
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
-from resolvers.contacts import contacts
+from resolvers.contacts import attachments, contacts
 from resolvers.privacy import erasure
 from resolvers.projection import Record
 from schema import selection
@@ -83,6 +83,7 @@ class Activity(Node):
     async def attachments(self, info: Info[Context, None]) -> list[Attachment]:
         guarded(self.record, "attachments", "activity")
         rows = await info.context.loaders.attachments_by_activity.load(self.record.id)
+        attachments.FILE_NAME.audit(info.context.audit, rows, selection.names(selection.node_fields(info)).names)
         return [Attachment.from_model(a) for a in rows]
 
     @classmethod
@@ -186,6 +187,7 @@ class Contact(Node):
     async def consents(self, info: Info[Context, None]) -> list[Consent]:
         guarded(self.record, "consents", "contact")
         rows = await info.context.loaders.consents_by_contact.load(self.record.id)
+        contacts.CONSENT_SOURCE.audit(info.context.audit, rows, selection.names(selection.node_fields(info)).names)
         return [Consent.from_model(c) for c in rows]
 
     @strawberry.field(
@@ -382,6 +384,7 @@ class ContactMutations:
                 session, caller, cid, purpose.value, granted, source, notice_version, expires_at, opt_out_override,
                 consent_obtained_at,
             )
+        contacts.CONSENT_SOURCE.audit(caller.audit, [consent], selection.names(selection.node_fields(info)).names)
         return Consent.from_model(consent)
 
     @strawberry.mutation(description="Anonymise in place; links, history and counts survive. Idempotent.")

@@ -268,7 +268,8 @@ class DataRequestQueries:
                 due_within_days=due_within_days,
             )
             now = caller.runtime.now()
-            data_requests.audit_requester(caller, page.items, selection.names(selection.node_fields(info)).names)
+            selected = selection.names(selection.node_fields(info, "edges", "node")).names
+            data_requests.audit_requester(caller, page.items, selected)
         return connection(page, lambda r: DataRequest.from_model(r, now))  # type: ignore[no-any-return]
 
     @strawberry.field(description="Who outside the workspace received this contact's data in the last 12 months.")
@@ -280,7 +281,9 @@ class DataRequestQueries:
     @strawberry.field(description="The s.27 log book of refused requests, newest first.")
     async def log_book(self, info: Info[Context, None]) -> list[LogBookEntry]:
         async with info.context.db() as (session, caller):
-            return [LogBookEntry.from_model(e) for e in await data_requests.log_book(session, caller)]
+            entries = await data_requests.log_book(session, caller)
+        data_requests.LOG_BOOK.audit(caller.audit, entries, selection.names(selection.node_fields(info)).names)
+        return [LogBookEntry.from_model(e) for e in entries]
 
 
 @strawberry.type

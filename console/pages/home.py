@@ -57,6 +57,7 @@ async def _home(console: Console) -> Response:
             found = await data_requests.list_requests(
                 db, caller, status="OPEN", overdue=None, first=50, after=None, want_total=True
             )
+            data_requests.audit_requester(caller, found.items, ["requesterName"])  # the page shows the name
             cards["requests"] = {"rows": [request_row(r, now) for r in found.items], "total": found.total}
         if can("retention_policy", "read"):
             runs = [p.last_run_at for p in await retention.list_policies(db, caller) if p.last_run_at]

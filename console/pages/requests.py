@@ -52,6 +52,7 @@ async def _queue(console: Console) -> Response:
         found = await data_requests.list_requests(
             db, caller, status=status, overdue=None, first=200, after=None, want_total=True
         )
+        data_requests.audit_requester(caller, found.items, ["requesterName"])  # the page shows the name
         rows = [request_row(r, caller.runtime.now()) for r in found.items]
     return console.render("requests.html", cards={"requests": {"rows": rows, "total": found.total}},
                           status_filter=status, statuses=STATUSES)
@@ -103,6 +104,7 @@ async def _detail(console: Console, refused: Refusal | None = None) -> Response:
     request_id = uuid_in(console.request)
     async with console.db() as (db, caller):
         found = await data_requests.get(db, caller, request_id)
+        data_requests.audit_requester(caller, [found], ["requesterName"])
         row = request_row(found, caller.runtime.now())
         person = await lookup.one(db, caller, found.contact_id) if found.contact_id else None
         job = await exports.get_job(db, caller, found.export_id) if found.export_id else None

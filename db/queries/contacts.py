@@ -12,7 +12,7 @@ from sqlalchemy.engine import Row
 
 from db.crypto import FieldLocation, WorkspaceCipher
 from db.fields import ENCRYPTED_CATEGORIES, FieldSpec
-from db.models import Contact
+from db.models import Activity, Contact
 
 T = Contact.__table__.c
 TABLE = "contacts"
@@ -57,6 +57,36 @@ ORDER_COLUMNS: dict[str, tuple[ColumnElement[Any], str, str | None]] = {
         "lastActivityAt",
     ),
 }
+
+
+EPOCH = datetime.fromisoformat("1900-01-01T00:00:00+00:00")
+
+
+def last_activity(visible: ColumnElement[bool] | None) -> ColumnElement[Any]:
+    """`lastActivityAt` over the activities the caller may see (`Access.activity_times`): the stored column
+    when they see all, else the latest visible activity's time (null when none is visible)."""
+    if visible is None:
+        return T.last_activity_at
+    return (
+        select(func.max(Activity.occurred_at))
+        .where(Activity.contact_id == T.id, visible)
+        .correlate(Contact.__table__)
+        .scalar_subquery()
+    )
+
+
+def order_expression(order: str, visible: ColumnElement[bool] | None) -> ColumnElement[Any]:
+    """The sort expression of an order field; LAST_ACTIVITY_AT sorts by what the caller may see."""
+    if order == "LAST_ACTIVITY_AT":
+        return func.coalesce(last_activity(visible), EPOCH)
+    return ORDER_COLUMNS[order][0]
+
+
+def with_last_activity(columns: Sequence[Any], visible: ColumnElement[bool] | None) -> list[Any]:
+    """`columns` with the stored `last_activity_at` replaced by `last_activity(visible)` (same label)."""
+    if visible is None:
+        return list(columns)
+    return [last_activity(visible).label("last_activity_at") if c is T.last_activity_at else c for c in columns]
 
 
 def readable_contacts(record_filter: ColumnElement[bool], columns: Sequence[Any] | None = None) -> Select[Any]:
@@ -158,8 +188,10 @@ def search_condition(text: str) -> ColumnElement[bool]:
     )
 
 
-def keyset_after(order: str, descending: bool, cursor_value: Any, cursor_id: uuid.UUID) -> ColumnElement[bool]:
-    expr = ORDER_COLUMNS[order][0]
+def keyset_after(
+    order: str, descending: bool, cursor_value: Any, cursor_id: uuid.UUID, expr: ColumnElement[Any] | None = None
+) -> ColumnElement[bool]:
+    expr = ORDER_COLUMNS[order][0] if expr is None else expr
     left = tuple_(expr, T.id)
     right = tuple_(cursor_value, cursor_id)
     return left < right if descending else left > right

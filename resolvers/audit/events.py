@@ -12,7 +12,12 @@ from db.models.meta import audit_events
 from resolvers import pagination
 from resolvers.audit.shapes import CURSOR_KIND, RESOURCE, AuditEntry, AuditFilter, audit_read, window
 from resolvers.errors import BadInput
+from resolvers.projection import FreeText
 from resolvers.runtime import Caller
+
+# An event's `details` is free text (reasons typed by people, names of files and requesters): returning it is
+# a READ of the event, like any other PII that leaves.
+DETAILS = FreeText("audit_event", {"details": ("free_text", lambda e: e.details)})
 
 _E = audit_events.c
 _ENTRY_COLUMNS = (

@@ -5,7 +5,7 @@ retention (`retention`), and their shapes (`shapes`)."""
 from __future__ import annotations
 
 from resolvers.audit.chain import verify
-from resolvers.audit.events import list_events
+from resolvers.audit.events import DETAILS, list_events
 from resolvers.audit.reports import access_report, exposure_report
 from resolvers.audit.retention import retention_months, set_retention
 from resolvers.audit.shapes import (
@@ -28,6 +28,7 @@ from resolvers.audit.shapes import (
 __all__ = [
     "ACTIVITY_PREFIX",
     "CURSOR_KIND",
+    "DETAILS",
     "MAX_EXPOSURE_ROWS",
     "MAX_RETENTION_MONTHS",
     "RESOURCE",

@@ -25,8 +25,11 @@ from db.files import FileStore
 from db.models import Activity, Attachment
 from db.queries import activities as activity_q
 from resolvers.errors import BadInput, NotFound
+from resolvers.projection import FreeText
 from resolvers.runtime import Caller
 
+# A file name is the uploader's free text (often a person's name): returning it is a READ of the attachment.
+FILE_NAME = FreeText("attachment", {"filename": ("free_text", lambda a: a.filename)})
 MAX_BYTES = 25 * 1024 * 1024
 CHUNK = 1 << 20
 _OFFICE_ZIP = b"PK\x03\x04"

@@ -22,11 +22,13 @@ from resolvers.contacts import validation, writes
 from resolvers.contacts.input import ContactPatch, build_patch
 from resolvers.errors import BadInput, NotFound
 from resolvers.privacy import opt_outs, suppression
-from resolvers.projection import Record, Selection, project
+from resolvers.projection import FreeText, Record, Selection, project
 from resolvers.runtime import Caller
 from resolvers.webhooks import events as webhook_events
 
 ENTITY = Resource.CONTACT
+# How a consent was given (`source`) is free text about the person: returning it is a READ of the consent.
+CONSENT_SOURCE = FreeText("consent", {"source": ("free_text", lambda c: c.source)})
 MAX_SEARCH_CHARS = 200
 
 
@@ -111,7 +113,7 @@ def _project(caller: Caller, rows: Sequence[Any], selection: Selection, plan: Fi
 def _scoped_select(caller: Caller, selection: Selection) -> tuple[Any, FieldPlan]:
     access = caller.access
     plan = access.plan(ENTITY, selection.field_names(access, ENTITY))
-    stored = q.storage_columns(ruling.spec for ruling in plan.rulings)
+    stored = q.with_last_activity(q.storage_columns(ruling.spec for ruling in plan.rulings), access.activity_times())
     stmt = q.readable_contacts(access.record_filter(ENTITY), stored).add_columns(*access.flag_columns(plan))
     return stmt, plan
 
@@ -129,7 +131,8 @@ async def list_contacts(
 ) -> pagination.Page[Record]:
     size = pagination.page_size(first)
     order = order or ContactOrder()
-    expr, value_kind, needs = q.ORDER_COLUMNS[order.field]
+    _, value_kind, needs = q.ORDER_COLUMNS[order.field]
+    expr = q.order_expression(order.field, caller.access.activity_times())
     if needs:
         caller.access.require_readable(ENTITY, [needs], "ordering")
     conditions = _conditions(caller, flt)
@@ -138,7 +141,7 @@ async def list_contacts(
     stmt = stmt.where(*conditions).add_columns(expr.label("_sort"))
     if after:
         value, row_id = pagination.decode_cursor(after, kind, cipher=caller.tenant.cipher)
-        stmt = stmt.where(q.keyset_after(order.field, order.descending, value, row_id))
+        stmt = stmt.where(q.keyset_after(order.field, order.descending, value, row_id, expr))
     direction = (lambda c: c.desc()) if order.descending else (lambda c: c.asc())
     stmt = stmt.order_by(direction(expr), direction(q.T.id)).limit(size + 1)
     rows = list((await session.execute(stmt)).all())

@@ -3,7 +3,9 @@
 every file). Rows are streamed in batches from one snapshot, so memory stays flat however big the workspace.
 
 Contacts and everything hanging off them go through the requester's record scopes and field decisions
-(resolvers.export_rows); the audit log and the policies need `audit`/`policy` read as well.
+(resolvers.export_rows); every other part needs the permission that reads it through the API (`user read`,
+`api_key read`, `audit read`, `policy read`, ... see `PART_PERMISSIONS`), else it is left out and named in the
+manifest's notes.
 """
 
 from __future__ import annotations
@@ -45,6 +47,16 @@ from resolvers.privacy import data_requests
 
 FORMAT = "crm-workspace-export/1"
 HIDDEN_COLUMNS = {"users": {"password_hash"}, "api_keys": {"key_hash", "prefix"}}
+# Each part beyond the contacts is copied only for a requester holding the permission that reads it through the
+# API (`workspace export` alone is not enough): a part left out is named in the manifest's notes.
+PART_PERMISSIONS: dict[str, tuple[Resource, Action]] = {
+    "teams": (Resource.TEAM, Action.READ),
+    "api_keys": (Resource.API_KEY, Action.READ),
+    "field_definitions": (Resource.FIELD_DEFINITION, Action.READ),
+    "retention_policies": (Resource.RETENTION_POLICY, Action.READ),
+    "suppressions": (Resource.CONTACT, Action.ERASE),  # the erased people's list: whoever may erase (and override)
+    "log_book": (Resource.DATA_REQUEST, Action.READ),  # as the `logBook` query
+}
 _CAMEL = re.compile(r"_([a-z0-9])")
 
 
@@ -142,14 +154,23 @@ async def build(ctx: ExportContext, archive: ExportZip) -> Summary:
     counts["opt_outs"] = await _lines(ctx, archive, "opt_outs.jsonl",
                                       _plain(OptOut).where(OptOut.contact_id.in_(in_scope)).order_by(OptOut.recorded_at))
     policy = ctx.caller.policy
-    counts["users"] = await _lines(ctx, archive, "users.jsonl", _plain(User).order_by(User.created_at), lambda r: {
-        **{camel(k): v for k, v in r._mapping.items()}, "roles": sorted(policy.roles_of(policies.user_subject(r.id)))})
+    if access.can(Resource.USER, Action.READ):
+        counts["users"] = await _lines(ctx, archive, "users.jsonl", _plain(User).order_by(User.created_at),
+                                       lambda r: {**{camel(k): v for k, v in r._mapping.items()},
+                                                  "roles": sorted(policy.roles_of(policies.user_subject(r.id)))})
+    else:
+        summary.notes.append("users.jsonl: the requester may not read users")
     for name, model, order in (("teams", Team, Team.created_at), ("api_keys", ApiKey, ApiKey.created_at),
                                ("field_definitions", FieldDefinition, FieldDefinition.created_at),
                                ("retention_policies", RetentionPolicy, RetentionPolicy.created_at),
                                ("suppressions", Suppression, Suppression.created_at),
                                ("log_book", LogBookEntry, LogBookEntry.refused_at)):
-        counts[name] = await _lines(ctx, archive, f"{name}.jsonl", _plain(model).order_by(order))
+        resource, action = PART_PERMISSIONS[name]
+        if access.can(resource, action):
+            stmt = _plain(model).where(access.log_book_filter()) if model is LogBookEntry else _plain(model)
+            counts[name] = await _lines(ctx, archive, f"{name}.jsonl", stmt.order_by(order))
+        else:
+            summary.notes.append(f"{name}.jsonl: the requester may not {action} {resource}")
     if audit_allowed:
         c = audit_events.c
         counts["audit_log"] = await _lines(ctx, archive, "audit_log.jsonl",

@@ -31,6 +31,7 @@ from resolvers import pagination
 from resolvers.contacts.validation import InvalidValue, normalize_email, normalize_name
 from resolvers.errors import BadInput, Conflict, NotFound
 from resolvers.privacy import open_requests
+from resolvers.projection import FreeText
 from resolvers.runtime import Caller
 from resolvers.webhooks import events as webhook_events
 
@@ -41,7 +42,6 @@ LANGUAGES = ("EN", "ZH")
 DEADLINE = timedelta(days=40)
 CURSOR_KIND = "DATA_REQUEST.DUE_AT.ASC.datetime"
 MAX_CONTACTS = 20
-PII_FIELDS = {"requesterName": "name", "requesterEmail": "contact"}
 
 
 @dataclass(frozen=True)
@@ -82,13 +82,16 @@ async def require_visible_contacts(session: AsyncSession, caller: Caller, contac
         raise NotFound("no such contact")
 
 
+REQUESTER = FreeText("data_request", {
+    "requesterName": ("name", lambda r: r.requester_name),
+    "requesterEmail": ("contact", lambda r: r.requester_email),
+})
+LOG_BOOK = FreeText("log_book", {"requesterName": ("name", lambda e: e.requester_name)})
+
+
 def audit_requester(caller: Caller, requests: Sequence[DataRequest], fields: Iterable[str]) -> None:
     """One READ per request naming the requester's PII fields returned (only those it holds)."""
-    wanted = [f for f in fields if f in PII_FIELDS]
-    for r in requests:
-        held = [f for f in wanted if (r.requester_name if f == "requesterName" else r.requester_email) is not None]
-        if held:
-            caller.audit.read(RESOURCE, str(r.id), held, sorted({PII_FIELDS[f] for f in held}))
+    REQUESTER.audit(caller.audit, requests, fields)
 
 
 async def create(session: AsyncSession, caller: Caller, data: NewRequest) -> DataRequest:
@@ -252,7 +255,8 @@ async def correction_pending(session: AsyncSession, contact_ids: Sequence[uuid.U
 
 async def log_book(session: AsyncSession, caller: Caller, limit: int = 200) -> list[LogBookEntry]:
     caller.access.require(RESOURCE, Action.READ)
-    stmt = select(LogBookEntry).order_by(LogBookEntry.refused_at.desc(), LogBookEntry.id).limit(limit)
+    stmt = (select(LogBookEntry).where(caller.access.log_book_filter())
+            .order_by(LogBookEntry.refused_at.desc(), LogBookEntry.id).limit(limit))
     return list((await session.execute(stmt)).scalars())
 
 

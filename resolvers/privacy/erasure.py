@@ -14,6 +14,7 @@ hashes; retention's ANONYMISE does not (the person did not ask to be forgotten, 
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -207,6 +208,16 @@ def audit_fields(registry: FieldRegistry) -> tuple[list[str], list[str]]:
     return names, sorted({s.pii for s in specs if s.pii})
 
 
+def without_person(text: str, first: str | None, last: str | None, email: str | None) -> str:
+    """`text` (a reason typed by a person) with the erased person's name and e-mail taken out: the ERASE
+    event is kept (in the hash chain) long after the person is gone, so it must not name them."""
+    first, last = (first or "").strip(), (last or "").strip()
+    names = [first, last, (email or "").strip(), f"{first} {last}", f"{last} {first}", f"{last}{first}"]
+    for name in sorted({n.strip() for n in names if len(n.strip()) > 1}, key=len, reverse=True):
+        text = re.sub(re.escape(name), "[erased]", text, flags=re.IGNORECASE)
+    return text
+
+
 async def erase_contact(
     session: AsyncSession,
     caller: Caller,
@@ -219,7 +230,8 @@ async def erase_contact(
     access = caller.access
     row = (
         await session.execute(
-            select(Contact.id, Contact.legal_hold, Contact.anonymised_at).where(
+            select(Contact.id, Contact.legal_hold, Contact.anonymised_at, Contact.first_name, Contact.last_name,
+                   Contact.email).where(
                 access.record_filter(ENTITY), Contact.id == contact_id
             )
         )
@@ -244,7 +256,7 @@ async def erase_contact(
         fields=fields,
         categories=categories,
         details={
-            "reason": reason[:500],
+            "reason": without_person(reason, row.first_name, row.last_name, row.email)[:500],
             "repeat": row.anonymised_at is not None,
             "activities": result.activities,
             "attachments": result.attachments,

@@ -12,6 +12,7 @@ import pytest
 
 from resolvers.identity import accounts
 from resolvers.runtime import Runtime
+from schema.ids import to_global
 from tests.audit.helpers import codes, execute, post, request_id, rows
 from tests.factories.workspaces import WorkspaceFactory
 
@@ -114,3 +115,28 @@ async def test_cursors_ordered_by_name_are_sealed(http: httpx.AsyncClient, works
     forged = base64.urlsafe_b64encode(json.dumps(["FIRST_NAME.ASC.str", "A", str(uuid.uuid4())]).encode()).decode()
     body = await post(http, query, {"field": "FIRST_NAME", "after": forged}, token=ws.admin_token)
     assert codes(body) == ["BAD_USER_INPUT"]
+
+
+async def test_a_forbidden_nullable_root_field_beside_another_leaves_the_other_answered_and_is_recorded(
+    http: httpx.AsyncClient, runtime: Runtime, workspaces: WorkspaceFactory
+) -> None:
+    ws = await workspaces.create()
+    rep = await ws.user("rep", ["sales"])  # sales may not import contacts: `importJob` is refused
+    await ws.contact(rep["token"], firstName="Chan", lastName="Tai Man", ownerId=rep["id"])
+    job_id = to_global("ImportJob", uuid.uuid4())
+    rid = request_id("probe2")
+    body = await post(
+        http,
+        "query($j: ID!) { importJob(id: $j) { id } contacts(first: 5) { edges { node { firstName } } } }",
+        {"j": job_id},
+        token=rep["token"],
+        rid=rid,
+    )
+    assert codes(body) == ["FORBIDDEN"], body
+    assert body["errors"][0]["path"] == ["importJob"]
+    assert body["data"]["importJob"] is None
+    assert [e["node"]["firstName"] for e in body["data"]["contacts"]["edges"]] == ["Chan"]
+    denied = await rows(runtime, ws.slug, action="DENIED", request_id=rid)
+    assert [d.details["operation"] for d in denied] == ["importJob"]
+    reads = await rows(runtime, ws.slug, action="READ", request_id=rid)
+    assert [r.fields for r in reads] == [["firstName"]]
