@@ -32,8 +32,14 @@ lock:
 run: venv
 	$(PY) main.py demo --port $${PORT:-8000}
 
+# Serial by default. `make test PYTEST_ARGS="-n 2 --dist loadfile"` runs two xdist workers: each is a test run of
+# its own (a random CRM_DB_PREFIX, so its own databases and job queues; without DATABASE_URL / REDIS_URL its own
+# embedded servers too), and a file's tests stay on one worker, so module- and package-scoped fixtures
+# (tests/admin's browser and console server) start once per worker that needs them.
+PYTEST_ARGS ?=
+
 test: venv
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 lint: venv
 	$(VENV)/bin/ruff check .
