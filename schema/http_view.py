@@ -131,10 +131,14 @@ class CrmGraphQL(GraphQL[Context, None]):
                 answered = await preflight.prepare(context, request_data)
                 if answered is not None:
                     return answered
-                return await super().execute_single(
-                    request=request, request_adapter=request_adapter, sub_response=sub_response,
-                    context=context, root_value=root_value, request_data=request_data,
-                )
+                try:
+                    return await super().execute_single(
+                        request=request, request_adapter=request_adapter, sub_response=sub_response,
+                        context=context, root_value=root_value, request_data=request_data,
+                    )
+                except HTTPException:
+                    await context.abandon()  # refused before the operation ran (the preflight opened a session)
+                    raise
         except TimeoutError:
             log.warning("request %s: cancelled after %s s", context.request_id, self.operation_timeout_s)
             await context.abandon()

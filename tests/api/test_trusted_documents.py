@@ -13,6 +13,8 @@ import httpx
 import pytest
 
 from resolvers import documents
+from resolvers.runtime import Runtime
+from schema.root import build_schema
 from tests.factories.workspaces import GraphQLClient, Workspace, WorkspaceFactory
 
 ME = "query Me { me { email } }"
@@ -133,3 +135,15 @@ def test_the_cli_reads_a_codegen_file_and_refuses_a_wrong_hash(tmp_path: Path) -
     wrong.write_text(json.dumps({sha(COUNT): ME}))
     with pytest.raises(Exception, match="not the SHA-256"):
         read_documents(wrong)
+
+
+async def test_documents_registered_at_deploy_time_run_by_id(
+    http: httpx.AsyncClient, runtime: Runtime, ws: Workspace
+) -> None:
+    """What `documents register` does for each document of the file: one unit of work, no caller."""
+    text = "query Deploy { me { email } }"
+    async with runtime.units.workspace_of(ws.slug) as unit:
+        assert unit is not None
+        row = await documents.register(unit.session, None, build_schema()._schema, text, "mobile-3.2")
+    assert documents.PREFIX + row.sha256 == sha(text)
+    assert await post(http, ws.admin_token, {"documentId": sha(text)}) == {"data": {"me": {"email": ws.admin_email}}}
