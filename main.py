@@ -7,6 +7,7 @@ attached to, when another command of this deployment already runs them).
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import sys
 from collections.abc import AsyncIterator, Iterator
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from typing import TypedDict
 
 from redis.asyncio import Redis
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 from starlette.datastructures import MutableHeaders
@@ -27,7 +29,7 @@ import cli
 from authz.reload import PolicyVersions
 from authz.store import PolicyStore
 from console.app import mount as console_mount
-from db import migrate, tenancy
+from db import migrate, roles, tenancy
 from db.embedded import EmbeddedServers
 from db.sessions import EngineRouter, create_engine
 from resolvers.exports.options import ExportOptions
@@ -42,6 +44,8 @@ from schema.root import build_schema
 from schema.transport import GraphQLTransport
 from settings import Settings
 from workers.broker import make_broker, sender
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -68,6 +72,8 @@ def endpoints(settings: Settings) -> Iterator[Endpoints]:
 
 async def open_runtime(settings: Settings, ep: Endpoints) -> Runtime:
     catalog = await open_catalog(settings, ep)
+    app_role = roles.AppRole(*settings.app_role())
+    await ensure_app_role(ep, app_role)
     redis = Redis.from_url(ep.redis_url)
     directory = tenancy.TenantDirectory(
         catalog=catalog,
@@ -78,6 +84,7 @@ async def open_runtime(settings: Settings, ep: Endpoints) -> Runtime:
             max_connections_per_server=settings.max_connections_per_server,
             idle_seconds=settings.pool_idle_seconds,
             statement_timeout_ms=settings.statement_timeout_ms,
+            login=(app_role.name, app_role.password),
         ),
         regions=ep.regions,
         master_key=settings.master_key(),
@@ -111,6 +118,17 @@ async def open_catalog(settings: Settings, ep: Endpoints) -> AsyncEngine:
     engine = create_engine(ep.database_url, name, pool_size=3, max_overflow=5)
     await migrate.upgrade(engine, "catalog")
     return engine
+
+
+async def ensure_app_role(ep: Endpoints, role: roles.AppRole) -> None:
+    """The app role on every region's server, created by the owner; a region other than the default that
+    cannot be reached now is left to `migrate` (its workspaces cannot be used either)."""
+    await roles.ensure_role(ep.database_url, role)
+    for server in set(ep.regions.values()) - {ep.database_url}:
+        try:
+            await roles.ensure_role(server, role)
+        except (OSError, SQLAlchemyError) as exc:
+            log.warning("app role not ensured on a region server: %s", type(exc).__name__)
 
 
 async def close_runtime(runtime: Runtime) -> None:

@@ -7,6 +7,8 @@ kept under `CRM_DATA_DIR`; in production a missing or default secret stops the s
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import secrets
 from pathlib import Path
 from typing import Literal
@@ -68,6 +70,12 @@ class Settings(BaseSettings):
     login_limit_per_workspace: int = Field(default=1000, alias="CRM_LOGIN_LIMIT_PER_WORKSPACE")
     login_window_seconds: int = Field(default=900, alias="CRM_LOGIN_WINDOW_SECONDS")
 
+    # Least privilege (README "Database roles"): the login role the API and workers use on workspace databases
+    # (default `<CRM_DB_PREFIX>_app`) and its password (default derived from CRM_SECRET_KEY). The server URLs'
+    # own user is the owner: it creates databases, migrates, and creates/updates this role at start-up.
+    db_app_role: str | None = Field(default=None, alias="CRM_DB_APP_ROLE")
+    db_app_password: SecretStr | None = Field(default=None, alias="CRM_DB_APP_PASSWORD")
+
     # Webhooks: deliver to loopback/private addresses (development receivers only; refused in production).
     webhook_allow_private: bool = Field(default=False, alias="CRM_WEBHOOK_ALLOW_PRIVATE")
 
@@ -93,6 +101,14 @@ class Settings(BaseSettings):
         if self.database_url and self.default_region not in mapping:
             mapping[self.default_region] = self.database_url
         return mapping
+
+    def app_role(self) -> tuple[str, str]:
+        """(name, password) of the workspace databases' login role."""
+        name = self.db_app_role or f"{self.db_prefix}_app"
+        if self.db_app_password is not None and self.db_app_password.get_secret_value():
+            return name, self.db_app_password.get_secret_value()
+        derived = hmac.new(self.secret_key().encode(), f"postgres-app-role:{name}".encode(), hashlib.sha256)
+        return name, derived.hexdigest()
 
     def secret_key(self) -> str:
         return self._secret("crm_secret_key", "secret_key")

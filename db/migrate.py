@@ -12,6 +12,8 @@ from alembic.config import Config
 from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from db import roles
+
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 _LOCK_KEY = 0x43524D  # "CRM": one advisory lock key per database
 
@@ -42,8 +44,14 @@ def _current(connection: Connection, tree: str) -> str | None:
     return connection.execute(text(f"select version_num from alembic_version_{tree}")).scalar()
 
 
-async def upgrade(engine: AsyncEngine, tree: str) -> tuple[str | None, str | None]:
-    """Upgrade one database to the head of `tree`; returns (revision before, revision after)."""
+async def upgrade(
+    engine: AsyncEngine, tree: str, *, grant_to: str | None = None
+) -> tuple[str | None, str | None]:
+    """Upgrade one database to the head of `tree`; returns (revision before, revision after).
+
+    `grant_to`: a workspace database's app role, granted its privileges (`db.roles`) after the upgrade, in
+    the same lock; `engine` must then connect as the owner.
+    """
     async with engine.connect() as conn:
         await conn.execute(text("select pg_advisory_lock(:k)"), {"k": _LOCK_KEY})
         try:
@@ -53,6 +61,9 @@ async def upgrade(engine: AsyncEngine, tree: str) -> tuple[str | None, str | Non
             await conn.commit()
             after = await conn.run_sync(_current, tree)
             await conn.commit()
+            if grant_to is not None:
+                await roles.grant_workspace(conn, grant_to)
+                await conn.commit()
         finally:
             await conn.execute(text("select pg_advisory_unlock(:k)"), {"k": _LOCK_KEY})
             await conn.commit()

@@ -9,6 +9,9 @@ never handed out once evicted (`Tenant.engine` asks the router each time); pools
 `idle_seconds` are closed.
 
     connections to one server <= max_connections_per_server (CRM_MAX_CONNECTIONS_PER_SERVER, default 40)
+
+With `login` (user, password) set, workspace engines connect as that role (the app role, `db.roles`) instead
+of the server URL's user; `owner_engine` gives the URL's own user (the owner) for migrations and upkeep.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from sqlalchemy import event
 from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
-from sqlalchemy.pool import QueuePool
+from sqlalchemy.pool import NullPool, QueuePool
 from sqlalchemy.util import greenlet_spawn
 
 T = TypeVar("T")
@@ -36,10 +39,14 @@ TenantSession = NewType("TenantSession", AsyncSession)
 SERVER_SETTINGS = {"application_name": "crm", "timezone": "UTC"}
 
 
-def database_url(server_url: str, database: str) -> URL:
-    """The asyncpg URL of `database` on the server `server_url` (any postgresql:// form)."""
+def database_url(server_url: str, database: str, login: tuple[str, str] | None = None) -> URL:
+    """The asyncpg URL of `database` on the server `server_url` (any postgresql:// form); `login` replaces
+    the URL's user and password."""
     url = make_url(server_url)
-    return url.set(drivername="postgresql+asyncpg", database=database)
+    url = url.set(drivername="postgresql+asyncpg", database=database)
+    if login is not None:
+        url = url.set(username=login[0], password=login[1])
+    return url
 
 
 def server_settings(statement_timeout_ms: int = 0) -> dict[str, str]:
@@ -154,7 +161,10 @@ class EngineRouter:
         idle_seconds: float = 60.0,
         pool_timeout: float = 30.0,
         statement_timeout_ms: int = 0,
+        login: tuple[str, str] | None = None,
     ) -> None:
+        self._login = login
+        self._owners: dict[tuple[str, str], AsyncEngine] = {}
         self._engines: OrderedDict[tuple[str, str], AsyncEngine] = OrderedDict()
         self._used: dict[tuple[str, str], float] = {}
         self._budgets: dict[str, ServerBudget] = {}
@@ -194,8 +204,26 @@ class EngineRouter:
             self._dispose_later(old)
         return engine
 
+    @property
+    def login_role(self) -> str | None:
+        """The role workspace engines connect as (None: the server URL's own user)."""
+        return None if self._login is None else self._login[0]
+
+    def owner_engine(self, server_url: str, database: str) -> AsyncEngine:
+        """An engine connecting as the server URL's user (the owner): migrations, grants, tests' tampering.
+        No pool (connections are opened for the work at hand), so it stays out of the server budget."""
+        key = (server_url, database)
+        engine = self._owners.get(key)
+        if engine is None:
+            engine = self._owners[key] = create_async_engine(
+                database_url(server_url, database),
+                poolclass=NullPool,
+                connect_args={"server_settings": server_settings(0)},
+            )
+        return engine
+
     def _create(self, server_url: str, database: str) -> AsyncEngine:
-        url = database_url(server_url, database)
+        url = database_url(server_url, database, self._login)
         _, params = PGDialect_asyncpg().create_connect_args(url)
         budget = self.budget(server_url)
         router = self
@@ -274,13 +302,17 @@ class EngineRouter:
 
     async def forget(self, server_url: str, database: str) -> None:
         self._used.pop((server_url, database), None)
+        owner = self._owners.pop((server_url, database), None)
+        if owner is not None:
+            await owner.dispose()
         engine = self._engines.pop((server_url, database), None)
         if engine is not None:
             await engine.dispose()
 
     async def dispose(self) -> None:
-        engines = list(self._engines.values())
+        engines = [*self._engines.values(), *self._owners.values()]
         self._engines.clear()
+        self._owners.clear()
         self._used.clear()
         for engine in engines:
             await engine.dispose()

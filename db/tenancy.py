@@ -49,6 +49,12 @@ class Tenant:
         router has evicted is never handed out again (a cached Tenant outlives evictions)."""
         return self.router.engine(self.server_url, self.database_name)
 
+    @property
+    def owner_engine(self) -> AsyncEngine:
+        """The workspace database as its owner (the server URL's user): migrations and grants only; the API
+        and workers use `engine` (the app role, which may not change audit rows)."""
+        return self.router.owner_engine(self.server_url, self.database_name)
+
 
 class TenantDirectory:
     def __init__(

@@ -30,7 +30,7 @@ os.environ.setdefault("CRM_MAX_ENGINES", "6")
 os.environ.setdefault("CRM_LOGIN_LIMIT_PER_ADDRESS", "100000")
 
 import main  # noqa: E402
-from db import tenancy  # noqa: E402 - the environment above must be set first
+from db import roles, tenancy  # noqa: E402 - the environment above must be set first
 from resolvers.runtime import Runtime  # noqa: E402
 from settings import Settings  # noqa: E402
 from tests.factories.workspaces import GraphQLClient, WorkspaceFactory  # noqa: E402
@@ -47,13 +47,14 @@ def endpoints(settings: Settings) -> Iterator[main.Endpoints]:
         yield ep
         import asyncio
 
-        asyncio.run(_drop_test_databases(ep, settings.db_prefix))
+        asyncio.run(_drop_test_databases(ep, settings.db_prefix, settings.app_role()[0]))
     shutil.rmtree(DATA_DIR, ignore_errors=True)
 
 
-async def _drop_test_databases(ep: main.Endpoints, prefix: str) -> None:
+async def _drop_test_databases(ep: main.Endpoints, prefix: str, app_role: str) -> None:
     for server in set(ep.regions.values()):
         await tenancy.drop_databases_with_prefix(server, prefix)
+        await roles.drop_role(server, app_role)
 
 
 @pytest.fixture(scope="session")

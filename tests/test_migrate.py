@@ -37,7 +37,7 @@ async def test_a_fresh_workspace_database_is_upgraded_once_then_left_alone(runti
     server = directory.server_for("hk")
     database = f"{directory.db_prefix}_migrate_{secrets.token_hex(4)}"
     await tenancy.create_database(server, database)
-    engine = directory.router.engine(server, database)
+    engine = directory.router.owner_engine(server, database)
     try:
         assert await tables(engine) == []
         first = await migrate.upgrade(engine, "workspace")
@@ -78,8 +78,8 @@ async def test_upgrading_a_live_workspace_twice_keeps_its_data(runtime: Runtime,
     tenant = await runtime.directory.get(ws.slug)
     assert tenant is not None
     revision = head("workspace")
-    assert await migrate.upgrade(tenant.engine, "workspace") == (revision, revision)
-    assert await migrate.upgrade(tenant.engine, "workspace") == (revision, revision)
+    assert await migrate.upgrade(tenant.owner_engine, "workspace") == (revision, revision)
+    assert await migrate.upgrade(tenant.owner_engine, "workspace") == (revision, revision)
     data = await ws.gql.ok("{ contacts { totalCount edges { node { firstName } } } }", token=ws.admin_token)
     assert data["contacts"]["totalCount"] == 1
     assert data["contacts"]["edges"][0]["node"]["firstName"] == "Survivor"

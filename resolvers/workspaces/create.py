@@ -60,8 +60,10 @@ async def create_workspace(directory: tenancy.TenantDirectory, data: NewWorkspac
     workspace_id = await _register(units, data, name, database)
     try:
         await tenancy.create_database(server, database)
+        await migrate.upgrade(
+            directory.router.owner_engine(server, database), "workspace", grant_to=directory.router.login_role
+        )
         engine = directory.router.engine(server, database)
-        await migrate.upgrade(engine, "workspace")
         async with units.workspace(engine) as unit:
             admin = select(User.id).where(func.lower(User.email) == data.admin_email.strip().lower())
             if not await unit.session.scalar(admin):  # seeded by a run that crashed before the last step
@@ -161,7 +163,9 @@ async def migrate_all(
             tenant = await directory.get(slug)
             if tenant is None:
                 continue
-            before, after = await migrate.upgrade(tenant.engine, "workspace")
+            before, after = await migrate.upgrade(
+                tenant.owner_engine, "workspace", grant_to=directory.router.login_role
+            )
         except Exception as exc:  # one unreachable workspace must not stop the others
             failed += 1
             line = f"workspace {slug}: FAILED ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})"

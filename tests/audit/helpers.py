@@ -63,7 +63,7 @@ async def rows(runtime: Runtime, slug: str, **where: Any) -> list[Any]:
 async def execute(runtime: Runtime, slug: str, sql: str, params: dict[str, Any] | None = None) -> Any:
     tenant = await runtime.directory.get(slug)
     assert tenant is not None
-    async with tenant.engine.begin() as conn:
+    async with tenant.owner_engine.begin() as conn:  # the owner: tests tamper and alter
         return await conn.execute(text(sql), params or {})
 
 

@@ -33,7 +33,7 @@ def only_error(body: dict[str, Any]) -> dict[str, Any]:
 async def sql(runtime: Runtime, slug: str, statement: str, params: dict[str, Any] | None = None) -> list[Any]:
     tenant = await runtime.directory.get(slug)
     assert tenant is not None
-    async with tenant.engine.begin() as conn:
+    async with tenant.owner_engine.begin() as conn:  # the owner: tests tamper and alter
         result = await conn.execute(text(statement), params or {})
         return list(result.all()) if result.returns_rows else []
 
