@@ -60,11 +60,11 @@ async def test_a_database_created_from_a_template_is_its_copy(runtime: Runtime) 
     template, copy = (f"{directory.db_prefix}_template_{secrets.token_hex(4)}" for _ in range(2))
     await tenancy.create_database(server, template)
     try:
-        async with directory.router.engine(server, template).begin() as conn:
+        async with directory.router.owner_engine(server, template).begin() as conn:
             await conn.execute(text("create table marker (id int)"))
         await directory.router.forget(server, template)  # a template has no connections while it is copied
         await tenancy.create_database(server, copy, template=template)
-        assert await tables(directory.router.engine(server, copy)) == [("marker", "id")]
+        assert await tables(directory.router.owner_engine(server, copy)) == [("marker", "id")]
         await tenancy.create_database(server, copy, template=template)  # exists: left alone
     finally:
         for database in (copy, template):
