@@ -38,3 +38,8 @@ class Action(enum.StrEnum):
 
 RECORD_RESOURCES = (Resource.CONTACT, Resource.ACTIVITY)
 OPERATION_RESOURCES = tuple(r for r in Resource if r not in RECORD_RESOURCES)
+
+
+def requires(resource: Resource, action: Action) -> str:
+    """The sentence an operation's schema description ends with, from the permission its resolver asks for."""
+    return f"Requires `{resource} {action}`."

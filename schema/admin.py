@@ -8,6 +8,7 @@ from typing import Any
 import strawberry
 from strawberry.types import Info
 
+from authz.permissions import Action, Resource, requires
 from resolvers import fields
 from schema.context import Context
 from schema.enums import WorkspaceStatus
@@ -59,12 +60,18 @@ class AdminQueries:
             slug=t.slug, name=t.name, region=t.region, status=WorkspaceStatus(t.status), purge_after=t.purge_after
         )
 
-    @strawberry.field(description="What the CRM stores: every field, its type and PII category.")
+    @strawberry.field(
+        description="What the CRM stores: every field, its type and PII category. "
+        + requires(Resource.FIELD_DEFINITION, Action.READ)
+    )
     async def field_definitions(self, info: Info[Context, None], entity: str | None = None) -> list[FieldDefinition]:
         async with info.context.db() as (session, caller):
             return [FieldDefinition.from_model(f) for f in await fields.definitions(session, caller, entity)]
 
-    @strawberry.field(description="Per PII field, how many records hold a value.")
+    @strawberry.field(
+        description="Per PII field, how many records the caller may read hold a value. "
+        + requires(Resource.FIELD_DEFINITION, Action.READ)
+    )
     async def pii_inventory(self, info: Info[Context, None]) -> list[PiiInventoryRow]:
         async with info.context.db() as (session, caller):
             rows = await fields.inventory(session, caller)
@@ -84,7 +91,10 @@ class AdminQueries:
 
 @strawberry.type
 class AdminMutations:
-    @strawberry.mutation
+    @strawberry.mutation(
+        description="Adds a custom field, tagged with its PII category and purpose. "
+        + requires(Resource.FIELD_DEFINITION, Action.WRITE)
+    )
     async def define_custom_field(
         self,
         info: Info[Context, None],
@@ -98,14 +108,18 @@ class AdminMutations:
             row = await fields.define_custom_field(session, caller, entity, name, type, pii_category, purpose)
         return FieldDefinition.from_model(row)
 
-    @strawberry.mutation
+    @strawberry.mutation(
+        description="Sets a field's PII category. " + requires(Resource.FIELD_DEFINITION, Action.WRITE)
+    )
     async def tag_field(
         self, info: Info[Context, None], entity: str, name: str, pii_category: str | None = None
     ) -> FieldDefinition:
         async with info.context.mutation() as (session, caller):
             return FieldDefinition.from_model(await fields.tag_field(session, caller, entity, name, pii_category))
 
-    @strawberry.mutation
+    @strawberry.mutation(
+        description="Removes a custom field and its values. " + requires(Resource.FIELD_DEFINITION, Action.WRITE)
+    )
     async def remove_custom_field(self, info: Info[Context, None], entity: str, name: str) -> bool:
         async with info.context.mutation() as (session, caller):
             return await fields.remove_custom_field(session, caller, entity, name)

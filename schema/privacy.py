@@ -5,6 +5,7 @@ from __future__ import annotations
 import strawberry
 from strawberry.types import Info
 
+from authz.permissions import Action, Resource, requires
 from resolvers.contacts import contacts
 from resolvers.privacy import legal_hold
 from resolvers.privacy import notice as privacy_notice
@@ -45,7 +46,10 @@ class PrivacyQueries:
 
 @strawberry.type
 class PrivacyMutations:
-    @strawberry.mutation(description="A contact under legal hold is skipped by retention and cannot be erased.")
+    @strawberry.mutation(
+        description="A contact under legal hold is skipped by retention and cannot be erased. "
+        + requires(Resource.RETENTION_POLICY, Action.WRITE)
+    )
     async def set_legal_hold(
         self, info: Info[Context, None], contact_id: strawberry.ID, hold: bool, reason: str
     ) -> Contact:

@@ -8,6 +8,7 @@ import enum
 import strawberry
 from strawberry.types import Info
 
+from authz.permissions import Action, Resource, requires
 from resolvers.retention import actions as retention_actions
 from resolvers.retention import policies as retention
 from schema.context import Context
@@ -98,7 +99,9 @@ class RetentionRun:
 
 @strawberry.type
 class RetentionQueries:
-    @strawberry.field
+    @strawberry.field(
+        description="The workspace's retention policies. " + requires(Resource.RETENTION_POLICY, Action.READ)
+    )
     async def retention_policies(self, info: Info[Context, None]) -> list[RetentionPolicy]:
         async with info.context.db() as (session, caller):
             return [RetentionPolicy.of(p) for p in await retention.list_policies(session, caller)]
@@ -106,13 +109,15 @@ class RetentionQueries:
 
 @strawberry.type
 class RetentionMutations:
-    @strawberry.mutation
+    @strawberry.mutation(description="Adds a retention policy. " + requires(Resource.RETENTION_POLICY, Action.WRITE))
     async def create_retention_policy(self, info: Info[Context, None], input: RetentionPolicyInput) -> RetentionPolicy:
         data = input.to_input()
         async with info.context.mutation() as (session, caller):
             return RetentionPolicy.of(await retention.create_policy(session, caller, data))
 
-    @strawberry.mutation
+    @strawberry.mutation(
+        description="Enables or disables a retention policy. " + requires(Resource.RETENTION_POLICY, Action.WRITE)
+    )
     async def set_retention_policy_enabled(
         self, info: Info[Context, None], id: strawberry.ID, enabled: bool
     ) -> RetentionPolicy:
@@ -122,7 +127,9 @@ class RetentionMutations:
 
     @strawberry.mutation(
         description="Runs the enabled policies (or exactly `policyIds`, enabled or not). A dry run does the same "
-        "work in a savepoint and rolls it back: its counts are what the real run does."
+        "work in a savepoint and rolls it back: its counts are what the real run does. "
+        + requires(Resource.RETENTION_POLICY, Action.WRITE)
+        + " A dry run needs `retention_policy read`."
     )
     async def run_retention(
         self, info: Info[Context, None], dry_run: bool, policy_ids: list[strawberry.ID] | None = None
