@@ -10,6 +10,7 @@ import strawberry
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
+from authz.permissions import Action, Resource, requires
 from resolvers.audit import log as audit
 from resolvers.errors import BadInput
 from schema import selection
@@ -278,7 +279,10 @@ def contact_uuid(value: str, field: str = "contactId") -> uuid.UUID:
 
 @strawberry.type
 class AuditQueries:
-    @strawberry.field(description="The audit log, newest first (admins). At most 200 a page.")
+    @strawberry.field(
+        description="The audit log, newest first (admins). At most 200 a page. "
+        + requires(Resource.AUDIT, Action.READ)
+    )
     async def audit_events(
         self,
         info: Info[Context, None],
@@ -294,7 +298,10 @@ class AuditQueries:
         audit.DETAILS.audit(caller.audit, page.items, selected)
         return connection(page, AuditEvent.from_entry)  # type: ignore[no-any-return]
 
-    @strawberry.field(description="Who read or changed this person's data (admins). Also as CSV.")
+    @strawberry.field(
+        description="Who read or changed this person's data (admins). Also as CSV. "
+        + requires(Resource.AUDIT, Action.READ)
+    )
     async def access_report(
         self,
         info: Info[Context, None],
@@ -306,7 +313,10 @@ class AuditQueries:
         async with info.context.db() as (session, caller):
             return AccessReport.of(await audit.access_report(session, caller, cid, from_, to))
 
-    @strawberry.field(description="Which contacts and fields were read in [from, to), by whom (admins). Also as CSV.")
+    @strawberry.field(
+        description="Which contacts and fields were read in [from, to), by whom (admins). Also as CSV. "
+        + requires(Resource.AUDIT, Action.READ)
+    )
     async def exposure_report(
         self,
         info: Info[Context, None],
@@ -319,7 +329,10 @@ class AuditQueries:
             report = await audit.exposure_report(session, caller, from_, to, actor)
         return ExposureReport.of(report, actor_id)
 
-    @strawberry.field(description="Verify the audit log's hash chain (admins).")
+    @strawberry.field(
+        description="Verify the audit log's hash chain (admins). "
+        + requires(Resource.AUDIT, Action.READ)
+    )
     async def audit_chain(self, info: Info[Context, None]) -> AuditChainReport:
         async with info.context.db() as (session, caller):
             r = await audit.verify(session, caller)
@@ -331,7 +344,10 @@ class AuditQueries:
             content_skipped=r.content_skipped,
         )
 
-    @strawberry.field(description="Months the audit log is kept (at least 12).")
+    @strawberry.field(
+        description="Months the audit log is kept (at least 12). "
+        + requires(Resource.WORKSPACE, Action.READ)
+    )
     async def audit_retention_months(self, info: Info[Context, None]) -> int:
         async with info.context.db() as (session, caller):
             return await audit.retention_months(session, caller)
@@ -339,7 +355,10 @@ class AuditQueries:
 
 @strawberry.type
 class AuditMutations:
-    @strawberry.mutation(description="Keep the audit log this many months (at least 12); returns the new value.")
+    @strawberry.mutation(
+        description="Keep the audit log this many months (at least 12); returns the new value. "
+        + requires(Resource.WORKSPACE, Action.WRITE)
+    )
     async def set_audit_retention(self, info: Info[Context, None], months: int) -> int:
         async with info.context.mutation() as (session, caller):
             return await audit.set_retention(session, caller, months)

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import strawberry
 from strawberry.types import Info
 
+from authz.permissions import Action, Resource, requires
 from resolvers.privacy import data_requests, disclosures, fulfilment, matches
 from schema import selection
 from schema.contacts import Contact
@@ -272,7 +273,10 @@ class DataRequestQueries:
             data_requests.audit_requester(caller, page.items, selected)
         return connection(page, lambda r: DataRequest.from_model(r, now))  # type: ignore[no-any-return]
 
-    @strawberry.field(description="Who outside the workspace received this contact's data in the last 12 months.")
+    @strawberry.field(
+        description="Who outside the workspace received this contact's data in the last 12 months. "
+        + requires(Resource.DATA_REQUEST, Action.READ)
+    )
     async def disclosures(self, info: Info[Context, None], contact_id: strawberry.ID) -> list[Disclosure]:
         cid = uuid_of(str(contact_id), "Contact", "contactId")
         async with info.context.db() as (session, caller):

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import strawberry
 from strawberry.types import Info
 
+from authz.permissions import Action, Resource, requires
 from resolvers.exports import jobs as exports
 from schema import selection
 from schema.context import Context
@@ -114,7 +115,10 @@ class ExportMutations:
             job = await exports.request_contact_export(session, caller, cid, rid)
         return export_job_of(info, job, caller.tenant.slug)
 
-    @strawberry.mutation(description="Everything in the workspace, as JSON Lines files with a manifest.")
+    @strawberry.mutation(
+        description="Everything in the workspace, as JSON Lines files with a manifest. "
+        + requires(Resource.WORKSPACE, Action.EXPORT)
+    )
     async def request_workspace_export(self, info: Info[Context, None]) -> ExportJob:
         async with info.context.mutation() as (session, caller):
             job = await exports.request_workspace_export(session, caller)

@@ -9,6 +9,7 @@ import uuid
 import strawberry
 from strawberry.types import Info
 
+from authz.permissions import Action, Resource, requires
 from resolvers.identity import support
 from resolvers.workspaces import life as workspace_life
 from resolvers.workspaces import settings as workspace_settings
@@ -84,7 +85,10 @@ class WorkspaceLifeQueries:
         async with info.context.db() as (session, caller):
             return WorkspaceSettings.of(await workspace_settings.get(session, caller))
 
-    @strawberry.field(description="Support access grants of this workspace, newest first (admins).")
+    @strawberry.field(
+        description="Support access grants of this workspace, newest first (admins). "
+        + requires(Resource.SUPPORT_ACCESS, Action.READ)
+    )
     async def support_grants(self, info: Info[Context, None]) -> list[SupportGrant]:
         caller = await info.context.caller()
         return [SupportGrant.from_grant(g) for g in await support.list_grants(caller)]
@@ -102,6 +106,7 @@ class WorkspaceLifeMutations:
         description="Close the workspace (admins; `confirmSlug` must be its slug). Every login and API key stops "
         "at once; the data is kept for the grace period (30 days) and can be restored with `main.py workspace "
         "reopen`, then the database is deleted."
+        + " " + requires(Resource.WORKSPACE, Action.WRITE)
     )
     async def close_workspace(self, info: Info[Context, None], confirm_slug: str) -> Workspace:
         async with info.context.mutation() as (session, caller):
@@ -114,13 +119,19 @@ class WorkspaceLifeMutations:
             purge_after=state.purge_after,
         )
 
-    @strawberry.mutation(description="Let the vendor's support staff sign in for `hours` (1-72), read-only.")
+    @strawberry.mutation(
+        description="Let the vendor's support staff sign in for `hours` (1-72), read-only. "
+        + requires(Resource.SUPPORT_ACCESS, Action.WRITE)
+    )
     async def grant_support_access(self, info: Info[Context, None], hours: int, reason: str) -> SupportGrant:
         async with info.context.mutation() as (session, caller):
             grant = await support.grant(session, caller, hours, reason)
         return SupportGrant.from_grant(grant)
 
-    @strawberry.mutation(description="End every active support grant at once; false when there was none.")
+    @strawberry.mutation(
+        description="End every active support grant at once; false when there was none. "
+        + requires(Resource.SUPPORT_ACCESS, Action.WRITE)
+    )
     async def revoke_support_access(self, info: Info[Context, None]) -> bool:
         async with info.context.mutation() as (session, caller):
             return await support.revoke(session, caller)

@@ -22,14 +22,16 @@ def test_every_permission_named_in_a_description_exists() -> None:
     assert unknown == []
 
 
-def test_field_retention_and_hold_operations_name_their_permission() -> None:
+def test_admin_operations_name_their_permission() -> None:
     from graphql import build_schema
 
     schema = build_schema(sdl())
     wanted = {
-        "Query": ("fieldDefinitions", "piiInventory", "retentionPolicies"),
+        "Query": ("fieldDefinitions", "piiInventory", "retentionPolicies", "auditEvents", "accessReport",
+                  "exposureReport", "auditChain", "auditRetentionMonths", "supportGrants", "disclosures"),
         "Mutation": ("defineCustomField", "tagField", "removeCustomField", "createRetentionPolicy",
-                     "setRetentionPolicyEnabled", "runRetention", "setLegalHold"),
+                     "setRetentionPolicyEnabled", "runRetention", "setLegalHold", "setAuditRetention",
+                     "requestWorkspaceExport", "closeWorkspace", "grantSupportAccess", "revokeSupportAccess"),
     }
     missing = [
         f"{kind}.{name}" for kind, names in wanted.items() for name in names
