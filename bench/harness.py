@@ -192,6 +192,24 @@ async def copy_activities(tenant: Tenant, count: int, *, batch: int = 50_000) ->
         await conn.commit()
 
 
+async def _round(
+    a: Callable[[], Awaitable[Any]], b: Callable[[], Awaitable[Any]], i: int, around: Callable[[bool], Any] | None
+) -> dict[bool, float]:
+    """One interleaved round: milliseconds of `a` (False) and `b` (True), in the order a, b on even rounds and
+    b, a on odd ones; `around(True)` / `around(False)` bracket the `b` sample."""
+    pair: dict[bool, float] = {}
+    for second in (False, True) if i % 2 == 0 else (True, False):
+        if second and around:
+            around(True)
+        gc.collect()
+        start = time.perf_counter()
+        await (b if second else a)()
+        pair[second] = (time.perf_counter() - start) * 1000
+        if second and around:
+            around(False)
+    return pair
+
+
 async def paired(
     a: Callable[[], Awaitable[Any]],
     b: Callable[[], Awaitable[Any]],
@@ -202,16 +220,9 @@ async def paired(
     machine hit both arms alike. `around(True)` is called before each `b` sample and `around(False)` after."""
     samples: dict[bool, list[float]] = {False: [], True: []}
     for i in range(repeat + 1):
-        for second in (False, True) if i % 2 == 0 else (True, False):
-            if second and around:
-                around(True)
-            gc.collect()
-            start = time.perf_counter()
-            await (b if second else a)()
-            elapsed = (time.perf_counter() - start) * 1000
-            if second and around:
-                around(False)
-            if i > 0:  # the first round warms up
+        pair = await _round(a, b, i, around)
+        if i > 0:  # the first round warms up
+            for second, elapsed in pair.items():
                 samples[second].append(elapsed)
     return statistics.median(samples[False]), statistics.median(samples[True])
 
@@ -252,16 +263,7 @@ async def paired_ratio(
     ratios: list[float] = []
     low = high = 0.0
     for i in range(max_rounds + 1):
-        pair: dict[bool, float] = {}
-        for second in (False, True) if i % 2 == 0 else (True, False):
-            if second and around:
-                around(True)
-            gc.collect()
-            start = time.perf_counter()
-            await (b if second else a)()
-            pair[second] = (time.perf_counter() - start) * 1000
-            if second and around:
-                around(False)
+        pair = await _round(a, b, i, around)
         if i == 0:
             continue  # the first round warms up
         samples[False].append(pair[False])
