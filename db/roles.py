@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
-from db.sessions import database_url
+from db.sessions import database_url, server_admin
 
 ROLE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 # The tables whose rows, once written, stay as they are (the partitions of audit_log are found by inheritance).
@@ -76,12 +76,8 @@ async def drop_role(server_url: str, name: str) -> None:
     """Drop the role (test runs clean up with this, after dropping their databases)."""
     if not ROLE_NAME.match(name):
         raise ValueError(f"not a role name: {name!r}")
-    admin = create_async_engine(database_url(server_url, "postgres"), isolation_level="AUTOCOMMIT")
-    try:
-        async with admin.connect() as conn:
-            await conn.execute(text(f'DROP ROLE IF EXISTS "{name}"'))
-    finally:
-        await admin.dispose()
+    async with server_admin(server_url) as conn:
+        await conn.execute(text(f'DROP ROLE IF EXISTS "{name}"'))
 
 
 def grant_statements(role: str) -> list[str]:

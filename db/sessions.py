@@ -20,14 +20,15 @@ import asyncio
 import time
 import weakref
 from collections import OrderedDict
-from collections.abc import Coroutine
+from collections.abc import AsyncIterator, Coroutine
+from contextlib import asynccontextmanager
 from typing import Any, NewType, TypeVar
 
 import asyncpg
 from sqlalchemy import event
 from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import NullPool, QueuePool
 from sqlalchemy.util import greenlet_spawn
 
@@ -47,6 +48,18 @@ def database_url(server_url: str, database: str, login: tuple[str, str] | None =
     if login is not None:
         url = url.set(username=login[0], password=login[1])
     return url
+
+
+@asynccontextmanager
+async def server_admin(server_url: str) -> AsyncIterator[AsyncConnection]:
+    """An AUTOCOMMIT connection to the server's `postgres` database as the URL's user (the owner): CREATE and DROP
+    of databases and roles. The engine is disposed when the block ends."""
+    admin = create_async_engine(database_url(server_url, "postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        async with admin.connect() as conn:
+            yield conn
+    finally:
+        await admin.dispose()
 
 
 def server_settings(statement_timeout_ms: int = 0) -> dict[str, str]:

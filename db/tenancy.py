@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select, text
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from db import crypto
 from db.models import DataKey, Workspace
-from db.sessions import EngineRouter, database_url
+from db.sessions import EngineRouter, server_admin
 
 
 class UnknownRegion(ValueError):
@@ -168,40 +168,28 @@ class TenantDirectory:
 async def create_database(server_url: str, database: str, *, template: str | None = None) -> None:
     """Create `database` unless it exists; with `template`, as a copy of that database (which nobody may be
     connected to meanwhile)."""
-    admin = create_async_engine(database_url(server_url, "postgres"), isolation_level="AUTOCOMMIT")
     copy = f' TEMPLATE "{template}"' if template else ""
-    try:
-        async with admin.connect() as conn:
-            exists = await conn.scalar(text("select 1 from pg_database where datname = :d"), {"d": database})
-            if not exists:
-                await conn.execute(text(f'CREATE DATABASE "{database}"{copy}'))
-    finally:
-        await admin.dispose()
+    async with server_admin(server_url) as conn:
+        exists = await conn.scalar(text("select 1 from pg_database where datname = :d"), {"d": database})
+        if not exists:
+            await conn.execute(text(f'CREATE DATABASE "{database}"{copy}'))
 
 
 async def drop_database(server_url: str, database: str) -> None:
-    admin = create_async_engine(database_url(server_url, "postgres"), isolation_level="AUTOCOMMIT")
-    try:
-        async with admin.connect() as conn:
-            await conn.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
-    finally:
-        await admin.dispose()
+    async with server_admin(server_url) as conn:
+        await conn.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
 
 
 async def drop_databases_with_prefix(server_url: str, prefix: str) -> list[str]:
     """Drop every database named `<prefix>_...` on a server (test and benchmark runs clean up with this)."""
-    admin = create_async_engine(database_url(server_url, "postgres"), isolation_level="AUTOCOMMIT")
-    try:
-        async with admin.connect() as conn:
-            names = list(
-                (
-                    await conn.execute(
-                        text("select datname from pg_database where datname like :p"), {"p": f"{prefix}\\_%"}
-                    )
-                ).scalars()
-            )
-            for name in names:
-                await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    finally:
-        await admin.dispose()
+    async with server_admin(server_url) as conn:
+        names = list(
+            (
+                await conn.execute(
+                    text("select datname from pg_database where datname like :p"), {"p": f"{prefix}\\_%"}
+                )
+            ).scalars()
+        )
+        for name in names:
+            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     return names
