@@ -15,6 +15,11 @@ Keywords and enum values are case-insensitive; field names are the GraphQL names
 `createdAt`, ...). Example: `stage = COLD and lastActivityAt older than 730 days and not consent is active`.
 Times compare with the `now` given to `compile`, so a dry run and the real run at the same `now` select the
 same rows. A NULL time is neither older nor newer than anything.
+
+Besides SQL, each parsed condition can `judge` a description of rows (`Facts`: some enum values known, some
+times known to be younger than N days) in three-valued logic: False when the condition can match no such row,
+True when it matches every one, None when it depends on what is not known. The minimum-retention guards
+(`resolvers.retention.guards`) use it to tell whether a policy could reach records still under a guard.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from authz.scopes import CONSENT_PURPOSES
 from db.models import Activity, Consent, Contact
 
 Compiler = Callable[[datetime], ColumnElement[bool]]
+Verdict = bool | None
 UNITS = {"day": 1, "days": 1, "week": 7, "weeks": 7, "month": 30, "months": 30, "year": 365, "years": 365}
 STATES = ("active", "withdrawn", "expired")
 MAX_LENGTH = 2000
@@ -93,6 +99,49 @@ ENTITIES: dict[str, Entity] = {
         own_consent=True,
     ),
 }
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What is known of the rows being judged: `values` (field -> enum value) and `younger_than` (time field ->
+    days: the time is less than that many days before now, so never NULL)."""
+
+    values: dict[str, str]
+    younger_than: dict[str, int]
+
+
+Judge = Callable[[Facts], Verdict]
+
+
+def _unknown(_: Facts) -> Verdict:
+    return None
+
+
+class Condition:
+    """A parsed condition: call it with `now` for the SQL predicate; `judge` reasons about rows without SQL."""
+
+    def __init__(self, compile_: Compiler, judge: Judge = _unknown) -> None:
+        self.compile = compile_
+        self.judge = judge
+
+    def __call__(self, now: datetime) -> ColumnElement[bool]:
+        return self.compile(now)
+
+
+def _all(verdicts: list[Verdict]) -> Verdict:
+    if any(v is False for v in verdicts):
+        return False
+    return True if all(v is True for v in verdicts) else None
+
+
+def _any(verdicts: list[Verdict]) -> Verdict:
+    if any(v is True for v in verdicts):
+        return True
+    return False if all(v is False for v in verdicts) else None
+
+
+def _not(verdict: Verdict) -> Verdict:
+    return None if verdict is None else not verdict
 
 
 # ---------------------------------------------------------------------------------------------- tokenizer
@@ -164,28 +213,32 @@ class _Parser:
             return self.tokens[self.i - 1].text
         return None
 
-    def parse(self) -> Compiler:
+    def parse(self) -> Condition:
         node = self.or_()
         if self.token.kind != "end":
             raise self.fail("'and', 'or' or the end of the condition")
         return node
 
-    def or_(self) -> Compiler:
+    def or_(self) -> Condition:
         parts = [self.and_()]
         while self.keyword("or"):
             parts.append(self.and_())
-        return parts[0] if len(parts) == 1 else (lambda now: or_(*(p(now) for p in parts)))
+        if len(parts) == 1:
+            return parts[0]
+        return Condition(lambda now: or_(*(p(now) for p in parts)), lambda f: _any([p.judge(f) for p in parts]))
 
-    def and_(self) -> Compiler:
+    def and_(self) -> Condition:
         parts = [self.unary()]
         while self.keyword("and"):
             parts.append(self.unary())
-        return parts[0] if len(parts) == 1 else (lambda now: and_(*(p(now) for p in parts)))
+        if len(parts) == 1:
+            return parts[0]
+        return Condition(lambda now: and_(*(p(now) for p in parts)), lambda f: _all([p.judge(f) for p in parts]))
 
-    def unary(self) -> Compiler:
+    def unary(self) -> Condition:
         if self.keyword("not"):
             inner = self.unary()
-            return lambda now: not_(inner(now))
+            return Condition(lambda now: not_(inner(now)), lambda f: _not(inner.judge(f)))
         if self.op("("):
             inner = self.or_()
             if not self.op(")"):
@@ -195,7 +248,7 @@ class _Parser:
             return self.consent()
         return self.test()
 
-    def consent(self) -> Compiler:
+    def consent(self) -> Condition:
         purpose = self.keyword(*CONSENT_PURPOSES, "any") or "any"
         self.expect_keyword("is")
         negate = self.keyword("not") is not None
@@ -206,7 +259,7 @@ class _Parser:
             test = consent_state(entity, purpose, state, now)
             return not_(test) if negate else test
 
-        return compile_
+        return Condition(compile_)
 
     def field(self) -> tuple[str, Field]:
         token = self.token
@@ -223,7 +276,7 @@ class _Parser:
         self.i += 1
         return match, fields[match]
 
-    def test(self) -> Compiler:
+    def test(self) -> Condition:
         name, spec = self.field()
         column = spec.column
         if spec.kind == "time":
@@ -231,23 +284,28 @@ class _Parser:
         if self.keyword("is"):
             negate = self.keyword("not") is not None
             self.expect_keyword("null")
-            return lambda now: column.is_not(None) if negate else column.is_(None)
+            return Condition(lambda now: column.is_not(None) if negate else column.is_(None))
         operator = self.op("=", "!=", "<>")
         if operator is not None:
             value = self.value(name, spec)
-            return lambda now: column == value if operator == "=" else column != value
+            equal = operator == "="
+            return Condition(lambda now: column == value if equal else column != value,
+                             lambda f: _among(f, name, [value], negate=not equal))
         negate = self.keyword("not") is not None
         if self.keyword("in"):
             values = self.values(name, spec)
-            return lambda now: column.not_in(values) if negate else column.in_(values)
+            return Condition(lambda now: column.not_in(values) if negate else column.in_(values),
+                             lambda f: _among(f, name, values, negate=negate))
         raise self.fail(f"'=', '!=', 'in' or 'is null' after {name!r}")
 
-    def time_test(self, name: str, column: Any) -> Compiler:
+    def time_test(self, name: str, column: Any) -> Condition:
         word = self.expect_keyword("older", "newer", "before", "after", "is")
         if word == "is":
             negate = self.keyword("not") is not None
             self.expect_keyword("null")
-            return lambda now: column.is_not(None) if negate else column.is_(None)
+            # A time known to be younger than something is not NULL.
+            return Condition(lambda now: column.is_not(None) if negate else column.is_(None),
+                             lambda f: negate if name in f.younger_than else None)
         if word in ("before", "after"):
             token = self.token
             if token.kind != "date":
@@ -258,7 +316,7 @@ class _Parser:
                 raise ConditionError(f"{token.text!r} is not a valid date", token.position) from None
             self.i += 1
             at = datetime(day.year, day.month, day.day, tzinfo=UTC)
-            return (lambda now: column < at) if word == "before" else (lambda now: column >= at)
+            return Condition((lambda now: column < at) if word == "before" else (lambda now: column >= at))
         self.expect_keyword("than")
         token = self.token
         if token.kind != "number":
@@ -268,9 +326,16 @@ class _Parser:
         days = int(token.text) * UNITS[unit]
         if days > 36_500:
             raise ConditionError("ages are at most 100 years", token.position)
-        if word == "older":
-            return lambda now: column < now - timedelta(days=days)
-        return lambda now: column >= now - timedelta(days=days)
+        older = word == "older"
+
+        def judge(f: Facts) -> Verdict:
+            # Younger than `bound` days and `bound <= days`: never older than `days`, always newer.
+            bound = f.younger_than.get(name)
+            return None if bound is None or bound > days else not older
+
+        if older:
+            return Condition(lambda now: column < now - timedelta(days=days), judge)
+        return Condition(lambda now: column >= now - timedelta(days=days), judge)
 
     def value(self, name: str, spec: Field) -> Any:
         token = self.token
@@ -300,6 +365,13 @@ class _Parser:
         return out
 
 
+def _among(facts: Facts, name: str, values: list[Any], *, negate: bool) -> Verdict:
+    known = facts.values.get(name)
+    if known is None:
+        return None
+    return (known in values) != negate
+
+
 def consent_state(entity: Entity, purpose: str, state: str, now: datetime) -> ColumnElement[bool]:
     """`consent [purpose] is <state>`: on a consent row, that row; otherwise any consent of the contact."""
     conditions: list[ColumnElement[bool]] = []
@@ -317,8 +389,8 @@ def consent_state(entity: Entity, purpose: str, state: str, now: datetime) -> Co
     return exists(select(Consent.id).where(Consent.contact_id == entity.contact_id, *conditions))
 
 
-def parse(text: str, entity: str) -> Compiler:
-    """Validate `text` for `entity` and return its compiler (`now` -> predicate); ConditionError when invalid."""
+def parse(text: str, entity: str) -> Condition:
+    """Validate `text` for `entity` and return its condition (`now` -> predicate); ConditionError when invalid."""
     spec = ENTITIES.get(entity)
     if spec is None:
         raise ConditionError(f"unknown entity {entity!r}", 0)
