@@ -137,6 +137,7 @@ ACTIONS_ZH = {
     "deleted": "刪除",
     "cleared of free text": "清除文字內容",
     "expired (needs refresh)": "失效（須重新取得同意）",
+    "cleared of some fields": "清除部分欄位",
 }
 
 

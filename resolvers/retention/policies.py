@@ -2,7 +2,13 @@
 
 A policy acts on the rows of its entity that match its condition (`resolvers.retention_language`) and are
 older than `afterDays` (contacts: since their last activity, or creation; activities: since they occurred;
-consents: since granted). Actions per entity: `resolvers.retention_actions`.
+consents: since granted). Actions per entity: `resolvers.retention_actions`; a CLEAR_FIELDS policy names the
+contact `fields` it clears. No policy may undercut a minimum-retention guard (`resolvers.retention.guards`):
+writing one that would is BAD_USER_INPUT, and at run time guarded rows are skipped and counted.
+
+Policies are edited (`updateRetentionPolicy`: only the inputs given change, then the whole policy is validated
+again) and deleted (`deleteRetentionPolicy`); both need `retention_policy write` and are audited (UPDATE,
+DELETE) like the create (CREATE).
 
 A dry run is the real run inside a SAVEPOINT that is rolled back (and audits nothing but itself), so its
 counts and sample ids are exactly what the real run at the same time does, policies that feed each other
@@ -15,8 +21,9 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
@@ -30,6 +37,7 @@ from resolvers.contacts.validation import InvalidValue, normalize_name
 from resolvers.errors import BadInput, Conflict, NotFound
 from resolvers.privacy import erasure
 from resolvers.retention import actions as retention_actions
+from resolvers.retention import guards
 from resolvers.retention.language import ENTITIES, ConditionError, parse
 from resolvers.runtime import Caller
 
@@ -51,6 +59,7 @@ class PolicyInput:
     after_days: int
     action: str
     enabled: bool = False
+    fields: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -65,12 +74,18 @@ class Policy:
     action: str
     enabled: bool
     last_run_at: datetime | None
+    fields: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, row: RetentionPolicy) -> Policy:
         return cls(
-            row.id, row.name, row.entity, row.condition, row.after_days, row.action, row.enabled, row.last_run_at
+            row.id, row.name, row.entity, row.condition, row.after_days, row.action, row.enabled, row.last_run_at,
+            tuple(row.fields or ()),
         )
+
+    def as_input(self) -> PolicyInput:
+        return PolicyInput(self.name, self.entity, self.condition, self.after_days, self.action, self.enabled,
+                           self.fields)
 
 
 @dataclass(frozen=True)
@@ -78,6 +93,8 @@ class PolicyRun:
     policy: Policy
     count: int
     sample_ids: list[uuid.UUID]
+    guarded: int = 0
+    sample_contact_ids: tuple[uuid.UUID, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -87,7 +104,7 @@ class RunResult:
     policies: list[PolicyRun]
 
 
-def _validated(data: PolicyInput) -> PolicyInput:
+def _validated(data: PolicyInput, registry: FieldRegistry, minimums: list[guards.Minimum]) -> PolicyInput:
     try:
         name = normalize_name(data.name)
     except InvalidValue as exc:
@@ -100,12 +117,34 @@ def _validated(data: PolicyInput) -> PolicyInput:
         raise BadInput(f"a {entity} policy takes the actions {allowed}", field="action")
     if not 0 <= data.after_days <= MAX_AFTER_DAYS:
         raise BadInput(f"afterDays is between 0 and {MAX_AFTER_DAYS}", field="afterDays")
+    fields = _fields(data, registry)
     condition = data.condition.strip()
     try:
-        parse(condition, entity)
+        parsed = parse(condition, entity)
     except ConditionError as exc:
         raise BadInput(f"condition: {exc}", field="condition") from exc
-    return PolicyInput(name, entity, condition, data.after_days, data.action, data.enabled)
+    guards.check_policy(minimums, registry, entity=entity, action=data.action, condition=parsed,
+                        after_days=data.after_days, fields=list(fields))
+    return PolicyInput(name, entity, condition, data.after_days, data.action, data.enabled, fields)
+
+
+def _fields(data: PolicyInput, registry: FieldRegistry) -> tuple[str, ...]:
+    """CLEAR_FIELDS names at least one clearable contact field; other actions name none."""
+    names = tuple(dict.fromkeys(n.strip() for n in data.fields))
+    if data.action != "CLEAR_FIELDS":
+        if names:
+            raise BadInput("only a CLEAR_FIELDS policy names fields", field="fields")
+        return ()
+    if not names:
+        raise BadInput("a CLEAR_FIELDS policy names the fields it clears, e.g. [\"hkid\"]", field="fields")
+    for name in names:
+        if not retention_actions.clearable(registry, name):
+            raise BadInput(
+                f"{name!r} is not a personal-data field of contact that can be cleared (PII-tagged fields such as "
+                "hkid, taxId, dateOfBirth, bio, or custom fields tagged as PII)",
+                field="fields",
+            )
+    return names
 
 
 async def seed_defaults(session: AsyncSession) -> None:
@@ -131,9 +170,8 @@ async def list_policies(session: AsyncSession, caller: Caller) -> list[Policy]:
 
 async def create_policy(session: AsyncSession, caller: Caller, data: PolicyInput) -> Policy:
     caller.access.require(RESOURCE, Action.WRITE)
-    data = _validated(data)
-    if await session.scalar(select(RetentionPolicy.id).where(RetentionPolicy.name == data.name)):
-        raise Conflict(f"a retention policy named {data.name!r} exists already", field="name")
+    data = _validated(data, caller.access.table.registry, await guards.minimums(session))
+    await _name_free(session, data.name)
     row = RetentionPolicy(
         id=uuid.uuid4(),
         name=data.name,
@@ -142,6 +180,7 @@ async def create_policy(session: AsyncSession, caller: Caller, data: PolicyInput
         after_days=data.after_days,
         action=data.action,
         enabled=data.enabled,
+        fields=list(data.fields) or None,
     )
     session.add(row)
     await session.flush()
@@ -149,17 +188,76 @@ async def create_policy(session: AsyncSession, caller: Caller, data: PolicyInput
         "CREATE",
         entity_type=RESOURCE,
         entity_id=str(row.id),
-        details={"name": row.name, "entity": row.entity, "action": row.action, "enabled": row.enabled},
+        details={"name": row.name, "entity": row.entity, "action": row.action, "enabled": row.enabled,
+                 **({"fields": row.fields} if row.fields else {})},
     )
     return Policy.of(row)
 
 
-async def set_enabled(session: AsyncSession, caller: Caller, policy_id: uuid.UUID, enabled: bool) -> Policy:
-    caller.access.require(RESOURCE, Action.WRITE)
+async def _name_free(session: AsyncSession, name: str, policy_id: uuid.UUID | None = None) -> None:
+    stmt = select(RetentionPolicy.id).where(RetentionPolicy.name == name)
+    if policy_id is not None:
+        stmt = stmt.where(RetentionPolicy.id != policy_id)
+    if await session.scalar(stmt):
+        raise Conflict(f"a retention policy named {name!r} exists already", field="name")
+
+
+async def _row(session: AsyncSession, policy_id: uuid.UUID) -> RetentionPolicy:
     row = await session.get(RetentionPolicy, policy_id)
     if row is None:
         raise NotFound("no such retention policy")
+    return row
+
+
+async def update_policy(session: AsyncSession, caller: Caller, policy_id: uuid.UUID, given: dict[str, Any]) -> Policy:
+    """`updateRetentionPolicy`: `given` holds only the inputs sent (PolicyInput names); the policy that results
+    is validated whole, guards included. Changing the action away from CLEAR_FIELDS drops its fields."""
+    caller.access.require(RESOURCE, Action.WRITE)
+    row = await _row(session, policy_id)
+    current = Policy.of(row).as_input()
+    if "action" in given and given["action"] != "CLEAR_FIELDS" and "fields" not in given:
+        given = {**given, "fields": ()}
+    merged = replace(current, **{k: v for k, v in given.items() if v is not None})
+    data = _validated(merged, caller.access.table.registry, await guards.minimums(session))
+    if data.name != row.name:
+        await _name_free(session, data.name, row.id)
+    before = Policy.of(row).as_input()
+    changed = [k for k in ("name", "entity", "condition", "after_days", "action", "enabled", "fields")
+               if getattr(before, k) != getattr(data, k)]
+    if not changed:
+        return Policy.of(row)
+    row.name, row.entity, row.condition, row.after_days = data.name, data.entity, data.condition, data.after_days
+    row.action, row.enabled, row.fields = data.action, data.enabled, list(data.fields) or None
+    await session.flush()
+    camel = {"after_days": "afterDays"}
+    caller.audit.event(
+        "UPDATE",
+        entity_type=RESOURCE,
+        entity_id=str(row.id),
+        details={"name": row.name, "entity": row.entity, "action": row.action, "enabled": row.enabled,
+                 "changed": [camel.get(k, k) for k in changed], **({"fields": row.fields} if row.fields else {})},
+    )
+    return Policy.of(row)
+
+
+async def delete_policy(session: AsyncSession, caller: Caller, policy_id: uuid.UUID) -> Policy:
+    """`deleteRetentionPolicy`: the policy goes (its past runs stay in the audit trail); returns what it was."""
+    caller.access.require(RESOURCE, Action.WRITE)
+    row = await _row(session, policy_id)
+    gone = Policy.of(row)
+    await session.delete(row)
+    await session.flush()
+    caller.audit.event("DELETE", entity_type=RESOURCE, entity_id=str(gone.id),
+                       details={"name": gone.name, "entity": gone.entity, "action": gone.action})
+    return gone
+
+
+async def set_enabled(session: AsyncSession, caller: Caller, policy_id: uuid.UUID, enabled: bool) -> Policy:
+    caller.access.require(RESOURCE, Action.WRITE)
+    row = await _row(session, policy_id)
     if row.enabled != enabled:
+        if enabled:  # a guard lengthened since the policy was written refuses it now
+            _validated(Policy.of(row).as_input(), caller.access.table.registry, await guards.minimums(session))
         row.enabled = enabled
         await session.flush()
         caller.audit.event("UPDATE", entity_type=RESOURCE, entity_id=str(row.id), details={"enabled": enabled})
@@ -209,7 +307,7 @@ async def run_policies(
         "READ",
         entity_type=RESOURCE,
         details={"dryRun": True, "policies": [str(r.policy.id) for r in result.policies],
-                 "affected": [r.count for r in result.policies]},
+                 "affected": [r.count for r in result.policies], "guarded": [r.guarded for r in result.policies]},
     )
     return result, []
 
@@ -225,12 +323,13 @@ async def _apply_all(
 ) -> tuple[RunResult, list[str]]:
     runs: list[PolicyRun] = []
     files: list[str] = []
+    minimums = await guards.minimums(session)
     for row in policies:
         policy = Policy.of(row)
         condition = parse(row.condition, row.entity)(now)
-        outcome = await retention_actions.apply(session, audit, registry, row, condition, now)
+        outcome = await retention_actions.apply(session, audit, registry, row, condition, now, minimums)
         files += outcome.files
-        runs.append(PolicyRun(policy, outcome.count, outcome.sample))
+        runs.append(PolicyRun(policy, outcome.count, outcome.sample, outcome.guarded, tuple(outcome.contacts)))
         if audit is not None:
             row.last_run_at = now
             row.last_result = {"affected": outcome.count, "at": now.isoformat()}
@@ -238,7 +337,8 @@ async def _apply_all(
                 "UPDATE",
                 entity_type=RESOURCE,
                 entity_id=str(row.id),
-                details={"run": True, "action": row.action, "entity": row.entity, "affected": outcome.count},
+                details={"run": True, "action": row.action, "entity": row.entity, "affected": outcome.count,
+                         "guarded": outcome.guarded},
             )
     if audit is not None:
         await session.flush()
