@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from db.models import Activity, Consent, Contact
-from resolvers.retention.language import MAX_LENGTH, ConditionError, parse, tokenize
+from resolvers.retention.language import MAX_LENGTH, ConditionError, Facts, parse, tokenize
 from resolvers.runtime import Runtime
 from schema.ids import from_global
 from tests.factories.workspaces import GraphQLClient, Workspace, WorkspaceFactory
@@ -76,6 +76,37 @@ def test_the_tokenizer_keeps_positions_and_tells_dates_from_numbers() -> None:
         ("word", "createdAt", 0), ("word", "before", 10), ("date", "2024-05-01", 17), ("word", "or", 28)]
     assert [t.text for t in tokens if t.kind == "op"] == ["!=", "<>"]
     assert tokens[-1].kind == "end" and tokens[-1].position == len(text)
+
+
+# A purchase that occurred less than 2557 days ago: can the condition match it (the finance guard asks)?
+YOUNG_PURCHASE = Facts({"kind": "PURCHASE"}, {"occurredAt": 2557})
+JUDGED = [
+    ("kind = PURCHASE", True),
+    ("kind = NOTE", False),
+    ("kind != NOTE", True),
+    ("not kind = NOTE", True),
+    ("kind in (NOTE, CALL)", False),
+    ("kind not in (NOTE, CALL)", True),
+    ("private = true", None),
+    ("kind = PURCHASE and private = true", None),
+    ("kind = NOTE or private = true", None),
+    ("kind = NOTE and private = true", False),
+    ("occurredAt older than 8 years", False),
+    ("occurredAt older than 2557 days", False),
+    ("occurredAt older than 2556 days", None),
+    ("occurredAt newer than 30 days", None),
+    ("occurredAt newer than 8 years", True),
+    ("occurredAt is null", False),
+    ("occurredAt before 2020-01-01", None),
+    ("createdAt older than 8 years", None),
+    ("not (kind = PURCHASE and occurredAt older than 8 years)", True),
+    ("consent is active", None),
+]
+
+
+@pytest.mark.parametrize(("text", "verdict"), JUDGED)
+def test_a_condition_judges_described_rows_in_three_valued_logic(text: str, verdict: bool | None) -> None:
+    assert parse(text, "activity").judge(YOUNG_PURCHASE) is verdict
 
 
 # ------------------------------------------------------------------------------------------------ meaning
