@@ -84,10 +84,11 @@ async def _run(console: Console) -> Response:
     async with console.db() as (db, caller):
         for item in result[0].policies:
             names: list[str] = []
-            if item.policy.entity == contacts.ENTITY and item.sample_ids:
-                found = await contacts.contacts_by_ids(db, caller, item.sample_ids, lookup.SELECTION)
+            if item.sample_contact_ids:  # activity and consent policies: whose records they are
+                found = await contacts.contacts_by_ids(db, caller, list(item.sample_contact_ids), lookup.SELECTION)
                 names = [lookup.person(r)["name"] for r in found if r is not None]
-            rows.append({"policy": policy_view(item.policy), "count": item.count, "names": names})
+            rows.append({"policy": policy_view(item.policy), "count": item.count, "guarded": item.guarded,
+                         "names": names})
     return await _render(console, run={"dry_run": dry, "ran_at": result[0].ran_at, "rows": rows})
 
 
