@@ -12,7 +12,7 @@ from strawberry.types import Info
 from authz.permissions import Action, Resource, requires
 from resolvers.privacy import data_requests, disclosures, fulfilment, matches
 from schema import selection
-from schema.contacts import Contact
+from schema.contacts import Contact, visible_contacts
 from schema.context import Context
 from schema.enums import Language
 from schema.exports import ExportJob, export_job_of
@@ -82,14 +82,14 @@ class DataRequest:
     async def contact(self, info: Info[Context, None]) -> Contact | None:
         if self.contact_id is None:
             return None
-        found = await _contacts(info, [self.contact_id])
+        found = await visible_contacts(info, [self.contact_id])
         return found[0] if found else None
 
     @strawberry.field(description="Every record the request names: several when the person is held twice, none "
                                   "when the business holds no record of them.")
     async def contacts(self, info: Info[Context, None]) -> list[Contact]:
         ids = await info.context.loaders.data_request_contacts.load(self.raw_id)
-        return await _contacts(info, ids)
+        return await visible_contacts(info, ids)
 
     @strawberry.field(description="Other contacts that may be the same person: sharing an e-mail, phone or HKID "
                                   "(blind index) with a named record or the requester's e-mail. Link them with "
@@ -97,7 +97,7 @@ class DataRequest:
     async def possible_matches(self, info: Info[Context, None]) -> list[Contact]:
         async with info.context.db() as (session, caller):
             ids = await matches.possible_matches(session, caller, self.raw_id)
-        return await _contacts(info, ids)
+        return await visible_contacts(info, ids)
 
     @classmethod
     def from_model(cls, r: Any, now: dt.datetime) -> DataRequest:
@@ -129,19 +129,6 @@ class DataRequest:
             raw_id=r.id,
             raw_export_id=r.export_id,
         )
-
-
-async def _contacts(info: Info[Context, None], ids: list[Any]) -> list[Contact]:
-    fields = selection.names(selection.node_fields(info))
-    records = await info.context.loaders.contacts_by_id.load_many([(i, fields.names) for i in ids])
-    out: list[Contact] = []
-    for record in records:
-        if record is not None:
-            info.context.redact_record(info, record)
-            contact = Contact.wrap(record)
-            if contact is not None:
-                out.append(contact)
-    return out
 
 
 def _wrap(info: Info[Context, None], caller: Any, request: Any) -> DataRequest:
