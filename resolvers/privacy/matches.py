@@ -130,9 +130,9 @@ async def duplicate_groups(
     if not united:
         return pagination.Page([], [], False)
     everyone = {i for members, _ in united for i in members}
-    created = dict((await session.execute(
+    created = {r.id: r.created_at for r in await session.execute(
         select(Contact.id, Contact.created_at).where(Contact.id.in_(everyone))
-    )).tuples().all())
+    )}
     groups = []
     for members, keys in united:
         ordered = sorted(members, key=lambda i: (created[i], i))
