@@ -122,7 +122,7 @@ async def _check(session: AsyncSession, caller: Caller, primary_id: uuid.UUID, d
         for r in await session.execute(
             select(Contact.id, Contact.legal_hold, Contact.anonymised_at).where(
                 access.record_filter(ENTITY), Contact.id.in_(everyone)
-            )
+            ).order_by(Contact.id).with_for_update(of=Contact)  # two merges of one record run one after the other
         )
     }
     if primary_id not in rows:

@@ -116,6 +116,9 @@ async def _person_held_twice(
     await gql.ok(CONSENT, {"c": duplicate, "p": "EMAIL", "g": False}, ws.admin_token)  # opted out later
     await gql.ok(CONSENT, {"c": duplicate, "p": "SMS", "g": True}, ws.admin_token)
     request = await create_request(gql, ws, ws.admin_token, contactId=duplicate)
+    key = (await gql.ok('mutation{ createApiKey(name:"Partner portal", role:"support"){ key } }',
+                        token=ws.admin_token))["createApiKey"]["key"]
+    await gql.ok("query($id:ID!){ contact(id:$id){ firstName email } }", {"id": duplicate}, key)  # a disclosure
     return {"primary": primary, "duplicate": duplicate, "phone": phone, "own_email": own_email,
             "dup_email": dup_email, "activities": activities, "subjects": subjects, "request": request["id"]}
 
@@ -161,6 +164,7 @@ async def test_a_dry_run_reports_the_real_counts_and_the_merge_keeps_everything(
     assert {k: dry[k] for k in counts} == {k: real[k] for k in counts}
     assert real["dryRun"] is False and real["mergedIds"] == [duplicate]
     assert (real["activities"], real["attachments"], real["optOuts"], real["dataRequests"]) == (2, 1, 1, 1)
+    assert real["disclosures"] == 1  # the partner's read of the duplicate
     assert real["history"] >= 2 and real["consents"] == 2  # EMAIL (the withdrawal) and SMS came from the duplicate
     assert sorted(real["filledFields"]) == ["company", "hkid"]
 
@@ -201,6 +205,11 @@ async def test_a_dry_run_reports_the_real_counts_and_the_merge_keeps_everything(
     # Merging an erased record again is a conflict, and changes nothing.
     twice = await gql.raw(MERGE, {"p": primary, "d": [duplicate], "dry": False}, ws.admin_token)
     assert only_error(twice)["extensions"]["code"] == "CONFLICT"
+
+    # The partner who read the duplicate is a recipient of the primary's data (s.23(1)(c) notices reach them).
+    told = (await gql.ok("query($c:ID!){ disclosures(contactId:$c){ channel recipient } }", {"c": primary},
+                         ws.admin_token))["disclosures"]
+    assert {"channel": "API_KEY", "recipient": "Partner portal"} in told
 
     # A DSAR about the primary covers the merged history: activities, change history and audit trail.
     request = await create_request(gql, ws, ws.admin_token, contactId=primary)
