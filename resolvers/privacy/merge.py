@@ -172,7 +172,7 @@ async def _fill(session: AsyncSession, caller: Caller, primary_id: uuid.UUID, du
                 (patch.custom if spec.custom else patch.values)[spec.name] = value
             else:
                 value = None
-        if spec.name in suppression.KINDS:
+        if not spec.custom and spec.name in suppression.KINDS:
             current[spec.name] = value
     if patch.values or patch.custom:
         await contacts.apply_patch(session, caller, primary_id, patch)
