@@ -33,6 +33,7 @@ class Action(enum.StrEnum):
     EXPORT = "export"
     ERASE = "erase"
     IMPORT = "import"
+    MERGE = "merge"  # `contact merge`: merge duplicate records of one person into one
     OVERRIDE = "override"
 
 

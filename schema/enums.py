@@ -72,6 +72,9 @@ class AuditAction(enum.Enum):
     LOGIN = "LOGIN"
     LOGIN_FAILED = "LOGIN_FAILED"
     DENIED = "DENIED"
+    MERGE = strawberry.enum_value(
+        "MERGE", description="Duplicate records merged into a primary one (`mergeContacts`); names both sides."
+    )
 
 
 @strawberry.enum

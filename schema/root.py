@@ -25,6 +25,7 @@ from schema.identity import IdentityMutations, IdentityQueries, Team, User, team
 from schema.ids import from_global
 from schema.imports import ImportMutations, ImportQueries
 from schema.limits import DEFAULT_MAX_COST, limit_extensions
+from schema.merge import MergeMutations, MergeQueries
 from schema.nodes import Node
 from schema.people import PeopleMutations, PeopleQueries
 from schema.policies import PolicyMutations, PolicyQueries
@@ -79,6 +80,7 @@ QUERIES: tuple[type, ...] = (
     WebhookQueries,
     TrustedDocumentQueries,
     ImportQueries,
+    MergeQueries,
 )
 MUTATIONS: tuple[type, ...] = (
     IdentityMutations,
@@ -96,6 +98,7 @@ MUTATIONS: tuple[type, ...] = (
     WebhookMutations,
     TrustedDocumentMutations,
     ImportMutations,
+    MergeMutations,
 )
 Query = merge_types("Query", QUERIES)
 Mutation = merge_types("Mutation", MUTATIONS)

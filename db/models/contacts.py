@@ -10,7 +10,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -27,6 +27,7 @@ class Contact(WorkspaceBase):
         Index("ix_contacts_phone", "phone"),
         Index("ix_contacts_hkid_bidx", "hkid_bidx"),
         Index("ix_contacts_tax_id_bidx", "tax_id_bidx"),
+        Index("ix_contacts_merged_into_id", "merged_into_id", postgresql_where=text("merged_into_id IS NOT NULL")),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()
@@ -55,6 +56,8 @@ class Contact(WorkspaceBase):
     last_activity_at: Mapped[datetime | None]
     anonymised_at: Mapped[datetime | None]
     archived_at: Mapped[datetime | None]
+    # Set when the contact was merged into another (and erased): a data access request follows it.
+    merged_into_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("contacts.id"))
 
 
 class Activity(WorkspaceBase):

@@ -10,7 +10,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import ARRAY, String, Uuid, bindparam, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from authz.permissions import Action
@@ -30,6 +30,7 @@ from resolvers.audit.shapes import (
     label,
     window,
 )
+from resolvers.privacy import merged_records
 from resolvers.runtime import Caller
 
 _ACTOR_LABEL_JOINS = """
@@ -60,19 +61,21 @@ async def access_report(
 ) -> AccessReport:
     """Per actor who touched the contact (or its activities): actions, fields, first/last time, event count.
 
-    A contact that does not exist (any more) has a report too: its events outlive it."""
+    A contact that does not exist (any more) has a report too: its events outlive it. Records merged into the
+    contact count as the contact (the same person's trail)."""
     caller.access.require(RESOURCE, Action.READ)
     lo, hi = window(occurred_from, occurred_to)
-    params: dict[str, Any] = {"cid": str(contact_id), "cuuid": contact_id}
+    ids = await merged_records.with_merged(session, [contact_id])
+    params: dict[str, Any] = {"cids": [str(i) for i in ids], "cuuids": ids}
     in_window = _time_sql(params, lo, hi)
     sql = f"""
 WITH ev AS (
   SELECT e.id, e.occurred_at, e.actor_id, e.actor_kind, e.action, e.fields,
          CASE WHEN e.entity_type = 'activity' THEN '{ACTIVITY_PREFIX}' ELSE '' END AS prefix
   FROM audit_events e
-  WHERE ((e.entity_type = 'contact' AND e.entity_id = :cid)
+  WHERE ((e.entity_type = 'contact' AND e.entity_id = ANY(:cids))
       OR (e.entity_type = 'activity'
-          AND e.entity_id IN (SELECT a.id::text FROM activities a WHERE a.contact_id = :cuuid))){in_window}
+          AND e.entity_id IN (SELECT a.id::text FROM activities a WHERE a.contact_id = ANY(:cuuids)))){in_window}
 )
 SELECT ev.actor_kind, ev.actor_id, coalesce(u.email, k.name) AS label,
        array_agg(DISTINCT ev.action ORDER BY ev.action) AS actions,
@@ -87,7 +90,8 @@ LEFT JOIN LATERAL unnest(ev.fields) AS f(name) ON true
 GROUP BY ev.actor_kind, ev.actor_id, u.email, k.name
 ORDER BY max(ev.occurred_at) DESC, ev.actor_kind, ev.actor_id
 """
-    result = await session.execute(text(sql), params)
+    stmt = text(sql).bindparams(bindparam("cids", type_=ARRAY(String)), bindparam("cuuids", type_=ARRAY(Uuid())))
+    result = await session.execute(stmt, params)
     rows = [
         AccessRow(
             actor=Actor(r.actor_kind, r.actor_id, label(r.actor_kind, r.label)),

@@ -241,9 +241,20 @@ async def create(
 async def update_contact(
     session: AsyncSession, caller: Caller, contact_id: uuid.UUID, given: Mapping[str, Any]
 ) -> uuid.UUID:
+    row = await _visible_row(session, caller.access, contact_id)
+    patch = build_patch(given, caller.access.table.registry, creating=False)
+    return await _apply(session, caller, contact_id, row, patch)
+
+
+async def apply_patch(session: AsyncSession, caller: Caller, contact_id: uuid.UUID, patch: ContactPatch) -> uuid.UUID:
+    """`updateContact` with values already validated (a merge fills the primary from stored values)."""
+    return await _apply(session, caller, contact_id, await _visible_row(session, caller.access, contact_id), patch)
+
+
+async def _apply(
+    session: AsyncSession, caller: Caller, contact_id: uuid.UUID, row: Any, patch: ContactPatch
+) -> uuid.UUID:
     access = caller.access
-    row = await _visible_row(session, access, contact_id)
-    patch = build_patch(given, access.table.registry, creating=False)
     names = [*patch.values, *patch.custom]
     _check_writes(access, patch, await _write_flags(session, access, contact_id, names))
     await _check_links(session, patch)

@@ -2,7 +2,8 @@
 `attachments/` and a readable `index.html`, in the language of the data request.
 
 An export made for a data request covers every record the request names (the person held twice: the named
-contact in `contact.json`, the others under `otherRecords`) and is the data subject's complete copy: the worker
+contact in `contact.json`, the others under `otherRecords`; records merged into them by `mergeContacts` add
+their audit trail, listed under `mergedRecords`) and is the data subject's complete copy: the worker
 reads it with `Access.complete_copy` (every field in clear), not the requester's own field rules. Without a
 data request, everything goes through the requester's record scopes and field decisions (resolvers.export_rows); other
 people's identifying details in activity text are replaced (resolvers.third_parties, s.20(2)); the audit
@@ -34,7 +35,7 @@ from resolvers.exports import index_html as export_html
 from resolvers.exports import rows as export_rows
 from resolvers.exports.archive import ExportZip
 from resolvers.exports.context import ExportContext, ExportRefused, Summary
-from resolvers.privacy import data_requests, third_parties
+from resolvers.privacy import data_requests, merged_records, third_parties
 
 SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -99,8 +100,9 @@ async def build(ctx: ExportContext, archive: ExportZip) -> Summary:
     n_activities = int(await read.scalar(select(func.count()).select_from(scope.activity_ids().where(*in_contact)
                                                                           .subquery())) or 0)
     n_history = int(await read.scalar(select(func.count()).where(ContactHistory.contact_id.in_(ids))) or 0)
+    trail = await merged_records.with_merged(read, ids)  # records merged into these: the same person's trail
     n_audit = int(await read.scalar(select(func.count()).select_from(audit_events)
-                                    .where(contact_audit_filter(ids))) or 0) if audit_allowed else 0
+                                    .where(contact_audit_filter(trail))) or 0) if audit_allowed else 0
     ctx.progress.total = len(ids) + 2 * n_activities + n_history + n_audit
 
     records = {}
@@ -120,6 +122,8 @@ async def build(ctx: ExportContext, archive: ExportZip) -> Summary:
     doc = docs[contact_id]
     if several:
         doc["otherRecords"] = [d for rid, d in docs.items() if rid != contact_id]
+    if len(trail) > len(ids):
+        doc["mergedRecords"] = [str(i) for i in trail[len(ids):]]  # erased duplicates; their activities moved here
     consents: list[dict[str, Any]] = []
     shown = [rid for rid, r in records.items() if "consents" not in r.denied]
     if shown:
@@ -198,7 +202,7 @@ async def build(ctx: ExportContext, archive: ExportZip) -> Summary:
         if audit_allowed:
             ev = audit_events.c
             stmt = select(ev.occurred_at, ev.action, ev.entity_type, ev.entity_id, ev.fields, ev.actor_kind).where(
-                contact_audit_filter(ids)).order_by(ev.occurred_at, ev.id)
+                contact_audit_filter(trail)).order_by(ev.occurred_at, ev.id)
             async for rows in export_rows.rows(read, stmt, ctx.batch):
                 await asyncio.to_thread(entry.items, [
                     {"occurredAt": r.occurred_at, "action": r.action, "entityType": r.entity_type,

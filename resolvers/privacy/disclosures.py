@@ -8,22 +8,26 @@ a correction can be passed on to them (PDPO s.23(1)(c)). Computed from the audit
 * webhooks: deliveries of events about the contact or its activities (EXPORT events, phase `webhook`: the
   recipient URL and the field names the event carried, never values).
 
-Needs `data_request` `read` and the contact visible. Reading it is itself audited (a READ on `audit`).
+Records merged into the contact (`mergeContacts`) count as the contact: their recipients received the same
+person's data. Needs `data_request` `read` and the contact visible. Reading it is itself audited (a READ on
+`audit`).
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import ARRAY, String, Uuid, bindparam, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from authz.permissions import Action, Resource
 from db.models import Contact
 from resolvers.errors import NotFound
+from resolvers.privacy import merged_records
 from resolvers.runtime import Caller
 
 WINDOW = timedelta(days=365)
@@ -46,12 +50,12 @@ WITH ev AS (
   WHERE e.occurred_at >= :since AND e.occurred_at >= :created
     AND (
       (e.action = 'EXPORT' AND e.details ->> 'phase' = 'downloaded' AND (
-          (e.entity_type = 'contact' AND e.entity_id = :cid) OR e.entity_type = 'workspace'))
+          (e.entity_type = 'contact' AND e.entity_id = ANY(:cids)) OR e.entity_type = 'workspace'))
       OR ((e.action = 'READ' AND e.actor_kind = 'api_key'
            OR e.action = 'EXPORT' AND e.details ->> 'phase' = 'webhook') AND (
-          (e.entity_type = 'contact' AND e.entity_id = :cid)
+          (e.entity_type = 'contact' AND e.entity_id = ANY(:cids))
           OR (e.entity_type = 'activity'
-              AND e.entity_id IN (SELECT a.id::text FROM activities a WHERE a.contact_id = :cuuid))))
+              AND e.entity_id IN (SELECT a.id::text FROM activities a WHERE a.contact_id = ANY(:cuuids)))))
     )
 )
 SELECT ev.channel, ev.actor_kind, ev.actor_id, coalesce(ev.recipient, k.name, u.email) AS label,
@@ -65,6 +69,24 @@ LEFT JOIN api_keys k ON ev.actor_kind = 'api_key' AND k.id = ev.actor_id
 GROUP BY ev.channel, ev.actor_kind, ev.actor_id, ev.recipient, k.name, u.email
 ORDER BY max(ev.occurred_at) DESC, ev.channel, ev.actor_id
 """
+
+
+_STMT = text(_SQL).bindparams(bindparam("cids", type_=ARRAY(String)), bindparam("cuuids", type_=ARRAY(Uuid())))
+
+
+async def _rows(session: AsyncSession, ids: Sequence[uuid.UUID], now: datetime, created: datetime) -> list[Any]:
+    params: dict[str, Any] = {"cids": [str(i) for i in ids], "cuuids": list(ids), "since": now - WINDOW,
+                              "created": created}
+    return list(await session.execute(_STMT, params))
+
+
+async def events_about(session: AsyncSession, ids: Sequence[uuid.UUID], now: datetime) -> int:
+    """How many disclosure events of the last 12 months name these contacts (or their activities), not
+    counting whole-workspace exports (those name every contact anyway)."""
+    created = await session.scalar(select(func.min(Contact.created_at)).where(Contact.id.in_(list(ids))))
+    if created is None:
+        return 0
+    return sum(int(r.n) for r in await _rows(session, ids, now, created) if r.channel != "WORKSPACE_EXPORT")
 
 
 @dataclass(frozen=True)
@@ -86,9 +108,10 @@ async def disclosures(session: AsyncSession, caller: Caller, contact_id: uuid.UU
     )
     if created is None:
         raise NotFound("no such contact")
-    now = caller.runtime.now()
-    params: dict[str, Any] = {"cid": str(contact_id), "cuuid": contact_id, "since": now - WINDOW, "created": created}
-    rows = await session.execute(text(_SQL), params)
+    ids = await merged_records.with_merged(session, [contact_id])
+    if len(ids) > 1:
+        oldest = await session.scalar(select(func.min(Contact.created_at)).where(Contact.id.in_(ids)))
+        created = min(created, oldest or created)
     out = [
         Disclosure(
             r.channel,
@@ -100,7 +123,7 @@ async def disclosures(session: AsyncSession, caller: Caller, contact_id: uuid.UU
             int(r.n),
             list(r.fields),
         )
-        for r in rows
+        for r in await _rows(session, ids, caller.runtime.now(), created)
     ]
     caller.audit.event("READ", entity_type="audit", details={"report": "disclosures", "contactId": str(contact_id)})
     return out

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -100,8 +100,11 @@ def contact_values(registry: FieldRegistry, now: datetime) -> dict[str, Any]:
     return values
 
 
-async def _suppress(session: AsyncSession, cipher: WorkspaceCipher, ids: Sequence[uuid.UUID]) -> list[str]:
-    """Hash the identifiers of contacts not anonymised yet (a second run would hash placeholders)."""
+async def _suppress(
+    session: AsyncSession, cipher: WorkspaceCipher, ids: Sequence[uuid.UUID], keep: Collection[bytes] = ()
+) -> list[str]:
+    """Hash the identifiers of contacts not anonymised yet (a second run would hash placeholders), but those
+    in `keep` (a merge keeps the values that now live on the primary usable)."""
     hkid = contact_q.ENCRYPTED_COLUMNS["hkid"][0]
     rows = await session.execute(
         select(Contact.id, Contact.email, Contact.phone, contact_q.T[hkid]).where(
@@ -116,7 +119,7 @@ async def _suppress(session: AsyncSession, cipher: WorkspaceCipher, ids: Sequenc
             "phone": row.phone,
             "hkid": None if blob is None else cipher.decrypt_str(contact_q.location(hkid, row.id), blob),
         }
-        entries = suppression.hashes(cipher, values)
+        entries = [(kind, h) for kind, h in suppression.hashes(cipher, values) if h not in keep]
         await suppression.add(session, row.id, entries)
         kinds.update(kind for kind, _ in entries)
     return sorted(kinds)
@@ -144,8 +147,10 @@ async def anonymise(
     now: datetime,
     *,
     cipher: WorkspaceCipher | None = None,
+    keep_suppressible: Collection[bytes] = (),
 ) -> ErasureResult:
-    """Anonymise these contacts in place, in a few set-based statements. With `cipher`, suppress them first.
+    """Anonymise these contacts in place, in a few set-based statements. With `cipher`, suppress them first
+    (except the identifier hashes in `keep_suppressible`).
 
     The caller has decided who may do this and excluded contacts under legal hold."""
     ids = list(contact_ids)
@@ -153,7 +158,7 @@ async def anonymise(
     if not ids:
         return result
     if cipher is not None:
-        result.suppressed = await _suppress(session, cipher, ids)
+        result.suppressed = await _suppress(session, cipher, ids, keep_suppressible)
     values = contact_values(registry, now)
     custom = [s.name for s in pii_fields(registry) if s.custom]
     params = {"pii_custom": custom, "pii_custom_any": custom} if custom else {}

@@ -19,7 +19,7 @@ def test_the_graphql_consent_purposes_are_the_scope_purposes() -> None:
 
 def test_policy_validation_accepts_exactly_the_permission_names() -> None:
     registry = FieldRegistry.build()
-    assert [str(a) for a in ACTIONS] == ["read", "write", "delete", "export", "erase", "import", "override"]
+    assert [str(a) for a in ACTIONS] == ["read", "write", "delete", "export", "erase", "import", "merge", "override"]
     for resource in OPERATION_RESOURCES:
         assert validate(Rule("admin", resource, Action.READ, Effect.ALLOW, "all"), registry).resource == resource
     assert set(OPERATION_RESOURCES) == set(Resource) - {Resource.CONTACT, Resource.ACTIVITY}
