@@ -30,6 +30,7 @@ from schema.people import PeopleMutations, PeopleQueries
 from schema.policies import PolicyMutations, PolicyQueries
 from schema.privacy import PrivacyMutations, PrivacyQueries
 from schema.retention import RetentionMutations, RetentionQueries
+from schema.roles import RoleMutations, RoleQueries
 from schema.scalars import SCALAR_OVERRIDES
 from schema.selection import names, node_fields
 from schema.strings import StringRules, StringVariables
@@ -66,6 +67,7 @@ QUERIES: tuple[type, ...] = (
     ContactQueries,
     ActivityQueries,
     PolicyQueries,
+    RoleQueries,
     AdminQueries,
     AuditQueries,
     ExportQueries,
@@ -85,6 +87,7 @@ MUTATIONS: tuple[type, ...] = (
     ContactMutations,
     ActivityMutations,
     PolicyMutations,
+    RoleMutations,
     AdminMutations,
     AuditMutations,
     ExportMutations,
