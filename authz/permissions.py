@@ -44,3 +44,15 @@ OPERATION_RESOURCES = tuple(r for r in Resource if r not in RECORD_RESOURCES)
 def requires(resource: Resource, action: Action) -> str:
     """The sentence an operation's schema description ends with, from the permission its resolver asks for."""
     return f"Requires `{resource} {action}`."
+
+
+def requires_in_scope(resource: Resource, action: Action) -> str:
+    """`requires` for a record operation: the permission, and the record scope that filters it."""
+    return f"Requires `{resource} {action}`; filtered by your record scope."
+
+
+# What an operation's description says when it needs no permission: every description names a permission
+# (`requires`) or says one of these (tests/test_sdl.py checks every Query and Mutation field).
+SIGNED_IN = "Any signed-in user."
+NO_SIGN_IN = "No sign-in needed."
+EXEMPTIONS = (SIGNED_IN, NO_SIGN_IN)

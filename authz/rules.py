@@ -52,11 +52,17 @@ def resource_kind(resource: str) -> str:
     return "operation"
 
 
+def role_name(role: str, *, field: str = "role") -> str:
+    """The role name normalised (trimmed, lower case), or InvalidRule naming `field`."""
+    name = role.strip().lower()
+    if not name or not set(name) <= ROLE_NAME_CHARS or len(name) > 64:
+        raise InvalidRule("role names are 1-64 characters of a-z, 0-9, '_' and '-'", field=field)
+    return name
+
+
 def validate(rule: Rule, registry: FieldRegistry) -> Rule:
     """Return the rule normalised, or raise InvalidRule naming the input field at fault."""
-    role = rule.role.strip().lower()
-    if not role or not set(role) <= ROLE_NAME_CHARS or len(role) > 64:
-        raise InvalidRule("role names are 1-64 characters of a-z, 0-9, '_' and '-'", field="role")
+    role = role_name(rule.role)
     if rule.action not in ACTIONS:
         raise InvalidRule(f"unknown action {rule.action!r}; one of {', '.join(ACTIONS)}", field="action")
     kind = resource_kind(rule.resource)

@@ -36,6 +36,7 @@ class WorkspacePolicy:
     version: int
     enforcer: casbin.Enforcer
     registry: FieldRegistry
+    declared: frozenset[str] = frozenset()  # roles created with `createRole`, with or without rules yet
     _tables: dict[frozenset[str], DecisionTable] = field(default_factory=dict)
 
     def table(self, roles: frozenset[str]) -> DecisionTable:
@@ -61,7 +62,12 @@ class WorkspacePolicy:
         return sorted(found)
 
     def all_roles(self) -> list[str]:
-        return sorted({r[0] for r in self.enforcer.get_named_policy("p")})
+        """Every role named in a rule, and every role created (`createRole`) even before it has a rule."""
+        return sorted({r[0] for r in self.enforcer.get_named_policy("p")} | self.declared)
+
+    def direct_members(self, role: str) -> list[str]:
+        """The Casbin subjects bound to `role` directly: `user:<id>` and roles that inherit it."""
+        return sorted(self.enforcer.get_users_for_role(role))
 
     def rules(self, role: str | None = None) -> list[Rule]:
         lines = self.enforcer.get_filtered_named_policy("p", 0, role) if role else self.enforcer.get_named_policy("p")
@@ -72,12 +78,13 @@ def build_policy(
     version: int,
     policy_lines: Iterable[tuple[str, list[str]]],
     custom_fields: Iterable[FieldSpec],
+    declared_roles: Iterable[str] = (),
 ) -> WorkspacePolicy:
     registry = FieldRegistry.build(custom_fields)
     lines = [[ptype, *values] for ptype, values in policy_lines]
     lines += [["g2", resource, group] for resource, group in registry.groupings()]
     enforcer = casbin.Enforcer(str(MODEL_FILE), _RowsAdapter(lines))
-    return WorkspacePolicy(version=version, enforcer=enforcer, registry=registry)
+    return WorkspacePolicy(version=version, enforcer=enforcer, registry=registry, declared=frozenset(declared_roles))
 
 
 class PolicyStore:

@@ -29,7 +29,7 @@ from resolvers import policies
 from resolvers.contacts import contacts
 from resolvers.errors import BadInput, NotFound
 from resolvers.identity.accounts import get_user
-from resolvers.projection import CUSTOM_FIELDS, DENIED, Selection
+from resolvers.projection import CUSTOM_FIELDS, DENIED, MASKED_SUFFIX, Selection
 from resolvers.runtime import Caller
 
 RELATIONS = frozenset({"User", "Team", "Consent", "Attachment"})
@@ -86,8 +86,11 @@ async def preview_as(session: AsyncSession, caller: Caller, user_id: uuid.UUID, 
     policy = await policies.current_policy(session, caller)
     target = _principal(policy, await get_user(session, user_id))
     registry = policy.registry
-    names = [s.name for s in registry.of("contact").values() if not s.custom and s.type not in RELATIONS]
-    selection = Selection(frozenset([*names, CUSTOM_FIELDS]))
+    specs = [s for s in registry.of("contact").values() if not s.custom and s.type not in RELATIONS]
+    # `salaryMasked`, `dateOfBirthMasked`: where the user's rule masks a non-text field they get the mask there.
+    companions = {s.name + MASKED_SUFFIX: s for s in specs if s.pii and s.mask and s.masked_as_text}
+    names = [s.name for s in specs]
+    selection = Selection(frozenset([*names, *companions, CUSTOM_FIELDS]))
     own = await contacts.get_contact(session, replace(caller, audit=_scratch(caller)), contact_id, selection)
     as_target = replace(caller, principal=target, access=Access(target, policy.table(target.roles)),
                         audit=_scratch(caller))
@@ -97,17 +100,25 @@ async def preview_as(session: AsyncSession, caller: Caller, user_id: uuid.UUID, 
         return Preview(False, None, [])
     shown: dict[str, Any] = {}
     denied = sorted(set(theirs.denied) | set(own.denied))
+    for name in [*names, *companions]:
+        spec = companions.get(name) or registry.get("contact", name)
+        shown[name] = _plain(_stronger(spec, own.values.get(name), theirs.values.get(name)))
+    mine = own.values.get(CUSTOM_FIELDS) or {}
+    custom: dict[str, Any] = {}
+    for key, value in (theirs.values.get(CUSTOM_FIELDS) or {}).items():
+        kept = _stronger(registry.get("contact", key), mine.get(key), value)
+        if kept is not None:
+            custom[key] = _plain(kept)
+    shown[CUSTOM_FIELDS] = custom
     read_fields: list[str] = []
     categories: list[str] = []
-    for name in [*names, CUSTOM_FIELDS]:
-        if name == CUSTOM_FIELDS:
-            mine = own.values.get(CUSTOM_FIELDS) or {}
-            value = {k: v for k, v in (theirs.values.get(CUSTOM_FIELDS) or {}).items() if k in mine}
-        else:
-            value = _stronger(registry.get("contact", name), own.values.get(name), theirs.values.get(name))
-        shown[name] = _plain(value)
     for spec in registry.of("contact").values():
-        present = shown.get(CUSTOM_FIELDS, {}).get(spec.name) if spec.custom else shown.get(spec.name)
+        if spec.custom:
+            present = custom.get(spec.name)
+        else:
+            present = shown.get(spec.name)
+            if present is None:
+                present = shown.get(spec.name + MASKED_SUFFIX)
         if spec.pii and present is not None:
             read_fields.append(f"{CUSTOM_FIELDS}.{spec.name}" if spec.custom else spec.name)
             categories.append(spec.pii)
@@ -125,9 +136,9 @@ def _stronger(spec: FieldSpec | None, my_value: Any, their_value: Any) -> Any:
     the clear value, the caller's mask is shown."""
     if my_value is None or my_value is DENIED or their_value is None or their_value is DENIED:
         return None
-    if my_value == their_value or spec is None or spec.mask is None:
+    if my_value == their_value or spec is None or spec.pii is None:
         return their_value
-    if their_value == mask_value(spec.mask, my_value):  # the caller sees it in clear, the target masked
+    if their_value == mask_value(spec.mask or "free_text", my_value):  # the caller sees it in clear, the target masked
         return their_value
     return my_value  # the caller's own view is the masked one
 

@@ -43,7 +43,7 @@ async def load_policy(session: AsyncSession) -> WorkspacePolicy:
     version = await q.policy_version(session)
     lines = await q.load_policy_lines(session)
     definitions = await q.load_field_definitions(session)
-    return build_policy(version, lines, definition_specs(definitions))
+    return build_policy(version, lines, definition_specs(definitions), await q.load_role_names(session))
 
 
 async def reload_policy(session: AsyncSession, runtime: Runtime, slug: str) -> WorkspacePolicy:

@@ -77,7 +77,7 @@ def _trial(policy: WorkspacePolicy, lines: list[tuple[str, list[str]]], rule: Ru
     if add:
         kept.append(line)
     custom = [spec for entity in ENTITIES for spec in policy.registry.custom(entity)]
-    return build_policy(policy.version, kept, custom)
+    return build_policy(policy.version, kept, custom, policy.declared)
 
 
 async def _principals(session: AsyncSession, policy: WorkspacePolicy, now: datetime) -> list[tuple[Principal, str]]:

@@ -8,6 +8,7 @@ import datetime as dt
 import strawberry
 from strawberry.types import Info
 
+from authz.permissions import Action, Resource, requires, requires_in_scope
 from resolvers.contacts import activities
 from resolvers.errors import NotFound
 from schema import selection
@@ -35,7 +36,10 @@ class ActivityInput:
 
 @strawberry.type
 class ActivityQueries:
-    @strawberry.field(description="Activities the caller may see (their own scope, and their contact visible).")
+    @strawberry.field(
+        description="Activities the caller may see (their own scope, and their contact visible). "
+        + requires_in_scope(Resource.ACTIVITY, Action.READ)
+    )
     async def activities(
         self,
         info: Info[Context, None],
@@ -61,7 +65,9 @@ class ActivityQueries:
 
 @strawberry.type
 class ActivityMutations:
-    @strawberry.mutation
+    @strawberry.mutation(
+        description="Logs an activity on a contact in your record scope. " + requires(Resource.ACTIVITY, Action.WRITE)
+    )
     async def create_activity(self, info: Info[Context, None], input: ActivityInput) -> Activity:
         cid = uuid_of(str(input.contact_id), "Contact", "contactId")
         attachment_ids = [uuid_of(str(a), "Attachment", "attachmentIds") for a in input.attachment_ids or []]

@@ -8,7 +8,7 @@ from typing import Any
 import strawberry
 from strawberry.types import Info
 
-from authz.permissions import Action, Resource, requires
+from authz.permissions import SIGNED_IN, Action, Resource, requires
 from resolvers import fields
 from schema.context import Context
 from schema.enums import WorkspaceStatus
@@ -52,7 +52,7 @@ class PiiInventoryRow:
 
 @strawberry.type
 class AdminQueries:
-    @strawberry.field
+    @strawberry.field(description="The workspace signed in to: slug, name, region, status. " + SIGNED_IN)
     async def workspace(self, info: Info[Context, None]) -> Workspace:
         caller = await info.context.caller()
         t = caller.tenant

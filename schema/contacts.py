@@ -11,6 +11,7 @@ import strawberry
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
+from authz.permissions import Action, Resource, requires, requires_in_scope
 from resolvers.contacts import attachments, contacts
 from resolvers.privacy import erasure
 from resolvers.projection import Record
@@ -306,7 +307,10 @@ ContactConnection = Connection[Contact]
 
 @strawberry.type
 class ContactQueries:
-    @strawberry.field
+    @strawberry.field(
+        description="One contact; null with NOT_FOUND outside your record scope, each field under your field rules. "
+        + requires_in_scope(Resource.CONTACT, Action.READ)
+    )
     async def contact(self, info: Info[Context, None], id: strawberry.ID) -> Contact | None:
         contact_id = uuid_of(str(id), "Contact", "id")
         fields = selection.names(selection.node_fields(info))
@@ -315,7 +319,10 @@ class ContactQueries:
         info.context.redact_record(info, record)
         return Contact.wrap(record)
 
-    @strawberry.field(description="Contacts in the caller's record scope (filtered in SQL). At most 200 a page.")
+    @strawberry.field(
+        description="Contacts in the caller's record scope (filtered in SQL). At most 200 a page. "
+        + requires_in_scope(Resource.CONTACT, Action.READ)
+    )
     async def contacts(
         self,
         info: Info[Context, None],
@@ -345,7 +352,10 @@ class ContactQueries:
 
 @strawberry.type
 class ContactMutations:
-    @strawberry.mutation
+    @strawberry.mutation(
+        description="A new contact. " + requires(Resource.CONTACT, Action.WRITE)
+        + " Each field given needs its field write rule."
+    )
     async def create_contact(
         self,
         info: Info[Context, None],
@@ -362,7 +372,11 @@ class ContactMutations:
         info.context.redact_record(info, record)
         return Contact.wrap(record)  # type: ignore[return-value]
 
-    @strawberry.mutation
+    @strawberry.mutation(
+        description="Changes only the fields given (null clears one). "
+        + requires_in_scope(Resource.CONTACT, Action.WRITE)
+        + " Each field given needs its field write rule."
+    )
     async def update_contact(self, info: Info[Context, None], id: strawberry.ID, input: ContactInput) -> Contact:
         contact_id = uuid_of(str(id), "Contact", "id")
         fields = selection.names(selection.node_fields(info))
@@ -372,7 +386,9 @@ class ContactMutations:
         info.context.redact_record(info, record)
         return Contact.wrap(record)  # type: ignore[return-value]
 
-    @strawberry.mutation
+    @strawberry.mutation(
+        description="Records a consent given or withdrawn. " + requires_in_scope(Resource.CONTACT, Action.WRITE)
+    )
     async def record_consent(
         self,
         info: Info[Context, None],
@@ -402,7 +418,10 @@ class ContactMutations:
         contacts.CONSENT_SOURCE.audit(caller.audit, [consent], selection.names(selection.node_fields(info)).names)
         return Consent.from_model(consent)
 
-    @strawberry.mutation(description="Anonymise in place; links, history and counts survive. Idempotent.")
+    @strawberry.mutation(
+        description="Anonymise in place; links, history and counts survive. Idempotent. "
+        + requires_in_scope(Resource.CONTACT, Action.ERASE)
+    )
     async def erase_contact(self, info: Info[Context, None], id: strawberry.ID, reason: str) -> Contact:
         contact_id = uuid_of(str(id), "Contact", "id")
         fields = selection.names(selection.node_fields(info))

@@ -227,12 +227,18 @@ def _id(value: strawberry.ID) -> Any:
 
 @strawberry.type
 class DataRequestQueries:
-    @strawberry.field
+    @strawberry.field(
+        description="One request; NOT_FOUND unless every contact it names is in your record scope. "
+        + requires(Resource.DATA_REQUEST, Action.READ)
+    )
     async def data_request(self, info: Info[Context, None], id: strawberry.ID) -> DataRequest:
         async with info.context.db() as (session, caller):
             return _wrap(info, caller, await data_requests.get(session, caller, _id(id)))
 
-    @strawberry.field(description="The register, soonest deadline first. At most 200 a page.")
+    @strawberry.field(
+        description="The register, soonest deadline first. At most 200 a page; only requests whose contacts are all "
+        "in your record scope. " + requires(Resource.DATA_REQUEST, Action.READ)
+    )
     async def data_requests(
         self,
         info: Info[Context, None],
@@ -269,7 +275,10 @@ class DataRequestQueries:
         async with info.context.db() as (session, caller):
             return [Disclosure.of(d) for d in await disclosures.disclosures(session, caller, cid)]
 
-    @strawberry.field(description="The s.27 log book of refused requests, newest first.")
+    @strawberry.field(
+        description="The s.27 log book of refused requests, newest first. "
+        + requires(Resource.DATA_REQUEST, Action.READ)
+    )
     async def log_book(self, info: Info[Context, None]) -> list[LogBookEntry]:
         async with info.context.db() as (session, caller):
             entries = await data_requests.log_book(session, caller)
@@ -279,7 +288,10 @@ class DataRequestQueries:
 
 @strawberry.type
 class DataRequestMutations:
-    @strawberry.mutation
+    @strawberry.mutation(
+        description="Registers a data access, correction or erasure request (due in 40 days). "
+        + requires(Resource.DATA_REQUEST, Action.WRITE)
+    )
     async def create_data_request(self, info: Info[Context, None], input: DataRequestInput) -> DataRequest:
         data = input.to_new()
         async with info.context.mutation() as (session, caller):

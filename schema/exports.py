@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import strawberry
 from strawberry.types import Info
 
-from authz.permissions import Action, Resource, requires
+from authz.permissions import SIGNED_IN, Action, Resource, requires
 from resolvers.exports import jobs as exports
 from schema import selection
 from schema.context import Context
@@ -79,7 +79,9 @@ ExportJobConnection = Connection[ExportJob]
 
 @strawberry.type
 class ExportQueries:
-    @strawberry.field(description="One export job: the caller's own, or any for those who may export the workspace.")
+    @strawberry.field(
+        description="One export job: the caller's own, or any with `workspace export`. " + SIGNED_IN
+    )
     async def export_job(self, info: Info[Context, None], id: strawberry.ID) -> ExportJob | None:
         job_id = uuid_of(str(id), "ExportJob", "id")
         async with info.context.db() as (session, caller):
@@ -87,7 +89,8 @@ class ExportQueries:
         return export_job_of(info, job, caller.tenant.slug)
 
     @strawberry.field(
-        description="Export jobs, newest first: all of them with `workspace export` (admins), else your own."
+        description="Export jobs, newest first: all of them with `workspace export` (admins), else your own. "
+        + SIGNED_IN
     )
     async def export_jobs(
         self, info: Info[Context, None], first: int | None = 50, after: str | None = None

@@ -8,6 +8,7 @@ import strawberry
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
+from authz.permissions import Action, Resource, requires
 from resolvers.contacts import history
 from schema.context import Context
 from schema.ids import to_global, uuid_of
@@ -26,7 +27,10 @@ class ContactChange:
 
 @strawberry.type
 class HistoryQueries:
-    @strawberry.field(description="The contact's change history with values (needs audit read).")
+    @strawberry.field(
+        description="The contact's change history with values; the contact must be in your record scope. "
+        + requires(Resource.AUDIT, Action.READ)
+    )
     async def contact_history(self, info: Info[Context, None], contact_id: strawberry.ID) -> list[ContactChange]:
         cid = uuid_of(str(contact_id), "Contact", "contactId")
         async with info.context.db() as (session, caller):

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import strawberry
 from strawberry.types import Info
 
+from authz.permissions import NO_SIGN_IN, SIGNED_IN
 from resolvers import policies
 from resolvers.errors import NotFound
 from resolvers.identity import accounts as identity
@@ -136,7 +137,7 @@ class UserInput:
 
 @strawberry.type
 class IdentityQueries:
-    @strawberry.field(description="The signed-in user (NOT_FOUND for an API key or support access).")
+    @strawberry.field(description="The signed-in user (NOT_FOUND for an API key or support access). " + SIGNED_IN)
     async def me(self, info: Info[Context, None]) -> User:
         async with info.context.db() as (session, caller):
             if caller.principal.user_id is None:
@@ -149,7 +150,7 @@ class IdentityQueries:
 class IdentityMutations:
     @strawberry.mutation(
         description="Sign in. A user with MFA also sends `otp` (a TOTP or recovery code); without it the answer is "
-        "UNAUTHENTICATED with `extensions.reason: MFA_REQUIRED`."
+        "UNAUTHENTICATED with `extensions.reason: MFA_REQUIRED`. " + NO_SIGN_IN
     )
     async def login(
         self,

@@ -7,6 +7,7 @@ from typing import Annotated
 import strawberry
 from strawberry.types import Info
 
+from authz.permissions import NO_SIGN_IN, SIGNED_IN
 from resolvers.errors import Unauthenticated
 from resolvers.identity import directory, lifecycle, mfa, passwords, sessions
 from schema import selection
@@ -89,7 +90,9 @@ class PeopleQueries:
 
 @strawberry.type
 class PeopleMutations:
-    @strawberry.mutation(description="A new access token and refresh token; the refresh token given stops working.")
+    @strawberry.mutation(
+        description="A new access token and refresh token; the refresh token given stops working. " + NO_SIGN_IN
+    )
     async def refresh_session(self, info: Info[Context, None], refresh_token: str) -> Session:
         ctx = info.context
         session = await ctx.open_workspace(sessions.workspace_of(refresh_token))
@@ -99,19 +102,21 @@ class PeopleMutations:
         return Session(token=issued.token, expires_at=issued.expires_at, refresh_token=issued.refresh_token,
                        user=User.from_model(user, roles))
 
-    @strawberry.mutation(description="End this session: the token used and its refresh token stop working.")
+    @strawberry.mutation(
+        description="End this session: the token used and its refresh token stop working. " + SIGNED_IN
+    )
     async def logout(self, info: Info[Context, None]) -> bool:
         async with info.context.mutation() as (session, caller):
             return await sessions.end(session, caller)
 
-    @strawberry.mutation(description="Change your own password; your other sessions end.")
+    @strawberry.mutation(description="Change your own password; your other sessions end. " + SIGNED_IN)
     async def change_password(self, info: Info[Context, None], current_password: str, new_password: str) -> bool:
         async with info.context.mutation() as (session, caller):
             return await passwords.change(session, caller, current_password, new_password)
 
     @strawberry.mutation(
         description="Mail a one-time link to reset the password (valid 1 hour). Always true, whether or not the "
-        "address belongs to a user."
+        "address belongs to a user. " + NO_SIGN_IN
     )
     async def request_password_reset(self, info: Info[Context, None], workspace: str, email: str) -> bool:
         ctx = info.context
@@ -123,7 +128,9 @@ class PeopleMutations:
         async with ctx.locked_session():
             return await passwords.request_reset(session, ctx.runtime, ctx.tenant, ctx.audit, email)
 
-    @strawberry.mutation(description="Set a new password with the mailed link's token; every session of the user ends.")
+    @strawberry.mutation(
+        description="Set a new password with the mailed link's token; every session of the user ends. " + NO_SIGN_IN
+    )
     async def reset_password(self, info: Info[Context, None], token: str, new_password: str) -> bool:
         ctx = info.context
         session = await ctx.open_workspace(passwords.workspace_of(token))
@@ -147,13 +154,17 @@ class PeopleMutations:
             user = await lifecycle.reactivate(session, caller, uid)
         return User.from_model(user, caller.roles_of(user.id))
 
-    @strawberry.mutation(description="Start TOTP enrolment for yourself; `confirmMfa` with a first code turns it on.")
+    @strawberry.mutation(
+        description="Start TOTP enrolment for yourself; `confirmMfa` with a first code turns it on. " + SIGNED_IN
+    )
     async def enroll_mfa(self, info: Info[Context, None]) -> MfaEnrollment:
         async with info.context.mutation() as (session, caller):
             e = await mfa.enroll(session, caller)
         return MfaEnrollment(secret=e.secret, otpauth_uri=e.otpauth_uri, recovery_codes=e.recovery_codes)
 
-    @strawberry.mutation(description="Confirm the enrolment with a code from the app; from then on login needs `otp`.")
+    @strawberry.mutation(
+        description="Confirm the enrolment with a code from the app; from then on login needs `otp`. " + SIGNED_IN
+    )
     async def confirm_mfa(self, info: Info[Context, None], code: str) -> User:
         async with info.context.mutation() as (session, caller):
             user = await mfa.confirm(session, caller, code)

@@ -7,6 +7,7 @@ from typing import Annotated
 import strawberry
 from strawberry.types import Info
 
+from authz.permissions import SIGNED_IN
 from authz.rules import Effect as RuleEffect
 from authz.rules import Rule
 from resolvers import access_review, policies
@@ -59,7 +60,7 @@ class PolicyQueries:
         async with info.context.db() as (session, caller):
             return [PolicyRule.from_rule(r) for r in await policies.list_rules(session, caller, role)]
 
-    @strawberry.field(description="Every role named in a rule.")
+    @strawberry.field(description="Every role named in a rule or created with `createRole`. " + SIGNED_IN)
     async def roles(self, info: Info[Context, None]) -> list[str]:
         async with info.context.db() as (session, caller):
             return await policies.list_roles(session, caller)

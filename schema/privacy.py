@@ -32,7 +32,10 @@ class PrivacyNotice:
 
 @strawberry.type
 class PrivacyQueries:
-    @strawberry.field(description="Generated from the field definitions, PII tags, purposes and retention policies.")
+    @strawberry.field(
+        description="Generated from the field definitions, PII tags, purposes and retention policies. "
+        + requires(Resource.FIELD_DEFINITION, Action.READ)
+    )
     async def privacy_notice(self, info: Info[Context, None], language: Language = Language.EN) -> PrivacyNotice:
         async with info.context.db() as (session, caller):
             notice = await privacy_notice.notice(session, caller, language.value)

@@ -10,6 +10,7 @@ from strawberry.extensions import DisableIntrospection
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext, Info
 
+from authz.permissions import SIGNED_IN
 from schema.access_review import AccessReviewQueries
 from schema.activities import Activity, ActivityMutations, ActivityQueries
 from schema.admin import AdminMutations, AdminQueries
@@ -31,6 +32,7 @@ from schema.people import PeopleMutations, PeopleQueries
 from schema.policies import PolicyMutations, PolicyQueries
 from schema.privacy import PrivacyMutations, PrivacyQueries
 from schema.retention import RetentionMutations, RetentionQueries
+from schema.roles import RoleMutations, RoleQueries
 from schema.scalars import SCALAR_OVERRIDES
 from schema.selection import names, node_fields
 from schema.strings import StringRules, StringVariables
@@ -40,7 +42,10 @@ from schema.workspace import WorkspaceLifeMutations, WorkspaceLifeQueries
 
 @strawberry.type
 class NodeQuery:
-    @strawberry.field(description="Any object by its global ID, under the same record scope and field rules.")
+    @strawberry.field(
+        description="Any object by its global ID, under the same record scope and field rules as its own query. "
+        + SIGNED_IN
+    )
     async def node(self, info: Info[Context, None], id: strawberry.ID) -> Node | None:
         type_name, raw_id = from_global(str(id))
         loaders = info.context.loaders
@@ -67,6 +72,7 @@ QUERIES: tuple[type, ...] = (
     ContactQueries,
     ActivityQueries,
     PolicyQueries,
+    RoleQueries,
     AdminQueries,
     AuditQueries,
     ExportQueries,
@@ -87,6 +93,7 @@ MUTATIONS: tuple[type, ...] = (
     ContactMutations,
     ActivityMutations,
     PolicyMutations,
+    RoleMutations,
     AdminMutations,
     AuditMutations,
     ExportMutations,

@@ -12,6 +12,7 @@ from db.models.meta import (
     CatalogChange,
     FieldDefinition,
     LogBookEntry,
+    RoleDefinition,
     WorkspaceMeta,
     audit_events,
     audit_log,
@@ -58,6 +59,7 @@ __all__ = [
 
     "RetentionMinimum",
     "RetentionPolicy",
+    "RoleDefinition",
     "SupportGrant",
     "Suppression",
     "Team",

@@ -10,6 +10,7 @@ from sqlalchemy import (
     BigInteger,
     Column,
     DateTime,
+    ForeignKey,
     LargeBinary,
     String,
     Table,
@@ -44,6 +45,18 @@ class CasbinRule(WorkspaceBase):
     v3: Mapped[str] = mapped_column(String(255), default="")
     v4: Mapped[str] = mapped_column(String(255), default="")
     v5: Mapped[str] = mapped_column(String(255), default="")
+
+
+class RoleDefinition(WorkspaceBase):
+    """A role an admin created: its description and owner. Its rules are `casbin_rule` p lines."""
+
+    __tablename__ = "roles"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    description: Mapped[str] = mapped_column(String(500), default="", server_default="")
+    owner_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    template: Mapped[str | None] = mapped_column(String(64))  # the template its first rules were copied from
+    created_at: Mapped[datetime] = created_at()
 
 
 class FieldDefinition(WorkspaceBase):

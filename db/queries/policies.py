@@ -1,11 +1,12 @@
-"""Policy storage in the workspace database: `casbin_rule` lines, field definitions, the policy version."""
+"""Policy storage in the workspace database: `casbin_rule` lines, field definitions, created roles, the policy
+version."""
 
 from __future__ import annotations
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.models import CasbinRule, FieldDefinition, WorkspaceMeta
+from db.models import CasbinRule, FieldDefinition, RoleDefinition, WorkspaceMeta
 
 
 async def policy_version(session: AsyncSession) -> int:
@@ -40,6 +41,10 @@ async def load_field_definitions(session: AsyncSession) -> list[FieldDefinition]
             await session.execute(select(FieldDefinition).order_by(FieldDefinition.entity, FieldDefinition.name))
         ).scalars()
     )
+
+
+async def load_role_names(session: AsyncSession) -> list[str]:
+    return list((await session.execute(select(RoleDefinition.name).order_by(RoleDefinition.name))).scalars())
 
 
 async def add_line(session: AsyncSession, ptype: str, values: list[str]) -> None:

@@ -157,3 +157,37 @@ async def test_a_missed_announcement_still_propagates_through_the_database_versi
 
     elapsed = await _until(denied)
     assert elapsed < PROPAGATION_LIMIT, f"took {elapsed:.2f} s"
+
+
+async def test_a_role_created_from_a_template_is_enforced_by_another_process_within_two_seconds(
+    gql: GraphQLClient, workspaces: WorkspaceFactory, second_process: httpx.AsyncClient
+) -> None:
+    """`createRole` bumps the version like `addPolicy`: the other process knows the role (to bind it) and its
+    template's rules at once."""
+    ws = await workspaces.create()
+    contact = await ws.contact(firstName="Ah Fai", email="fai@reload.example.com", hkid="A1234563")
+    describe = 'query{ describeRole(name:"lobby"){ name rules { resource } } }'
+
+    async def other(query: str, variables: dict[str, Any], token: str) -> dict[str, Any]:
+        response = await second_process.post(
+            "/graphql", json={"query": query, "variables": variables}, headers={"Authorization": f"Bearer {token}"}
+        )
+        return response.json()  # type: ignore[no-any-return]
+
+    assert (await other(describe, {}, ws.admin_token))["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+    await gql.ok('mutation{ createRole(input:{name:"lobby", fromTemplate:"front_desk"}){ name } }',
+                 token=ws.admin_token)
+
+    async def known() -> bool:
+        return not (await other(describe, {}, ws.admin_token)).get("errors")
+
+    elapsed = await _until(known)
+    assert elapsed < PROPAGATION_LIMIT, f"took {elapsed:.2f} s"
+    created = await other("mutation($i:UserInput!){ createUser(input:$i){ id roles } }", {"i": {
+        "email": "lobby@reload.example.com", "password": "a long first password", "displayName": "Lobby",
+        "roles": ["lobby"]}}, ws.admin_token)
+    assert created["data"]["createUser"]["roles"] == ["lobby"], created
+    token = await gql.login(ws.slug, "lobby@reload.example.com", "a long first password")
+    body = await other("query($id:ID!){ contact(id:$id){ firstName email hkid } }", {"id": contact}, token)
+    assert body["data"]["contact"] == {"firstName": "Ah Fai", "email": "fai@reload.example.com", "hkid": None}
+    assert [e["extensions"]["code"] for e in body["errors"]] == ["FORBIDDEN"]

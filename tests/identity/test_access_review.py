@@ -101,3 +101,27 @@ async def test_explain_access_on_one_contact(gql: GraphQLClient, ws: Workspace) 
     assert outside["explainAccess"]["effect"] == "DENY"
     inside = (await gql.ok(EXPLAIN, {"u": sales["id"], "r": "contact", "c": theirs}, ws.admin_token))
     assert inside["explainAccess"]["effect"] == "ALLOW"
+
+
+async def test_preview_as_never_shows_more_than_the_caller_sees_either(
+    gql: GraphQLClient, workspaces: WorkspaceFactory
+) -> None:
+    """A reviewer with `policy read` who sees government ids masked previews an admin (who sees them in clear):
+    built-in and custom government-id fields stay masked, as the reviewer's own view has them."""
+    ws = await workspaces.create()
+    await gql.ok('mutation{ defineCustomField(entity:"contact", name:"passportNo", type:"String", '
+                 'piiCategory:"government_id", purpose:"Remittance checks"){ name } }', token=ws.admin_token)
+    await gql.ok('mutation{ createRole(input:{name:"reviewer"}){ name } }', token=ws.admin_token)
+    for resource, effect in (("policy", "ALLOW"), ("contact", "ALLOW"), ("pii:name", "ALLOW"),
+                             ("pii:government_id", "MASK")):
+        rule = {"role": "reviewer", "resource": resource, "action": "read", "effect": effect}
+        await gql.ok("mutation($r:PolicyRuleInput!){ addPolicy(rule:$r){ role } }", {"r": rule}, ws.admin_token)
+    reviewer = await ws.user("reviewer", ["reviewer"])
+    admin = await ws.user("second-admin", ["admin"])
+    contact = await ws.contact(firstName="Siu Ming", hkid="A1234563", customFields={"passportNo": "K12345678"})
+    fields = (await gql.ok(PREVIEW, {"u": admin["id"], "c": contact}, reviewer["token"]))["previewAs"]["fields"]
+    assert fields["firstName"] == "Siu Ming"
+    assert fields["hkid"] not in (None, "A123456(3)") and fields["hkid"].startswith("A123")
+    assert fields["customFields"]["passportNo"] not in (None, "K12345678")
+    as_admin = await gql.ok("query($id:ID!){ contact(id:$id){ hkid customFields } }", {"id": contact}, admin["token"])
+    assert as_admin["contact"]["customFields"] == {"passportNo": "K12345678"}  # the target does see it in clear
