@@ -11,6 +11,7 @@ from strawberry.types import Info
 
 from authz.permissions import Action, Resource, requires
 from resolvers.exports import jobs as exports
+from resolvers.exports import review as copy_review
 from schema import selection
 from schema.context import Context
 from schema.ids import to_global, uuid_of
@@ -49,6 +50,15 @@ class ExportJob:
     size_bytes: int | None = strawberry.field(description="Null above 2^31-1 bytes (GraphQL Int).")
     sha256: str | None
     error: str | None
+    model: strawberry.Private[Any] = None
+
+    @strawberry.field(description="For a finished contact export (a person's copy): what still looks like another "
+                                  "person's name in its free text and is not a contact or user of the workspace (those "
+                                  "are already replaced), capitalised names and Chinese names, for the operator to "
+                                  "review before the copy is released (PDPO s.20(2)). Null for other exports, and "
+                                  "once the archive has expired.")
+    async def review_names(self, info: Info[Context, None]) -> list[str] | None:
+        return None if self.model is None else await copy_review.of_job(info.context.runtime, self.model)
 
     @classmethod
     def from_model(cls, job: Any, download_url: str | None) -> ExportJob:
@@ -65,6 +75,7 @@ class ExportJob:
             size_bytes=size if size is not None and size <= MAX_GRAPHQL_INT else None,
             sha256=job.sha256,
             error=job.error,
+            model=job,
         )
 
 
