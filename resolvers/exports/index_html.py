@@ -8,6 +8,7 @@ by a Jinja2 template with autoescape: every value is HTML-escaped (a note may ho
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from resolvers.exports.copy_words import Words
 from resolvers.workspaces.settings import Settings
 
 TEMPLATES = Path(__file__).parent / "templates"
+HK_PHONE = re.compile(r"\+852(\d{4})(\d{4})")
 TIME_FIELDS = frozenset({"createdAt", "updatedAt", "lastActivityAt", "anonymisedAt", "archivedAt", "occurredAt",
                          "grantedAt", "withdrawnAt", "expiresAt", "receivedAt", "dueAt", "fulfilledAt"})
 DATE_FIELDS = frozenset({"dateOfBirth"})
@@ -62,6 +64,12 @@ def _environment() -> Environment:
                        trim_blocks=True, lstrip_blocks=True)
 
 
+def phone(value: str) -> str:
+    """A Hong Kong number as people write it (+852 9123 4567); others as stored (E.164)."""
+    match = HK_PHONE.fullmatch(value)
+    return f"+852 {match.group(1)} {match.group(2)}" if match else value
+
+
 def _uuid(value: Any) -> uuid.UUID | None:
     if isinstance(value, uuid.UUID):
         return value
@@ -94,6 +102,8 @@ class _Page:
         if name in TEAM_FIELDS:
             team = _uuid(value)
             return self.d.teams.get(team, w("text.empty")) if team else str(value)
+        if name == "phone" and isinstance(value, str):
+            return phone(value)
         if name == "stage":
             return w.code("stage", value)
         if name == "kind":
@@ -124,10 +134,11 @@ class _Page:
     def records(self) -> list[dict[str, Any]]:
         out = []
         for i, record in enumerate(self.d.records):
-            rows = [(self.label(k), self.value(k, v)) for k, v in record.items() if k not in NOT_IN_DETAILS]
+            rows = [(self.label(k), self.value(k, v)) for k, v in record.items()
+                    if k not in NOT_IN_DETAILS and v is not None and v != ""]
             values = record.get("customFields") or {}
             custom = [(s.purpose or s.name, self.value(f"customFields.{n}", values.get(n)))
-                      for n, s in sorted(self.custom.items())]
+                      for n, s in sorted(self.custom.items()) if values.get(n) not in (None, "")]
             custom += [(n, self.w.plain(v)) for n, v in sorted(values.items()) if n not in self.custom]
             withheld = record.get("withheld")
             out.append({"title": self.w("text.record", n=i + 1) if self.several else "", "rows": rows,
@@ -181,15 +192,29 @@ class _Page:
                         self.actor(h["changedBy"], h.get("actorId"))])
         return out
 
+    def noun(self, name: str) -> str:
+        """A field inside a sentence: "phone number", "consent (Marketing by e-mail)", "message subjects"."""
+        w = self.w
+        head, _, rest = name.partition(".")
+        if rest and head == "consents":
+            return w("text.consent_for", purpose=w.code("purpose", rest))
+        if rest and head == "customFields":
+            return self.label(name)
+        if rest and w.get(f"noun.{name}"):
+            return w(f"noun.{name}")
+        name = rest or name
+        return w.noun(name) if w.get(f"noun.{name}") or w.get(f"field.{name}") else self.label(name)
+
     def sentence(self, event: Mapping[str, Any]) -> str:
         w = self.w
-        fields = w.join([w.noun(f.removeprefix("customFields.")) if w.get(f"noun.{f}") or w.get(f"field.{f}")
-                         else self.label(f) for f in event.get("fields") or []])
+        fields = w.join([self.noun(f) for f in event.get("fields") or []])
         if event.get("entityType") == "activity":
             obj = w("text.of_activity_fields", fields=fields) if fields else w("text.of_activity")
         else:
             obj = w("text.of_fields", fields=fields) if fields else w("text.of_record")
         action = event["action"]
+        if action == "EXPORT" and event["actorKind"] == "link":
+            action = "DOWNLOAD"  # the holder of a copy's link fetched it
         template = f"audit.{action}" if w.get(f"audit.{action}") else "audit.OTHER"
         return w(template, actor=self.actor(event["actorKind"], event.get("actorId")), object=obj,
                  when=w.time(event["occurredAt"]), action=w.code("action", action))
@@ -215,7 +240,8 @@ class _Page:
 
     def context(self) -> dict[str, Any]:
         w, s = self.w, self.d.settings
-        dpo = [line for line in (s.dpo_name or w("text.dpo_unknown"), s.dpo_email, s.dpo_phone, s.dpo_address) if line]
+        dpo = [line for line in (s.dpo_name or w("text.dpo_unknown"), s.dpo_email,
+                                 phone(s.dpo_phone) if s.dpo_phone else None, s.dpo_address) if line]
         fields, groups = self.glossary()
         return {
             "w": w, "lang": "zh-Hant-HK" if w.zh else "en", "business": s.business_name,

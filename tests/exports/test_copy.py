@@ -4,6 +4,7 @@ in Hong Kong time, plain labels, every message in time order with its attachment
 history of changes, who read the data in a sentence, consents, both records; other people's names redacted
 (s.20(2)) and the rest listed for review; every value HTML-escaped. In English and in Traditional Chinese."""
 
+# ruff: noqa: RUF001 - the Chinese copy uses full-width punctuation
 from __future__ import annotations
 
 import json
@@ -36,6 +37,7 @@ async def test_the_english_copy_reads_in_plain_words(
     assert "From Harbour Trading Ltd" in page
     assert f"Copy made on {today.day} {today:%b} {today.year}" in page
     assert "Miss Lam, Data Protection Officer" in page and "dpo@harbour.example.hk" in page
+    assert "+852 2123 4567" in page
     assert "All times are Hong Kong time." in page
     assert "@media print" in page
 
@@ -67,6 +69,7 @@ async def test_the_english_copy_reads_in_plain_words(
     at = copy.phone_read_at
     assert f"Alice Wong (Sales) viewed your phone number on {at.day} {at:%b} {at.year} {at:%H:%M}" in body
     assert "READ" not in body
+    assert "changed your consent (Marketing by e-mail) on" in body
 
     # consents
     assert "<td>Marketing by e-mail</td><td>Yes</td><td>web form</td>" in body
