@@ -119,11 +119,15 @@ class ExportMutations:
             description="The data request it answers: then it is the data subject's complete copy (every field in "
                         "clear whatever the caller's field rules, every record the request names), audited as one "
                         "EXPORT naming the request. Also requires `data_request write`.")] = None,
+        redact_names: Annotated[list[str] | None, strawberry.argument(
+            description="Other people's names to replace in the copy's free text besides the contacts and users "
+                        "the workspace knows: those an earlier copy's `reviewNames` showed (PDPO s.20(2)). At most "
+                        "200, of 2 to 200 characters; matched as whole words, ignoring case.")] = None,
     ) -> ExportJob:
         cid = uuid_of(str(contact_id), "Contact", "contactId")
         rid = uuid_of(str(data_request_id), "DataRequest", "dataRequestId") if data_request_id else None
         async with info.context.mutation() as (session, caller):
-            job = await exports.request_contact_export(session, caller, cid, rid)
+            job = await exports.request_contact_export(session, caller, cid, rid, redact_names=redact_names)
         return export_job_of(info, job, caller.tenant.slug)
 
     @strawberry.mutation(

@@ -157,7 +157,8 @@ async def build(ctx: ExportContext, archive: ExportZip) -> Summary:
         third_parties.candidates((t for row in rows for t in row), found)
         await ctx.progress.advance(len(rows))
     names = await third_parties.other_names(read, ids, found)
-    redactor = third_parties.Redactor([await _own_identifiers(ctx, i) for i in ids], names, job.language)
+    redactor = third_parties.Redactor([await _own_identifiers(ctx, i) for i in ids], names, job.language,
+                                      job.redact_names or ())
     for d in docs.values():
         _redact_record(d, redactor)
 

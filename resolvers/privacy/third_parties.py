@@ -104,8 +104,10 @@ def own_names(owns: Iterable[dict[str, str | None]]) -> set[str]:
 
 
 class Redactor:
-    def __init__(self, owns: Iterable[dict[str, str | None]], names: set[str], language: str) -> None:
-        """`owns`: the identifiers of each of the person's own records (kept), `names`: other people's."""
+    def __init__(self, owns: Iterable[dict[str, str | None]], names: set[str], language: str,
+                 chosen: Sequence[str] = ()) -> None:
+        """`owns`: the identifiers of each of the person's own records (kept), `names`: other people's known to
+        the workspace, `chosen`: names the operator chose to replace after reviewing the first copy."""
         owns = list(owns)
         self._emails = {(o.get("email") or "").lower() for o in owns} - {""}
         self._phones = {_digits(o.get("phone") or "")[-8:] for o in owns} - {""}
@@ -114,6 +116,9 @@ class Redactor:
         self._names = {n for n in names - self.own_names if not is_han(n)}
         han = sorted((n for n in names - self.own_names if is_han(n)), key=len, reverse=True)
         self._han = re.compile("|".join(map(re.escape, han))) if han else None
+        words = sorted({c.strip() for c in chosen if c.strip()}, key=len, reverse=True)
+        self._chosen = re.compile("|".join(rf"(?<!\w){re.escape(c)}(?!\w)" for c in words), re.IGNORECASE) \
+            if words else None
         self.placeholder = PLACEHOLDER.get(language, PLACEHOLDER["EN"])
         self.redactions = 0
 
@@ -136,9 +141,11 @@ class Redactor:
             value = NAME_RE.sub(self._names_in, value)
         if self._han is not None:
             value = self._han.sub(self._han_name, value)
+        if self._chosen is not None:
+            value = self._chosen.sub(self._han_name, value)
         return value
 
-    def _han_name(self, match: re.Match[str]) -> str:
+    def _han_name(self, match: re.Match[str]) -> str:  # a whole match is a name
         self.redactions += 1
         return self.placeholder
 

@@ -14,8 +14,9 @@ from datetime import datetime
 import httpx
 
 from resolvers.runtime import Runtime
-from tests.exports.copy_helpers import HKT, SCRIPT_NOTE, make_copy, person
+from tests.exports.copy_helpers import HKT, REQUEST, SCRIPT_NOTE, make_copy, person
 from tests.factories.workspaces import GraphQLClient, WorkspaceFactory
+from tests.privacy.helpers import only_error
 
 
 def body_of(page: str) -> str:
@@ -113,3 +114,19 @@ async def test_the_chinese_copy_uses_the_chinese_labels(
     assert "[其他人士]" in body and "Peter Lee" not in body
     for code in ("CUSTOMER", "Customer", "Yes", "&quot;"):
         assert code not in body, code
+
+
+async def test_names_to_redact_are_checked_and_a_bad_list_changes_nothing(
+    gql: GraphQLClient, workspaces: WorkspaceFactory
+) -> None:
+    ws = await workspaces.create()
+    contact = await ws.contact(firstName="Siu Ming", lastName="Cheung")
+    request = (await gql.ok(REQUEST, {"i": {"kind": "ACCESS", "contactId": contact,
+                                            "requesterName": "Cheung Siu Ming"}}, ws.admin_token))["createDataRequest"]
+    export = """mutation($c:ID!,$r:ID,$n:[String!]){ requestContactExport(contactId:$c, dataRequestId:$r,
+      redactNames:$n){ id } }"""
+    for bad in (["Mary Chan", " "], ["x" * 201], [f"Name {i}" for i in range(201)]):
+        refused = only_error(await gql.raw(export, {"c": contact, "r": request["id"], "n": bad}, ws.admin_token))
+        assert refused["extensions"] == {"code": "BAD_USER_INPUT", "field": "redactNames"}
+    jobs = await gql.ok("{ exportJobs { edges { node { id } } } }", None, ws.admin_token)
+    assert jobs["exportJobs"]["edges"] == []
