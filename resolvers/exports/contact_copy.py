@@ -1,12 +1,14 @@
 """The data-access copy of one person (DPP6): `contact.json`, `activities.json`, `history.json`, `audit.json`,
-`attachments/` and a readable `index.html`, in the language of the data request.
+`attachments/` and a readable `index.html` (resolvers.exports.index_html), in the language of the data request.
 
 An export made for a data request covers every record the request names (the person held twice: the named
 contact in `contact.json`, the others under `otherRecords`) and is the data subject's complete copy: the worker
 reads it with `Access.complete_copy` (every field in clear), not the requester's own field rules. Without a
-data request, everything goes through the requester's record scopes and field decisions (resolvers.export_rows); other
-people's identifying details in activity text are replaced (resolvers.third_parties, s.20(2)); the audit
-trail names what was done and by which kind of actor, not the staff members themselves.
+data request, everything goes through the requester's record scopes and field decisions (resolvers.export_rows).
+Other people's identifying details in free text (activities, notes, custom text fields and their history) are
+replaced (resolvers.privacy.third_parties, s.20(2)), with the names the operator chose (`job.redact_names`);
+what still looks like a name is listed by resolvers.exports.review. The JSON audit trail names the kind of actor;
+the page names the staff member and their role ("Alice Wong (Sales) viewed your phone number ...").
 """
 
 from __future__ import annotations
