@@ -11,6 +11,7 @@ from strawberry.types import Info
 
 from authz.permissions import SIGNED_IN, Action, Resource, requires
 from resolvers.exports import jobs as exports
+from resolvers.exports import review as copy_review
 from schema import selection
 from schema.context import Context
 from schema.ids import to_global, uuid_of
@@ -49,6 +50,15 @@ class ExportJob:
     size_bytes: int | None = strawberry.field(description="Null above 2^31-1 bytes (GraphQL Int).")
     sha256: str | None
     error: str | None
+    model: strawberry.Private[Any] = None
+
+    @strawberry.field(description="For a finished contact export (a person's copy): what still looks like another "
+                                  "person's name in its free text and is not a contact or user of the workspace (those "
+                                  "are already replaced), capitalised names and Chinese names, for the operator to "
+                                  "review before the copy is released (PDPO s.20(2)). Null for other exports, and "
+                                  "once the archive has expired.")
+    async def review_names(self, info: Info[Context, None]) -> list[str] | None:
+        return None if self.model is None else await copy_review.of_job(info.context.runtime, self.model)
 
     @classmethod
     def from_model(cls, job: Any, download_url: str | None) -> ExportJob:
@@ -65,6 +75,7 @@ class ExportJob:
             size_bytes=size if size is not None and size <= MAX_GRAPHQL_INT else None,
             sha256=job.sha256,
             error=job.error,
+            model=job,
         )
 
 
@@ -111,11 +122,15 @@ class ExportMutations:
             description="The data request it answers: then it is the data subject's complete copy (every field in "
                         "clear whatever the caller's field rules, every record the request names), audited as one "
                         "EXPORT naming the request. Also requires `data_request write`.")] = None,
+        redact_names: Annotated[list[str] | None, strawberry.argument(
+            description="Other people's names to replace in the copy's free text besides the contacts and users "
+                        "the workspace knows: those an earlier copy's `reviewNames` showed (PDPO s.20(2)). At most "
+                        "200, of 2 to 200 characters; matched as whole words, ignoring case.")] = None,
     ) -> ExportJob:
         cid = uuid_of(str(contact_id), "Contact", "contactId")
         rid = uuid_of(str(data_request_id), "DataRequest", "dataRequestId") if data_request_id else None
         async with info.context.mutation() as (session, caller):
-            job = await exports.request_contact_export(session, caller, cid, rid)
+            job = await exports.request_contact_export(session, caller, cid, rid, redact_names=redact_names)
         return export_job_of(info, job, caller.tenant.slug)
 
     @strawberry.mutation(

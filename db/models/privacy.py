@@ -40,6 +40,8 @@ class ExportJob(WorkspaceBase):
     error: Mapped[str | None] = mapped_column(Text)
     attempts: Mapped[int] = mapped_column(default=0)
     record_count: Mapped[int | None] = mapped_column(BigInteger)
+    # A person's copy: names the operator chose to replace besides those the workspace knows (s.20(2)).
+    redact_names: Mapped[list[str] | None] = mapped_column(JSONB)
 
 
 class DataRequest(WorkspaceBase):

@@ -1,13 +1,15 @@
 """The data-access copy of one person (DPP6): `contact.json`, `activities.json`, `history.json`, `audit.json`,
-`attachments/` and a readable `index.html`, in the language of the data request.
+`attachments/` and a readable `index.html` (resolvers.exports.index_html), in the language of the data request.
 
 An export made for a data request covers every record the request names (the person held twice: the named
 contact in `contact.json`, the others under `otherRecords`; records merged into them by `mergeContacts` add
 their audit trail, listed under `mergedRecords`) and is the data subject's complete copy: the worker
 reads it with `Access.complete_copy` (every field in clear), not the requester's own field rules. Without a
-data request, everything goes through the requester's record scopes and field decisions (resolvers.export_rows); other
-people's identifying details in activity text are replaced (resolvers.third_parties, s.20(2)); the audit
-trail names what was done and by which kind of actor, not the staff members themselves.
+data request, everything goes through the requester's record scopes and field decisions (resolvers.export_rows).
+Other people's identifying details in free text (activities, notes, custom text fields and their history) are
+replaced (resolvers.privacy.third_parties, s.20(2)), with the names the operator chose (`job.redact_names`);
+what still looks like a name is listed by resolvers.exports.review. The JSON audit trail names the kind of actor;
+the page names the staff member and their role ("Alice Wong (Sales) viewed your phone number ...").
 """
 
 from __future__ import annotations
@@ -23,19 +25,24 @@ from sqlalchemy import ColumnElement, String, and_, cast, func, or_, select
 from db.crypto import FieldLocation, WorkspaceCipher
 from db.models import (
     Activity,
+    ApiKey,
     Attachment,
     Consent,
     Contact,
     ContactHistory,
     DataRequest,
     DataRequestContact,
+    Team,
+    User,
     audit_events,
 )
 from resolvers.exports import index_html as export_html
+from resolvers.exports import review as copy_review
 from resolvers.exports import rows as export_rows
 from resolvers.exports.archive import ExportZip
 from resolvers.exports.context import ExportContext, ExportRefused, Summary
 from resolvers.privacy import data_requests, merged_records, third_parties
+from resolvers.workspaces import settings as workspace_settings
 
 SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -88,6 +95,29 @@ async def _records_of(ctx: ExportContext, contact_id: uuid.UUID) -> list[uuid.UU
     return [contact_id, *others]
 
 
+async def _people(ctx: ExportContext) -> tuple[dict[uuid.UUID, str], dict[uuid.UUID, list[str]],
+                                               dict[uuid.UUID, str], dict[uuid.UUID, str]]:
+    """Who the page names: staff (display name and roles), teams, API keys (by name)."""
+    read = ctx.read
+    staff = {u.id: u.display_name for u in await read.execute(select(User.id, User.display_name))}
+    roles = {uid: ctx.caller.roles_of(uid) for uid in staff}
+    teams = {t.id: t.name for t in await read.execute(select(Team.id, Team.name))}
+    keys = {k.id: k.name for k in await read.execute(select(ApiKey.id, ApiKey.name))}
+    return staff, roles, teams, keys
+
+
+def _redact_record(doc: dict[str, Any], redactor: third_parties.Redactor) -> None:
+    """Notes and custom text fields (the free text review.record_texts reads)."""
+    for name in copy_review.FREE_TEXT:
+        if isinstance(doc.get(name), str):
+            doc[name] = redactor.text(doc[name])
+    values = doc.get("customFields")
+    if isinstance(values, dict):
+        for name, value in values.items():
+            if isinstance(value, str):
+                values[name] = redactor.text(value)
+
+
 async def build(ctx: ExportContext, archive: ExportZip) -> Summary:
     job, read, scope, access = ctx.job, ctx.read, ctx.scope, ctx.caller.access
     contact_id = job.contact_id
@@ -95,6 +125,7 @@ async def build(ctx: ExportContext, archive: ExportZip) -> Summary:
         raise ExportRefused("the export names no contact")
     ids = await _records_of(ctx, contact_id)
     cipher = ctx.caller.tenant.cipher
+    registry = access.table.registry
     in_contact = [Activity.contact_id.in_(ids)]
     audit_allowed = access.can("audit", "read")
     n_activities = int(await read.scalar(select(func.count()).select_from(scope.activity_ids().where(*in_contact)
@@ -115,10 +146,26 @@ async def build(ctx: ExportContext, archive: ExportZip) -> Summary:
     summary = Summary(records=len(records), counts={"contact": len(records)})
     disputed = await data_requests.correction_pending(read, ids)
     docs = {}
-    for rid, record in records.items():
-        docs[rid] = export_rows.as_row(record)
+    for rid in [i for i in ids if i in records]:
+        docs[rid] = export_rows.as_row(records[rid])
         if rid in disputed:
             docs[rid]["correctionPending"] = True  # an open correction request disputes this data
+
+    # s.20(2): find other people's names in the free text first (activities, notes, free-text custom fields),
+    # then write everything without them.
+    found: set[str] = set()
+    for d in docs.values():
+        third_parties.candidates(copy_review.record_texts(d), found)
+    text_rows = select(Activity.subject, Activity.body).where(*in_contact)
+    async for rows in export_rows.rows(read, text_rows, ctx.batch):
+        third_parties.candidates((t for row in rows for t in row), found)
+        await ctx.progress.advance(len(rows))
+    names = await third_parties.other_names(read, ids, found)
+    redactor = third_parties.Redactor([await _own_identifiers(ctx, i) for i in ids], names, job.language,
+                                      job.redact_names or ())
+    for d in docs.values():
+        _redact_record(d, redactor)
+
     doc = docs[contact_id]
     if several:
         doc["otherRecords"] = [d for rid, d in docs.items() if rid != contact_id]
@@ -149,16 +196,8 @@ async def build(ctx: ExportContext, archive: ExportZip) -> Summary:
     await asyncio.to_thread(archive.document, "contact.json", doc)
     await ctx.progress.advance(len(ids))
 
-    # s.20(2): find other contacts' names in the activity text first, then write the activities without them.
-    found: set[str] = set()
-    text_rows = select(Activity.subject, Activity.body).where(*in_contact)
-    async for rows in export_rows.rows(read, text_rows, ctx.batch):
-        third_parties.candidates((t for row in rows for t in row), found)
-        await ctx.progress.advance(len(rows))
-    names = await third_parties.other_names(read, ids, found)
-    redactor = third_parties.Redactor([await _own_identifiers(ctx, i) for i in ids], names, job.language)
-
     files: list[Any] = []
+    page_activities: list[dict[str, Any]] = []
     with archive.array("activities.json") as entry:
         async for chunk in export_rows.activities(read, scope, ctx.tally, ctx.batch, where=in_contact):
             with_files = [r.id for r in chunk if "attachments" not in r.denied]
@@ -177,36 +216,44 @@ async def build(ctx: ExportContext, archive: ExportZip) -> Summary:
                 row["attachments"] = [attachment_row(a) for a in attached.get(activity.id, [])]
                 files.extend(attached.get(activity.id, []))
                 out.append(row)
+            page_activities.extend(out)
             await asyncio.to_thread(entry.items, out)
             await ctx.progress.advance(len(chunk))
         summary.counts["activities"] = entry.rows
 
+    page_history: list[dict[str, Any]] = []
     with archive.array("history.json") as entry:
         stmt = select(*ContactHistory.__table__.c).where(ContactHistory.contact_id.in_(ids)).order_by(
             ContactHistory.occurred_at, ContactHistory.id)
         async for rows in export_rows.rows(read, stmt, ctx.batch):
             out = []
             for h in rows:
-                spec = access.table.registry.get("contact", h.field)
+                spec = registry.get("contact", h.field)
                 old, old_withheld = export_rows.history_value(access, h.field, decrypt_history(cipher, h, "old_enc"))
                 new, new_withheld = export_rows.history_value(access, h.field, decrypt_history(cipher, h, "new_enc"))
+                if h.field in copy_review.FREE_TEXT or (spec is not None and spec.custom and spec.type == "String"):
+                    old = redactor.text(old) if isinstance(old, str) else old
+                    new = redactor.text(new) if isinstance(new, str) else new
                 out.append({**({"contactId": h.contact_id} if several else {}),
                             "occurredAt": h.occurred_at, "field": f"customFields.{h.field}" if spec and spec.custom
                             else h.field, "oldValue": old, "newValue": new, "changedBy": h.actor_kind,
                             **({"withheld": True} if old_withheld or new_withheld else {})})
+                page_history.append({**out[-1], "contactId": h.contact_id, "actorId": h.actor_id})
             await asyncio.to_thread(entry.items, out)
             await ctx.progress.advance(len(rows))
         summary.counts["history"] = entry.rows
 
+    page_audit: list[dict[str, Any]] | None = [] if audit_allowed else None
     with archive.array("audit.json") as entry:
-        if audit_allowed:
+        if page_audit is not None:
             ev = audit_events.c
-            stmt = select(ev.occurred_at, ev.action, ev.entity_type, ev.entity_id, ev.fields, ev.actor_kind).where(
-                contact_audit_filter(trail)).order_by(ev.occurred_at, ev.id)
+            stmt = select(ev.occurred_at, ev.action, ev.entity_type, ev.entity_id, ev.fields, ev.actor_kind,
+                          ev.actor_id).where(contact_audit_filter(trail)).order_by(ev.occurred_at, ev.id)
             async for rows in export_rows.rows(read, stmt, ctx.batch):
-                await asyncio.to_thread(entry.items, [
-                    {"occurredAt": r.occurred_at, "action": r.action, "entityType": r.entity_type,
-                     "entityId": r.entity_id, "fields": list(r.fields), "actorKind": r.actor_kind} for r in rows])
+                out = [{"occurredAt": r.occurred_at, "action": r.action, "entityType": r.entity_type,
+                        "entityId": r.entity_id, "fields": list(r.fields), "actorKind": r.actor_kind} for r in rows]
+                page_audit.extend({**o, "actorId": r.actor_id} for o, r in zip(out, rows, strict=True))
+                await asyncio.to_thread(entry.items, out)
                 await ctx.progress.advance(len(rows))
         else:
             summary.notes.append("audit.json: the requester may not read the audit log")
@@ -218,8 +265,16 @@ async def build(ctx: ExportContext, archive: ExportZip) -> Summary:
             copied += 1
     summary.counts["attachments"] = copied
     summary.counts["redactions"] = redactor.redactions
+    summary.counts["reviewNames"] = len(copy_review.candidates(docs.values(), page_activities, redactor.own_names))
     summary.records += summary.counts["activities"] + summary.counts["history"] + summary.counts["audit"]
 
-    page = export_html.render(job.language, doc, access.table.registry, summary.counts, [f.name for f in archive.files])
+    staff, roles, teams, keys = await _people(ctx)
+    settings = await workspace_settings.peek(read, ctx.caller.tenant.name)
+    data = export_html.CopyData(
+        language=job.language, settings=settings, made_at=ctx.caller.runtime.now(), records=list(docs.values()),
+        consents=[{**c, "contactId": c.get("contactId", contact_id)} for c in consents], requests=requests,
+        activities=page_activities, history=page_history, audit=page_audit, staff=staff, staff_roles=roles,
+        teams=teams, api_keys=keys, counts=summary.counts, files=[f.name for f in archive.files])
+    page = export_html.render(data, registry)
     await asyncio.to_thread(archive.text, "index.html", page)
     return summary

@@ -9,6 +9,7 @@ roles, scopes and field decisions and exports only what they may read (resolvers
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -36,6 +37,7 @@ from resolvers.runtime import Caller, Runtime
 DOWNLOAD_TTL = timedelta(hours=24)
 LANGUAGES = ("EN", "ZH")
 RUN_ACTOR = "exports.run"
+MAX_REDACT_NAMES = 200
 
 
 async def request_contact_export(
@@ -44,11 +46,13 @@ async def request_contact_export(
     contact_id: uuid.UUID,
     data_request_id: uuid.UUID | None = None,
     language: str = "EN",
+    redact_names: Sequence[str] | None = None,
 ) -> ExportJob:
     """A copy of everything held on one person (DPP6). Visible contact first (else NOT_FOUND), then the
     `export` permission on it (else FORBIDDEN). With a data request (which must name the contact), it is the
     data subject's complete copy: linked to the request, covering all its records, every field in clear, in
-    the request's language; it also needs `data_request write`."""
+    the request's language; it also needs `data_request write`. `redact_names`: other people's names to replace
+    in the copy's free text besides those the workspace knows (after reviewing an earlier copy's reviewNames)."""
     access = caller.access
     visible = select(Contact.id).where(access.record_filter(Resource.CONTACT), Contact.id == contact_id)
     if await session.scalar(visible) is None:
@@ -66,21 +70,32 @@ async def request_contact_export(
         if request.status != "OPEN":
             raise Conflict(f"the data request is {request.status.lower()} already", detail="NOT_OPEN")
         language = request.language or language
+    chosen = _redact_names(redact_names)
     language = (language or "EN").upper()
     if language not in LANGUAGES:
         raise BadInput("language is EN or ZH", field="language")
     job = await _new_job(session, caller, "CONTACT", contact_id=contact_id, data_request_id=data_request_id,
-                         language=language)
+                         language=language, redact_names=chosen)
     if request is not None:
         request.export_id = job.id
         await session.flush()
     caller.audit.event(
         "EXPORT", entity_type="contact", entity_id=str(contact_id),
         details={"exportId": str(job.id), "phase": "requested", "kind": "CONTACT",
-                 **({"dataRequestId": str(data_request_id)} if data_request_id else {})},
+                 **({"dataRequestId": str(data_request_id)} if data_request_id else {}),
+                 **({"redactNames": len(chosen)} if chosen else {})},
     )
     caller.enqueue(RUN_ACTOR, slug=caller.tenant.slug, export_id=str(job.id))
     return job
+
+
+def _redact_names(given: Sequence[str] | None) -> list[str] | None:
+    if not given:
+        return None
+    names = list(dict.fromkeys(n.strip() for n in given))
+    if len(names) > MAX_REDACT_NAMES or any(not 2 <= len(n) <= 200 for n in names):
+        raise BadInput(f"redactNames: at most {MAX_REDACT_NAMES} names of 2 to 200 characters", field="redactNames")
+    return names
 
 
 async def request_workspace_export(session: AsyncSession, caller: Caller) -> ExportJob:
@@ -106,7 +121,8 @@ async def request_workspace_export(session: AsyncSession, caller: Caller) -> Exp
 
 
 async def _new_job(session: AsyncSession, caller: Caller, kind: str, *, contact_id: uuid.UUID | None = None,
-                   data_request_id: uuid.UUID | None = None, language: str = "EN") -> ExportJob:
+                   data_request_id: uuid.UUID | None = None, language: str = "EN",
+                   redact_names: list[str] | None = None) -> ExportJob:
     principal = caller.principal
     email = None
     if principal.kind == "user" and principal.id is not None:
@@ -115,6 +131,7 @@ async def _new_job(session: AsyncSession, caller: Caller, kind: str, *, contact_
         id=uuid.uuid4(), kind=kind, status="QUEUED", progress=0.0, contact_id=contact_id,
         data_request_id=data_request_id, language=language, requested_by=principal.id,
         requested_by_kind=principal.kind, requested_roles=sorted(principal.roles), notify_email=email, attempts=0,
+        redact_names=redact_names,
     )
     session.add(job)
     await session.flush()

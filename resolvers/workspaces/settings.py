@@ -55,6 +55,15 @@ async def load(session: AsyncSession, fallback_name: str) -> Settings:
                     row.time_zone or DEFAULT_TIME_ZONE)
 
 
+async def peek(session: AsyncSession, fallback_name: str) -> Settings:
+    """As `load`, without writing: for read-only sessions (an export's snapshot). No row: the defaults."""
+    row = await session.get(WorkspaceSettings, 1)
+    if row is None:
+        return Settings(fallback_name, None, None, None, None, DEFAULT_TIME_ZONE)
+    return Settings(row.business_name or fallback_name, row.dpo_name, row.dpo_email, row.dpo_phone, row.dpo_address,
+                    row.time_zone or DEFAULT_TIME_ZONE)
+
+
 async def get(session: AsyncSession, caller: Caller) -> Settings:
     caller.access.require(RESOURCE, "read")
     return await load(session, caller.tenant.name)

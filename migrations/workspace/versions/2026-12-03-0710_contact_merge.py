@@ -5,7 +5,7 @@ same person). Also grants `contact merge` (admin, manager) to existing workspace
 authz/default_policy.csv).
 
 Revision ID: 9b0000000001
-Revises: 7c0000000011
+Revises: 9a0000000001
 Create Date: 2026-12-03 07:10:00
 """
 
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "9b0000000001"
-down_revision: str | None = "7c0000000011"
+down_revision: str | None = "9a0000000001"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
