@@ -8,6 +8,7 @@ receive it (`previewAs`), and the history of policy changes (POLICY_CHANGE audit
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 from starlette.requests import Request
@@ -17,6 +18,7 @@ from starlette.routing import Route
 from authz.rules import ACTIONS, Effect, Rule
 from authz.scopes import CONSENT_PURPOSES, ENTITY_SCOPES
 from console.pages import lookup
+from console.render import when
 from console.unit import Console, Refusal, attempt, page, see_other
 from resolvers import access_review, policies, policy_preview
 from resolvers.audit import log as audit
@@ -253,7 +255,8 @@ async def _preview_as(console: Console) -> Response:
         if user_id is not None and contact_id is not None:
             shown = await access_review.preview_as(db, caller, user_id, contact_id)
             result = {"visible": shown.visible, "denied": shown.denied,
-                      "fields": [(k, v) for k, v in (shown.fields or {}).items() if k != "customFields"],
+                      "fields": [(k, _readable(console, k, v)) for k, v in (shown.fields or {}).items()
+                                 if k != "customFields"],
                       "custom": (shown.fields or {}).get("customFields") or {}}
     target = next((u for u in users if u.id == user_id), None)
     return console.render(
@@ -263,6 +266,20 @@ async def _preview_as(console: Console) -> Response:
                                                                          "roles": caller.roles_of(target.id)},
         q=q, people=people, contact=contact, contact_id=str(contact_id or ""), result=result,
     )
+
+
+def _readable(console: Console, name: str, value: Any) -> Any:
+    """A previewed value for a person: times in HKT, yes / no, the stage's label."""
+    if isinstance(value, bool):
+        return console.t("common.yes" if value else "common.no")
+    if isinstance(value, str) and name.endswith("At"):
+        try:
+            return when(datetime.fromisoformat(value))
+        except ValueError:
+            return value
+    if name == "stage" and isinstance(value, str):
+        return console.t(f"stage.{value}")
+    return value
 
 
 async def preview_as(request: Request) -> Response:
