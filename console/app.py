@@ -8,11 +8,22 @@ from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
-from console.pages import audit, auth, contacts, home, inventory, permissions, requests, retention, workspace
+from console.pages import (
+    audit,
+    auth,
+    contacts,
+    home,
+    inventory,
+    people,
+    permissions,
+    requests,
+    retention,
+    workspace,
+)
 from console.render import SecurityHeaders
 
 STATIC = Path(__file__).parent / "static"
-PAGES = (auth, home, requests, contacts, retention, audit, workspace, permissions, inventory)
+PAGES = (auth, home, requests, contacts, retention, audit, workspace, permissions, people, inventory)
 
 
 def mount() -> Mount:

@@ -29,7 +29,7 @@ HEADERS = {
 HKT = timezone(timedelta(hours=8), "HKT")
 
 
-def _when(value: datetime | None) -> str:
+def when(value: datetime | None) -> str:
     if value is None:
         return ""
     return value.astimezone(HKT).strftime("%Y-%m-%d %H:%M HKT")
@@ -57,7 +57,7 @@ env = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
-env.filters["when"] = _when
+env.filters["when"] = when
 env.filters["day"] = _day
 env.filters["size"] = _size
 

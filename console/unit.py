@@ -43,6 +43,7 @@ NAV: tuple[tuple[str, str, str, str], ...] = (
     ("retention", "/admin/retention", "retention_policy", "read"),
     ("audit", "/admin/audit", "audit", "read"),
     ("permissions", "/admin/permissions", "policy", "read"),
+    ("people", "/admin/people", "user", "read"),
     ("inventory", "/admin/inventory", "field_definition", "read"),
     ("workspace", "/admin/workspace", "workspace", "read"),
 )
@@ -184,13 +185,21 @@ class Refusal:
         return STATUS.get(self.code, 400)
 
 
-async def attempt(work: Callable[[], Awaitable[Any]]) -> Refusal | None:
+async def attempt(work: Callable[[], Awaitable[Any]], *, denied_inline: tuple[Console, str, str] | None = None
+                  ) -> Refusal | None:
     """Run a form's mutation; a typed refusal (bad input, conflict, the lockout guard) becomes the message shown
-    inline. Its savepoint is rolled back, so nothing changed. FORBIDDEN still becomes the 403 page."""
+    inline. Its savepoint is rolled back, so nothing changed. FORBIDDEN still becomes the 403 page, unless
+    `denied_inline` = (console, operation, message key): then it is audited as DENIED (as the API does) and shown
+    inline, for forms a person may see but not use (binding a role without `policy write`)."""
     try:
         await work()
-    except AccessDenied:
-        raise
+    except AccessDenied as exc:
+        if denied_inline is None:
+            raise
+        console, operation, message = denied_inline
+        console.ctx.audit.denied(None, None, [exc.field] if exc.field else [],
+                                 details={"operation": f"console.{operation}", "reason": str(exc)})
+        return Refusal("FORBIDDEN", console.t(message))
     except TYPED as exc:
         return Refusal(exc.code, str(exc))
     return None

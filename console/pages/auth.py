@@ -1,7 +1,8 @@
 """Sign in, sign out and the language switch.
 
 Sign-in calls the same `login` resolver as the GraphQL mutation, in a unit of work of its own (so the
-LOGIN / LOGIN_FAILED audit rows are committed either way), and keeps the session token in the cookie.
+LOGIN / LOGIN_FAILED audit rows are committed either way), and keeps the session token in the cookie; sign-out
+calls the same `logout`, so the token stops working and not only the cookie.
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ from console import session as cookie
 from console.i18n import LANGUAGES, Translator, language_of
 from console.render import html
 from console.session import ConsoleSession
-from console.unit import see_other
+from console.unit import Console, page, see_other
 from resolvers.errors import DomainError
 from resolvers.identity import accounts as identity
+from resolvers.identity import sessions
 from resolvers.runtime import Runtime
 from schema.context import build_context
 
@@ -92,14 +94,23 @@ async def login_page(request: Request) -> Response:
     return response
 
 
+async def _end_session(console: Console) -> Response:
+    """The same `logout` as GraphQL: the session's token (and its refresh token) stop working, then the cookie
+    forgets it (keeping the workspace for the next sign-in)."""
+    async with console.mutation() as (db, caller):
+        await sessions.end(db, caller)
+    response = see_other("/admin/login")
+    cookie.write(response, console.request, ConsoleSession.fresh(None, console.session.workspace),
+                 console.runtime.secret_key)
+    return response
+
+
 async def logout(request: Request) -> Response:
     runtime: Runtime = request.state.runtime
     current = cookie.read(request, runtime.secret_key)
-    form = await request.form()
-    response = see_other("/admin/login")
-    if current is not None and current.csrf_ok(runtime.secret_key, form.get("csrf")):  # type: ignore[arg-type]
-        cookie.write(response, request, ConsoleSession.fresh(None, current.workspace), runtime.secret_key)
-    return response
+    if current is None or current.token is None:
+        return see_other("/admin/login")
+    return await page(request, "logout", _end_session)
 
 
 async def language(request: Request) -> Response:
