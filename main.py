@@ -71,9 +71,9 @@ def endpoints(settings: Settings) -> Iterator[Endpoints]:
 
 
 async def open_runtime(settings: Settings, ep: Endpoints) -> Runtime:
-    catalog = await open_catalog(settings, ep)
     app_role = roles.AppRole(*settings.app_role())
     await ensure_app_role(ep, app_role)
+    catalog = await open_catalog(settings, ep, app_role)
     redis = Redis.from_url(ep.redis_url)
     directory = tenancy.TenantDirectory(
         catalog=catalog,
@@ -112,12 +112,19 @@ async def open_runtime(settings: Settings, ep: Endpoints) -> Runtime:
     )
 
 
-async def open_catalog(settings: Settings, ep: Endpoints) -> AsyncEngine:
+async def open_catalog(settings: Settings, ep: Endpoints, app_role: roles.AppRole) -> AsyncEngine:
+    """The catalog, migrated and granted by the owner, then opened as the app role (which owns nothing)."""
     name = f"{settings.db_prefix}_catalog"
     await tenancy.create_database(ep.database_url, name)
-    engine = create_engine(ep.database_url, name, pool_size=3, max_overflow=5)
-    await migrate.upgrade(engine, "catalog")
-    return engine
+    owner = create_engine(ep.database_url, name, pool_size=1, max_overflow=0)
+    try:
+        await migrate.upgrade(owner, "catalog")
+        async with owner.begin() as conn:
+            await roles.grant_catalog(conn, app_role.name)
+    finally:
+        await owner.dispose()
+    return create_engine(ep.database_url, name, pool_size=3, max_overflow=5,
+                         login=(app_role.name, app_role.password))
 
 
 async def ensure_app_role(ep: Endpoints, role: roles.AppRole) -> None:

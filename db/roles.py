@@ -11,8 +11,12 @@ sessions as the *app role* instead (`CRM_DB_APP_ROLE`, default `<CRM_DB_PREFIX>_
 * partitions created later get SELECT and INSERT through the owner's default privileges; they are created by
   `audit_ensure_partition` / `audit_maintain`, which run as their owner (SECURITY DEFINER).
 
+The catalog database (workspaces, their wrapped keys, support grants) is used through the app role as well:
+it may SELECT, INSERT, UPDATE and DELETE the catalog's tables, and nothing else (no DDL, no migration table).
+
 `ensure_role` creates (or updates) the role once per server at start-up, by the owner; `grant_workspace`
-runs in every workspace database right after its migrations, also by the owner. Both are idempotent.
+runs in every workspace database right after its migrations, and `grant_catalog` in the catalog after its own,
+also by the owner. All are idempotent.
 """
 
 from __future__ import annotations
@@ -110,6 +114,28 @@ END $$""",
         f"ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT, INSERT ON TABLES TO {r}",
         f"ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT USAGE, SELECT ON SEQUENCES TO {r}",
     ]
+
+
+def catalog_grant_statements(role: str) -> list[str]:
+    """What the owner runs in the catalog database (after its migrations) for the app role `role`."""
+    r = f'"{role}"'
+    return [
+        f"""DO $$ BEGIN EXECUTE format('GRANT CONNECT, TEMPORARY ON DATABASE %I TO {r}', current_database()); END $$""",
+        "REVOKE CREATE ON SCHEMA public FROM PUBLIC",
+        f"REVOKE ALL ON SCHEMA public FROM {r}",
+        f"GRANT USAGE ON SCHEMA public TO {r}",
+        f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {r}",
+        f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {r}",
+        f"REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON alembic_version_catalog FROM {r}",
+    ]
+
+
+async def grant_catalog(conn: AsyncConnection, role: str) -> None:
+    """Grant the app role its privileges in the catalog database of `conn` (an owner connection)."""
+    if not ROLE_NAME.match(role):
+        raise ValueError(f"not a role name: {role!r}")
+    for statement in catalog_grant_statements(role):
+        await conn.execute(text(statement))
 
 
 async def grant_workspace(conn: AsyncConnection, role: str) -> None:

@@ -71,10 +71,11 @@ def server_settings(statement_timeout_ms: int = 0) -> dict[str, str]:
 
 
 def create_engine(
-    server_url: str, database: str, *, pool_size: int = 2, max_overflow: int = 3, statement_timeout_ms: int = 0
+    server_url: str, database: str, *, pool_size: int = 2, max_overflow: int = 3, statement_timeout_ms: int = 0,
+    login: tuple[str, str] | None = None,
 ) -> AsyncEngine:
     return create_async_engine(
-        database_url(server_url, database),
+        database_url(server_url, database, login),
         pool_size=pool_size,
         max_overflow=max_overflow,
         pool_pre_ping=False,

@@ -162,3 +162,24 @@ def test_role_names_are_checked_and_the_default_password_is_derived(settings: Se
         roles.AppRole('bad"name', "x")
     statements = " ".join(roles.grant_statements("crm_app"))
     assert "REVOKE UPDATE, DELETE, TRUNCATE" in statements and "ALTER DEFAULT PRIVILEGES" in statements
+
+
+async def test_the_catalog_is_used_as_the_app_role_which_cannot_change_its_schema(
+    runtime: Runtime, settings: Settings
+) -> None:
+    async with runtime.directory.catalog.connect() as conn:
+        who = (await conn.execute(text(
+            "select current_user, rolsuper, rolcreatedb, rolcreaterole from pg_roles where rolname = current_user"
+        ))).one()
+        owned = await conn.scalar(text(
+            "select count(*) from pg_class where relowner = (select oid from pg_roles where rolname = current_user)"
+        ))
+        assert await conn.scalar(text("select count(*) from workspaces")) is not None  # it reads the catalog
+    assert who[0] == settings.app_role()[0] and (who[1], who[2], who[3]) == (False, False, False)
+    assert owned == 0
+    for statement in ("create table intruder (id int)", "update alembic_version_catalog set version_num = 'x'",
+                      "drop table workspaces", "alter table workspaces add column intruder int"):
+        with pytest.raises(DBAPIError) as caught:
+            async with runtime.directory.catalog.begin() as conn:
+                await conn.execute(text(statement))
+        assert sqlstate(caught.value) == DENIED, (statement, caught.value)
