@@ -17,7 +17,8 @@ from workers.broker import unit_of_work
 ERASE = "mutation($id:ID!,$r:String!){ eraseContact(id:$id, reason:$r){ id email company jobTitle anonymisedAt } }"
 UPDATE = "mutation($id:ID!,$i:ContactInput!){ updateContact(id:$id, input:$i){ id email phone } }"
 TAG = "mutation($n:String!,$c:String){ tagField(entity:\"contact\", name:$n, piiCategory:$c){ name piiCategory } }"
-REFUSE = "mutation($id:ID!){ refuseDataRequest(id:$id, reason:\"repeated request\"){ status } }"
+REFUSE = ("mutation($id:ID!){ refuseDataRequest(id:$id, reason:\"identity not proven\", ground: IDENTITY_NOT_PROVEN)"
+          "{ status } }")
 
 
 async def test_update_contact_refuses_an_erased_persons_identifiers(gql: GraphQLClient,
