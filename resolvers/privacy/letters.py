@@ -98,7 +98,7 @@ def _parts(request: DataRequest, settings: workspace_settings.Settings, kind: st
     contact = [t["questions"]]
     if settings.dpo_name:
         contact.append(t["dpo.name"].format(name=settings.dpo_name))
-    for key, value in (("email", settings.dpo_email), ("phone", settings.dpo_phone),
+    for key, value in (("email", settings.dpo_email), ("phone", settings.dpo_phone_display),
                        ("address", settings.dpo_address)):
         if value:
             contact.append(t[f"dpo.{key}"].format(**{key: value}))
