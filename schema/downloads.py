@@ -85,7 +85,7 @@ async def _access(session: AsyncSession, caller: Caller, params: QueryParams) ->
     lo, hi = _time(params, "from"), _time(params, "to")
     report = await audit.access_report(session, caller, contact_id, lo, hi, download=True)
     rows: list[list[Any]] = [
-        ["actor_id", "actor_kind", "actor_label", "actions", "fields", "first_at", "last_at", "count"]
+        ["actor_id", "actor_kind", "actor_label", "actions", "fields", "first_at", "last_at", "count", "denied_fields"]
     ]
     rows += [
         [
@@ -97,6 +97,7 @@ async def _access(session: AsyncSession, caller: Caller, params: QueryParams) ->
             r.first_at,
             r.last_at,
             r.count,
+            r.denied_fields,
         ]
         for r in report.rows
     ]

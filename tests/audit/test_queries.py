@@ -265,7 +265,8 @@ async def test_access_report_csv(scene: Scene, http: httpx.AsyncClient, runtime:
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("text/csv")
     assert "attachment" in response.headers["content-disposition"]
-    assert response.text.splitlines()[0] == "actor_id,actor_kind,actor_label,actions,fields,first_at,last_at,count"
+    assert response.text.splitlines()[0] == \
+        "actor_id,actor_kind,actor_label,actions,fields,first_at,last_at,count,denied_fields"
     by_actor = {r["actor_id"]: r for r in parse_csv(response.text)}
     rep = by_actor[scene.rep["id"]]
     assert (rep["actor_label"], rep["actions"], rep["fields"], rep["count"]) == (
