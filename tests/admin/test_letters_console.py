@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import httpx
 
+from resolvers.workspaces import demo
 from schema.ids import from_global
 from tests.admin.helpers import signed_in, submit
-from tests.factories.workspaces import WorkspaceFactory
+from tests.factories.workspaces import GraphQLClient, WorkspaceFactory
 
 CREATE = "mutation($i:DataRequestInput!){ createDataRequest(input:$i){ id } }"
 
@@ -33,3 +34,12 @@ async def test_refusing_in_the_console_takes_a_ground_and_lists_the_letters(
         link = page.text.split(f'href="/admin/requests/{raw}/letters/', 1)[1].split('"', 1)[0]
         letter = await client.get(f"/admin/requests/{raw}/letters/{link}")
         assert letter.status_code == 200 and "Ho Ka Yan" in letter.text and "s.20(3)(c)" in letter.text
+
+
+async def test_the_demo_workspaces_privacy_notice_names_the_demo_business_and_its_dpo(
+    demo_workspace: str, gql: GraphQLClient
+) -> None:
+    token = await gql.login(demo_workspace, "admin@demo.example.com", demo.PASSWORD)
+    notice = (await gql.ok('{ privacyNotice(language: EN){ text } }', token=token))["privacyNotice"]["text"]
+    assert "Demo Trading Co. Limited" in notice and "Ms Chan Mei Ling" in notice and "dpo@demo.example.com" in notice
+    assert "+852 2123 4567" in notice
