@@ -8,6 +8,7 @@ from typing import Any
 import strawberry
 from strawberry.types import Info
 
+from authz.fields import PII_CATEGORIES
 from authz.permissions import Action, Resource, requires
 from resolvers import fields
 from schema import selection
@@ -24,13 +25,17 @@ class Workspace:
     purge_after: dt.datetime | None
 
 
+PII_CATEGORY_DOC = ("The field's PII category, one of: " + ", ".join(PII_CATEGORIES) + " (health, biometric, children "
+                    "and criminal_records are sensitive: encrypted at rest); null when not personal data.")
+
+
 @strawberry.type
 class FieldDefinition:
     entity: str
     name: str
     type: str
     custom: bool
-    pii_category: str | None
+    pii_category: str | None = strawberry.field(description=PII_CATEGORY_DOC)
     purpose: str | None
 
     @classmethod

@@ -16,7 +16,8 @@ TEXT: dict[str, dict[str, str]] = {
         "subject.NO_DATA_HELD": "Your data access request (Personal Data (Privacy) Ordinance, s.18(1)(a) and s.19(1))",
         "subject.CORRECTION_REPLY": "Your data correction request (Personal Data (Privacy) Ordinance, s.22 and s.23)",
         "subject.PARTIAL_COMPLIANCE": "Your {request}: notice under s.19(2) of the Personal Data (Privacy) Ordinance",
-        "subject.REFUSAL": "Your {request}: notice of refusal under {section} of the Personal Data (Privacy) Ordinance",
+        "subject.REFUSAL": "Your {request}: notice of refusal{under}",
+        "under": " under {section} of the Personal Data (Privacy) Ordinance",
         "request.ACCESS": "data access request",
         "request.CORRECTION": "data correction request",
         "request.ERASURE": "request to erase your personal data",
@@ -60,7 +61,8 @@ TEXT: dict[str, dict[str, str]] = {
         "subject.NO_DATA_HELD": "閣下的查閱資料要求（《個人資料（私隱）條例》第18(1)(a)條及第19(1)條）",
         "subject.CORRECTION_REPLY": "閣下的改正資料要求（《個人資料（私隱）條例》第22條及第23條）",
         "subject.PARTIAL_COMPLIANCE": "閣下的{request}：根據《個人資料（私隱）條例》第19(2)條發出的通知",
-        "subject.REFUSAL": "閣下的{request}：根據《個人資料（私隱）條例》{section}發出的拒絕通知",
+        "subject.REFUSAL": "閣下的{request}：拒絕通知{under}",
+        "under": "（根據《個人資料（私隱）條例》{section}）",
         "request.ACCESS": "查閱資料要求",
         "request.CORRECTION": "改正資料要求",
         "request.ERASURE": "刪除個人資料要求",
@@ -91,7 +93,9 @@ TEXT: dict[str, dict[str, str]] = {
     },
 }
 # The ordinance's sections in Chinese citation style
-SECTION_ZH = {"DPP6": "保障資料第6原則", "DPP2(2), s.26(1)": "保障資料第2(2)原則及第26(1)條"}
+SECTION_ZH = {"DPP4(1)": "保障資料第4(1)原則", "DPP2(2), s.26(1)": "保障資料第2(2)原則及第26(1)條"}
+# The section under which a refusal notice is given, per request kind (erasure requests have none)
+NOTICE_SECTION = {"ACCESS": "s.21", "CORRECTION": "s.25"}
 
 
 def section(citation: str, language: str) -> str:

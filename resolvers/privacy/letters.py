@@ -70,7 +70,8 @@ def _parts(request: DataRequest, settings: workspace_settings.Settings, kind: st
     received = _date(request.received_at, settings, language)
     what = t[f"request.{request.kind}"]
     paragraphs: list[str] = []
-    section = ""
+    notice_section = letter_text.NOTICE_SECTION.get(request.kind)
+    under = t["under"].format(section=letter_text.section(notice_section, language)) if notice_section else ""
     if kind == "ACCESS_REPLY":
         paragraphs.append(t["access.body"].format(received=received))
         if request.delivery_method and request.delivered_at:
@@ -111,7 +112,7 @@ def _parts(request: DataRequest, settings: workspace_settings.Settings, kind: st
         "meta": [t["date"].format(date=_date(now, settings, language)), t["to"].format(name=request.requester_name),
                  t["ref"].format(ref=str(request.id)[:8].upper(), received=received)],
         "greeting": t["dear"].format(name=request.requester_name),
-        "subject": t[f"subject.{kind}"].format(request=what, section=section),
+        "subject": t[f"subject.{kind}"].format(request=what, under=under),
         "paragraphs": paragraphs,
         "contact": contact,
         "signoff": t["signoff"],

@@ -26,7 +26,7 @@ class Ground:
 
 
 GROUNDS: dict[str, Ground] = {g.code: g for g in (
-    Ground("IDENTITY_NOT_PROVEN", {"ACCESS": "s.20(1)(a)", "CORRECTION": "s.24(1)", "ERASURE": "DPP6"},
+    Ground("IDENTITY_NOT_PROVEN", {"ACCESS": "s.20(1)(a)", "CORRECTION": "s.24(1)", "ERASURE": "DPP4(1)"},
            "we were not given the information we reasonably need to confirm the identity of the person making "
            "the request (or their authority to act for the data subject)",
            "我們未獲提供合理所需的資料，以確定提出要求者的身份（或其代表資料當事人行事的授權）"),

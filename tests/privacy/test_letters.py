@@ -102,7 +102,8 @@ async def test_refusal_needs_a_ground_of_the_ordinance(gql: GraphQLClient, ws: W
     en, zh = letters["EN"]["text"], letters["ZH"]["text"]
     assert "under s.20(3)(c) of the Personal Data (Privacy) Ordinance" in en
     assert "two or more similar requests" in en and "third identical request" in en and "pcpd.org.hk" in en
-    assert "第20(3)(c)條" in zh and "拒絕依從" in zh
+    assert "notice of refusal under s.21 of the Personal Data (Privacy) Ordinance" in en
+    assert "第20(3)(c)條" in zh and "拒絕依從" in zh and "第21條" in zh
     book = (await gql.ok("{ logBook { dataRequestId reason } }", token=ws.admin_token))["logBook"]
     assert any(e["dataRequestId"] == request["id"] for e in book)
 
@@ -111,6 +112,16 @@ async def test_refusal_needs_a_ground_of_the_ordinance(gql: GraphQLClient, ws: W
     done = (await gql.ok(REFUSE, {"id": cited["id"], "r": "s.20(1)(a): no identity document was supplied"},
                          ws.admin_token))["refuseDataRequest"]
     assert done["refusalGround"] == "IDENTITY_NOT_PROVEN"
+
+    # An erasure request is refused on its own grounds (DPP2(2), s.26), not on s.20's.
+    erasure = await create_request(gql, ws, ws.admin_token, kind="ERASURE", contactId=await ws.contact(firstName="E"))
+    wrong = only_error(await gql.raw(REFUSE, {"id": erasure["id"], "r": "again", "g": "REPEATED_REQUEST"},
+                                     ws.admin_token))
+    assert wrong["extensions"] == {"code": "BAD_USER_INPUT", "field": "ground"}
+    kept = (await gql.ok(REFUSE, {"id": erasure["id"], "r": "The policy's claims records are kept 7 years.",
+                                  "g": "STILL_REQUIRED"}, ws.admin_token))["refuseDataRequest"]
+    text = by_language(kept, "REFUSAL")["EN"]["text"]
+    assert "under DPP2(2), s.26(1)" in text and "still required for the purpose" in text
 
 
 async def test_partial_compliance_notice_letter(gql: GraphQLClient, ws: Workspace) -> None:
