@@ -12,6 +12,7 @@ Every notice is recorded on the request (`correctionNotices { recipient channel 
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -27,6 +28,7 @@ from resolvers.webhooks import events as webhook_events
 from resolvers.workspaces import settings as workspace_settings
 
 CHANNELS = ("WEBHOOK", "EMAIL", "MANUAL")
+log = logging.getLogger("crm.privacy")
 
 
 def _message(business: str, request: DataRequest, contact_ids: Sequence[str]) -> tuple[str, str]:
@@ -86,9 +88,12 @@ async def send(session: AsyncSession, caller: Caller, request: DataRequest,
         mailer = caller.runtime.mailer
 
         async def deliver() -> None:
-            for address, contacts in mails:
+            for address, contacts in mails:  # one failed address does not stop the others
                 subject, body = _message(business, request, contacts)
-                await mailer.send([address], subject, body)
+                try:
+                    await mailer.send([address], subject, body)
+                except Exception:
+                    log.exception("correction notice of data request %s: a mail failed", request.id)
 
         caller.after_commit.append(deliver)
     request.correction_notices = [*(request.correction_notices or []), *notices]
