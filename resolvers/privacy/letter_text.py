@@ -55,7 +55,7 @@ TEXT: dict[str, dict[str, str]] = {
     "ZH": {
         "date": "日期：{date}",
         "to": "致：{name}",
-        "dear": "{name}台鑒：",
+        "dear": "{name} 台鑒：",
         "ref": "本機構參考編號：{ref}（收件日期：{received}）",
         "subject.ACCESS_REPLY": "閣下的查閱資料要求（《個人資料（私隱）條例》第18條及第19(1)條）",
         "subject.NO_DATA_HELD": "閣下的查閱資料要求（《個人資料（私隱）條例》第18(1)(a)條及第19(1)條）",
