@@ -38,7 +38,7 @@ from resolvers.mail import Mailer
 from resolvers.rate_limits import RequestLimits
 from resolvers.runtime import Runtime
 from resolvers.webhooks.options import WebhookOptions
-from schema import attachments, downloads, export_downloads, graphiql, imports
+from schema import attachments, downloads, export_downloads, graphiql, imports, letter_downloads
 from schema.http_view import CrmGraphQL
 from schema.root import build_schema
 from schema.transport import GraphQLTransport
@@ -186,6 +186,7 @@ def create_app(settings: Settings, ep: Endpoints, *, tls: bool = False) -> Starl
         Route("/readyz", readyz),
         *downloads.routes(),
         *export_downloads.routes(),
+        *letter_downloads.routes(),
         *attachments.routes(),
         *imports.routes(),
         console_mount(),

@@ -7,7 +7,7 @@ holds for a row gives that row's effect, and the closing `all` entry is every ot
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from authz.decisions import DecisionTable, FieldRuling
@@ -56,3 +56,34 @@ def record_scopes(table: DecisionTable, entity: str, action: str = "read") -> tu
     """The record rule's scopes: (allowed, denied). No allowed scope: no record at all."""
     ruling = table.record(entity, action)
     return ruling.allow, ruling.deny
+
+
+@dataclass(frozen=True)
+class Readers:
+    """Who gets a field's value: `masked` roles get it masked somewhere, `clear` roles in clear somewhere."""
+
+    clear: tuple[str, ...]
+    masked: tuple[str, ...]
+
+    @property
+    def any(self) -> tuple[str, ...]:
+        return tuple(sorted({*self.clear, *self.masked}))
+
+
+def readers(tables: Mapping[str, DecisionTable], entity: str) -> dict[str, Readers]:
+    """Per field of the entity, the roles (one table per role) that can read it on some record they may read.
+    A role with no record scope on the entity reads none of its fields."""
+    clear: dict[str, list[str]] = {}
+    masked: dict[str, list[str]] = {}
+    for role, table in sorted(tables.items()):
+        allowed, _ = record_scopes(table, entity)
+        if not allowed:
+            continue
+        for access in effective_fields(table, entity):
+            effects = {s.effect for s in access.read}
+            if Effect.ALLOW in effects:
+                clear.setdefault(access.field, []).append(role)
+            if Effect.MASK in effects:
+                masked.setdefault(access.field, []).append(role)
+    names = [spec.name for table in tables.values() for spec in table.registry.of(entity).values()]
+    return {name: Readers(tuple(clear.get(name, ())), tuple(masked.get(name, ()))) for name in dict.fromkeys(names)}

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from authz import effective
 from authz.fields import CUSTOM_FIELD_TYPES, ENCRYPTED_CATEGORIES, ENTITIES, PII_CATEGORIES, FieldSpec, taggable_builtin
 from authz.permissions import Action, Resource
 from db.models import Activity, Contact, FieldDefinition
@@ -126,12 +127,20 @@ class InventoryRow:
     purpose: str | None = None
     encrypted: bool = False
     custom: bool = False
+    readable_by: tuple[str, ...] = ()
+    masked_for: tuple[str, ...] = ()
 
 
-async def inventory(session: AsyncSession, caller: Caller) -> list[InventoryRow]:
+async def inventory(session: AsyncSession, caller: Caller, *, with_readers: bool = False) -> list[InventoryRow]:
     """Per PII field: how many records the caller may read hold a value (counts only, no values; erased
-    contacts hold none)."""
+    contacts hold none). `with_readers` (needs `policy read`): which roles can read each field, from the compiled
+    decision tables (`authz.effective.readers`), each role on its own."""
     caller.access.require(Resource.FIELD_DEFINITION, Action.READ)
+    readers: dict[str, dict[str, effective.Readers]] = {}
+    if with_readers:
+        caller.access.require(Resource.POLICY, Action.READ)
+        tables = {role: caller.policy.table(frozenset({role})) for role in caller.policy.all_roles()}
+        readers = {entity: effective.readers(tables, entity) for entity in ENTITIES}
     registry = caller.access.table.registry
     rows: list[InventoryRow] = []
     for entity in ENTITIES:
@@ -147,8 +156,12 @@ async def inventory(session: AsyncSession, caller: Caller) -> list[InventoryRow]
             Activity.contact_id.in_(select(Contact.id).where(visible_contacts)),
         )
         values = (await session.execute(select(*counts).select_from(table).where(live))).one()
+        who = readers.get(entity, {})
+        none = effective.Readers((), ())
         rows += [
-            InventoryRow(entity, s.name, s.pii or "", int(n), s.purpose, s.pii in ENCRYPTED_CATEGORIES, s.custom)
+            InventoryRow(entity, s.name, s.pii or "", int(n), s.purpose, s.pii in ENCRYPTED_CATEGORIES, s.custom,
+                         who.get(s.name, none).any, tuple(r for r in who.get(s.name, none).masked
+                                                           if r not in who.get(s.name, none).clear))
             for s, n in zip(specs, values, strict=True)
         ]
     return rows

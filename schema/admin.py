@@ -8,8 +8,10 @@ from typing import Any
 import strawberry
 from strawberry.types import Info
 
+from authz.fields import PII_CATEGORIES
 from authz.permissions import SIGNED_IN, Action, Resource, requires
 from resolvers import fields
+from schema import selection
 from schema.context import Context
 from schema.enums import WorkspaceStatus
 
@@ -23,13 +25,17 @@ class Workspace:
     purge_after: dt.datetime | None
 
 
+PII_CATEGORY_DOC = ("The field's PII category, one of: " + ", ".join(PII_CATEGORIES) + " (health, biometric, children "
+                    "and criminal_records are sensitive: encrypted at rest); null when not personal data.")
+
+
 @strawberry.type
 class FieldDefinition:
     entity: str
     name: str
     type: str
     custom: bool
-    pii_category: str | None
+    pii_category: str | None = strawberry.field(description=PII_CATEGORY_DOC)
     purpose: str | None
 
     @classmethod
@@ -48,6 +54,12 @@ class PiiInventoryRow:
     purpose: str | None
     encrypted: bool = strawberry.field(description="Stored AES-256-GCM encrypted in the application.")
     custom: bool
+    readable_by: list[str] = strawberry.field(
+        description="Roles that can read the field (in clear or masked) on some record they may read, from the "
+        "compiled decisions, each role on its own. Selecting it " + requires(Resource.POLICY, Action.READ))
+    masked_for: list[str] = strawberry.field(
+        description="Of readableBy, the roles that only ever get it masked. Selecting it "
+        + requires(Resource.POLICY, Action.READ))
 
 
 @strawberry.type
@@ -73,8 +85,9 @@ class AdminQueries:
         + requires(Resource.FIELD_DEFINITION, Action.READ)
     )
     async def pii_inventory(self, info: Info[Context, None]) -> list[PiiInventoryRow]:
+        wanted = set(selection.names(selection.node_fields(info)).names)
         async with info.context.db() as (session, caller):
-            rows = await fields.inventory(session, caller)
+            rows = await fields.inventory(session, caller, with_readers=bool({"readableBy", "maskedFor"} & wanted))
         return [
             PiiInventoryRow(
                 entity=r.entity,
@@ -84,6 +97,8 @@ class AdminQueries:
                 purpose=r.purpose,
                 encrypted=r.encrypted,
                 custom=r.custom,
+                readable_by=list(r.readable_by),
+                masked_for=list(r.masked_for),
             )
             for r in rows
         ]

@@ -14,6 +14,7 @@ from authz.permissions import Action, Resource, requires
 from resolvers.audit import log as audit
 from resolvers.errors import BadInput
 from schema import selection
+from schema.contacts import Contact
 from schema.context import Context
 from schema.enums import AuditAction
 from schema.ids import from_global, to_global
@@ -203,6 +204,17 @@ class ExposureRow:
     read_count: int
     first_at: dt.datetime
     last_at: dt.datetime
+    raw_contact_id: strawberry.Private[uuid.UUID]
+
+    @strawberry.field(description="The person, to notify them of a breach: their name and contact details as the "
+                                  "caller's own field rules give them (masked or denied fields as usual), audited as "
+                                  "the caller's READ. Null when the record is outside the caller's scope or deleted.")
+    async def contact(self, info: Info[Context, None]) -> Contact | None:
+        fields = selection.names(selection.node_fields(info))
+        record = await info.context.loaders.contacts_by_id.load((self.raw_contact_id, fields.names))
+        if record is not None:
+            info.context.redact_record(info, record)
+        return Contact.wrap(record)
 
 
 @strawberry.type
@@ -250,6 +262,7 @@ class ExposureReport:
                     read_count=row.read_count,
                     first_at=row.first_at,
                     last_at=row.last_at,
+                    raw_contact_id=row.contact_id,
                 )
                 for row in r.rows
             ],

@@ -10,7 +10,7 @@ import strawberry
 from strawberry.types import Info
 
 from authz.permissions import Action, Resource, requires
-from resolvers.privacy import data_requests, disclosures, fulfilment, matches
+from resolvers.privacy import data_requests, disclosures, fulfilment, letters, matches, refusal_grounds
 from schema import selection
 from schema.contacts import Contact, contacts_by_ids
 from schema.context import Context
@@ -34,6 +34,71 @@ class DataRequestStatus(enum.Enum):
     REFUSED = "REFUSED"
 
 
+def _ground_doc(code: str) -> str:
+    g = refusal_grounds.GROUNDS[code]
+    return f"{', '.join(f'{kind} {cite}' for kind, cite in g.citations.items())}: {g.en}."
+
+
+@strawberry.enum(description="The ground of a refusal, from the ordinance's lists: s.20 for ACCESS (notice under "
+                             "s.21), s.24 for CORRECTION (notice under s.25), DPP2(2)/s.26 for ERASURE. Each value "
+                             "says the kinds it fits and the section.")
+class RefusalGround(enum.Enum):
+    IDENTITY_NOT_PROVEN = strawberry.enum_value("IDENTITY_NOT_PROVEN", description=_ground_doc("IDENTITY_NOT_PROVEN"))
+    OTHER_PERSONS_DATA = strawberry.enum_value("OTHER_PERSONS_DATA", description=_ground_doc("OTHER_PERSONS_DATA"))
+    PROHIBITED_BY_LAW = strawberry.enum_value("PROHIBITED_BY_LAW", description=_ground_doc("PROHIBITED_BY_LAW"))
+    NOT_IN_CHINESE_OR_ENGLISH = strawberry.enum_value("NOT_IN_CHINESE_OR_ENGLISH",
+                                                      description=_ground_doc("NOT_IN_CHINESE_OR_ENGLISH"))
+    CANNOT_LOCATE_DATA = strawberry.enum_value("CANNOT_LOCATE_DATA", description=_ground_doc("CANNOT_LOCATE_DATA"))
+    REPEATED_REQUEST = strawberry.enum_value("REPEATED_REQUEST", description=_ground_doc("REPEATED_REQUEST"))
+    CONTROLLED_BY_ANOTHER_DATA_USER = strawberry.enum_value(
+        "CONTROLLED_BY_ANOTHER_DATA_USER", description=_ground_doc("CONTROLLED_BY_ANOTHER_DATA_USER"))
+    NOT_IN_SPECIFIED_FORM = strawberry.enum_value("NOT_IN_SPECIFIED_FORM",
+                                                  description=_ground_doc("NOT_IN_SPECIFIED_FORM"))
+    ENTITLED_UNDER_ORDINANCE = strawberry.enum_value("ENTITLED_UNDER_ORDINANCE",
+                                                     description=_ground_doc("ENTITLED_UNDER_ORDINANCE"))
+    EXEMPTION = strawberry.enum_value("EXEMPTION", description=_ground_doc("EXEMPTION"))
+    DATA_NOT_INACCURATE = strawberry.enum_value("DATA_NOT_INACCURATE", description=_ground_doc("DATA_NOT_INACCURATE"))
+    INACCURACY_NOT_SHOWN = strawberry.enum_value("INACCURACY_NOT_SHOWN",
+                                                 description=_ground_doc("INACCURACY_NOT_SHOWN"))
+    CORRECTION_NOT_ACCURATE = strawberry.enum_value("CORRECTION_NOT_ACCURATE",
+                                                    description=_ground_doc("CORRECTION_NOT_ACCURATE"))
+    STILL_REQUIRED = strawberry.enum_value("STILL_REQUIRED", description=_ground_doc("STILL_REQUIRED"))
+
+
+@strawberry.enum(description="ACCESS_REPLY: s.19(1), the copy is supplied. NO_DATA_HELD: s.19(1)(a), \"we hold no "
+                             "personal data about you\". CORRECTION_REPLY: s.23(1). PARTIAL_COMPLIANCE: the s.19(2) "
+                             "notice. REFUSAL: the s.21 (access) or s.25 (correction) notice with its ground.")
+class LetterKind(enum.Enum):
+    ACCESS_REPLY = "ACCESS_REPLY"
+    NO_DATA_HELD = "NO_DATA_HELD"
+    CORRECTION_REPLY = "CORRECTION_REPLY"
+    PARTIAL_COMPLIANCE = "PARTIAL_COMPLIANCE"
+    REFUSAL = "REFUSAL"
+
+
+@strawberry.type(description="A reply letter to the requester, naming the business and its data protection officer. "
+                             "Its text holds the requester's name: reading text or html is audited.")
+class ReplyLetter:
+    id: strawberry.ID
+    kind: LetterKind
+    language: Language
+    created_at: dt.datetime
+    text: str = strawberry.field(description="The letter as plain text.")
+    html: str = strawberry.field(description="The letter as a printable HTML page.")
+    download_path: str = strawberry.field(
+        description="GET this path (with the same Bearer token) for the HTML page as a file to print or send.")
+
+
+@strawberry.type(description="A correction passed on to a recipient of the person's data (s.23(1)(c)).")
+class CorrectionNotice:
+    recipient: str = strawberry.field(description="The webhook's URL, the recipient's e-mail, or the API key's name.")
+    channel: str = strawberry.field(description="WEBHOOK (a contact.corrected event) | EMAIL | MANUAL (no address "
+                                                "known: pass it on yourself).")
+    sent_at: dt.datetime | None = strawberry.field(description="When it was sent; null for MANUAL.")
+    contact_ids: list[strawberry.ID]
+    fields: list[str] = strawberry.field(description="The fields the recipient had received.")
+
+
 @strawberry.type(description="A data access, correction or erasure request; it is due 40 days after receipt. Visible "
                   "only when every contact it names is visible to the caller.")
 class DataRequest:
@@ -54,6 +119,10 @@ class DataRequest:
     due_at: dt.datetime
     status: DataRequestStatus
     refusal_reason: str | None
+    refusal_ground: RefusalGround | None = strawberry.field(
+        description="The ground of the refusal (REFUSED requests).")
+    correction_notices: list[CorrectionNotice] = strawberry.field(
+        description="CORRECTION requests: to whom the correction was passed on, and how.")
     fulfilled_at: dt.datetime | None
     partial_notice_at: dt.datetime | None = strawberry.field(description="When the s.19(2) notice was given.")
     partial_notice: str | None
@@ -65,6 +134,17 @@ class DataRequest:
     contact_id: strawberry.Private[Any]
     raw_id: strawberry.Private[Any]
     raw_export_id: strawberry.Private[Any]
+    raw_request: strawberry.Private[Any]
+
+    @strawberry.field(description="Reply letters written for the request (English and Chinese), oldest first.")
+    def letters(self, info: Info[Context, None], language: Language | None = None) -> list[ReplyLetter]:
+        found = letters.stored(self.raw_request, language.value if language else None)
+        wanted = selection.names(selection.node_fields(info)).names
+        if found and {"text", "html"} & set(wanted):
+            data_requests.REQUESTER.audit(info.context.audit, [self.raw_request], ["requesterName"])
+        return [ReplyLetter(id=strawberry.ID(str(x.id)), kind=LetterKind(x.kind), language=Language(x.language),
+                            created_at=x.created_at, text=x.text, html=x.html,
+                            download_path=f"/data-requests/{self.id}/letters/{x.id}.html") for x in found]
 
     @strawberry.field(description="The export answering an ACCESS request; its link only for who may download it.")
     async def export(self, info: Info[Context, None]) -> ExportJob | None:
@@ -125,9 +205,18 @@ class DataRequest:
             delivered_at=r.delivered_at,
             delivery_method=r.delivery_method,
             correction=r.correction,
+            refusal_ground=RefusalGround(r.refusal_ground) if r.refusal_ground else None,
+            correction_notices=[
+                CorrectionNotice(recipient=n["recipient"], channel=n["channel"],
+                                 sent_at=dt.datetime.fromisoformat(n["sentAt"]) if n.get("sentAt") else None,
+                                 contact_ids=[strawberry.ID(c) for c in n.get("contactIds", [])],
+                                 fields=list(n.get("fields", [])))
+                for n in r.correction_notices or []
+            ],
             contact_id=r.contact_id,
             raw_id=r.id,
             raw_export_id=r.export_id,
+            raw_request=r,
         )
 
 
@@ -333,10 +422,21 @@ class DataRequestMutations:
                                               correction=correction)
             return _wrap(info, caller, request)
 
-    @strawberry.mutation(description="Refuses the request and writes the s.27 log book. Requires `data_request write`.")
-    async def refuse_data_request(self, info: Info[Context, None], id: strawberry.ID, reason: str) -> DataRequest:
+    @strawberry.mutation(description="Refuses the request on a ground of the ordinance, writes the s.27 log book and "
+                                     "the refusal notice (s.21 / s.25) in English and Chinese. BAD_USER_INPUT (field "
+                                     "`ground`) when no ground is given and the reason cites none (e.g. "
+                                     "\"s.20(3)(c)\"), or the ground does not fit the kind. Requires "
+                                     "`data_request write`.")
+    async def refuse_data_request(
+        self, info: Info[Context, None], id: strawberry.ID,
+        reason: Annotated[str, strawberry.argument(description="Explains the ground (for CONTROLLED_BY_ANOTHER_DATA_"
+                                                               "USER: the other data user's name and address).")],
+        ground: Annotated[RefusalGround | None, strawberry.argument(
+            description="The ground of the refusal.")] = None,
+    ) -> DataRequest:
+        code = ground.name if ground is not None else None
         async with info.context.mutation() as (session, caller):
-            return _wrap(info, caller, await fulfilment.refuse(session, caller, _id(id), reason))
+            return _wrap(info, caller, await fulfilment.refuse(session, caller, _id(id), reason, code))
 
     @strawberry.mutation(description="Records the s.19(2) written notice; only before dueAt. Requires "
                                      "`data_request write`.")

@@ -3,6 +3,10 @@
     GET /audit/access-report.csv?contactId=<Contact ID>[&from=<ISO-8601>][&to=<ISO-8601>]
     GET /audit/exposure-report.csv?from=<ISO-8601>&to=<ISO-8601>[&actorId=<User/ApiKey ID>]
 
+The exposure report's rows end with the person's name, e-mail and phone, through the caller's own field decisions
+(masked values masked, denied or out-of-scope ones blank), audited as the caller's READs, so the people affected
+by a breach can be told.
+
 Each download is audited (an EXPORT event, `details.report`) and that event is committed before any byte of
 the report is sent: if the audit write fails, the response is a 500 with no data. Errors are JSON in the
 GraphQL error shape (`errors[0].extensions.code`) with the matching HTTP status.
@@ -24,7 +28,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from resolvers.audit import log as audit
+from resolvers.contacts import contacts
 from resolvers.errors import BadInput
+from resolvers.projection import DENIED, Selection
 from resolvers.runtime import Caller
 from schema.audit import actor_global_id, contact_uuid, parse_actor_id
 from schema.context import build_context
@@ -85,7 +91,7 @@ async def _access(session: AsyncSession, caller: Caller, params: QueryParams) ->
     lo, hi = _time(params, "from"), _time(params, "to")
     report = await audit.access_report(session, caller, contact_id, lo, hi, download=True)
     rows: list[list[Any]] = [
-        ["actor_id", "actor_kind", "actor_label", "actions", "fields", "first_at", "last_at", "count"]
+        ["actor_id", "actor_kind", "actor_label", "actions", "fields", "first_at", "last_at", "count", "denied_fields"]
     ]
     rows += [
         [
@@ -97,10 +103,32 @@ async def _access(session: AsyncSession, caller: Caller, params: QueryParams) ->
             r.first_at,
             r.last_at,
             r.count,
+            r.denied_fields,
         ]
         for r in report.rows
     ]
     return f"access-report-{to_global('Contact', contact_id)}.csv", rows
+
+
+PERSON_FIELDS = ("firstName", "lastName", "email", "phone")
+PERSON_BATCH = 1000
+
+
+async def _people(session: AsyncSession, caller: Caller, ids: list[Any]) -> dict[Any, list[str]]:
+    """Name, e-mail and phone of each contact the caller may read, through their own field decisions (masked
+    values masked, denied ones blank) and audited as their READs, in batches."""
+    selection = Selection(frozenset(PERSON_FIELDS))
+    out: dict[Any, list[str]] = {}
+    for start in range(0, len(ids), PERSON_BATCH):
+        chunk = ids[start:start + PERSON_BATCH]
+        for record in await contacts.contacts_by_ids(session, caller, chunk, selection):
+            if record is None:
+                continue
+            shown = {n: record.values.get(n) for n in PERSON_FIELDS}
+            plain = {n: "" if v is DENIED or v is None else str(v) for n, v in shown.items()}
+            out[record.id] = [" ".join(x for x in (plain["firstName"], plain["lastName"]) if x), plain["email"],
+                              plain["phone"]]
+    return out
 
 
 async def exposure_rows(session: AsyncSession, caller: Caller, params: QueryParams) -> tuple[str, list[list[Any]]]:
@@ -109,8 +137,10 @@ async def exposure_rows(session: AsyncSession, caller: Caller, params: QueryPara
     actor = params.get("actorId")
     actor_id = parse_actor_id(actor, "actorId") if actor else None
     report = await audit.exposure_report(session, caller, lo, hi, actor_id, download=True, max_rows=None)
+    people = await _people(session, caller, [r.contact_id for r in report.rows])
     rows: list[list[Any]] = [
-        ["contact_id", "fields", "categories", "actors", "actor_ids", "read_count", "first_at", "last_at"]
+        ["contact_id", "fields", "categories", "actors", "actor_ids", "read_count", "first_at", "last_at",
+         "name", "email", "phone"]
     ]
     rows += [
         [
@@ -122,6 +152,7 @@ async def exposure_rows(session: AsyncSession, caller: Caller, params: QueryPara
             r.read_count,
             r.first_at,
             r.last_at,
+            *people.get(r.contact_id, ["", "", ""]),
         ]
         for r in report.rows
     ]

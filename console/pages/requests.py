@@ -15,7 +15,7 @@ from console.pages.home import request_row
 from console.unit import Console, Refusal, attempt, page, see_other
 from resolvers.errors import BadInput, NotFound
 from resolvers.exports import jobs as exports
-from resolvers.privacy import data_requests, fulfilment
+from resolvers.privacy import data_requests, fulfilment, letters, refusal_grounds
 from resolvers.runtime import Caller
 
 STATUSES = ("OPEN", "FULFILLED", "REFUSED")
@@ -110,9 +110,11 @@ async def _detail(console: Console, refused: Refusal | None = None) -> Response:
         job = await exports.get_job(db, caller, found.export_id) if found.export_id else None
         export = export_view(console, caller, job) if job is not None else None
         may_write = caller.access.can("data_request", "write")
+    zh = console.t.language != "en"
+    grounds = [(g.code, g.citations[found.kind], g.zh if zh else g.en) for g in refusal_grounds.for_kind(found.kind)]
     return console.render("request.html", status=refused.status if refused else 200, r=row, person=person,
                           export=export, error=refused.message if refused else None,
-                          may_write=may_write)
+                          may_write=may_write, grounds=grounds, letters=letters.stored(found))
 
 
 async def _act(console: Console, action: str) -> Response:
@@ -129,7 +131,8 @@ async def _act(console: Console, action: str) -> Response:
                 method = console.field("delivery_method") or None
                 await fulfilment.fulfil(db, caller, request_id, delivery_method=method)
             else:
-                await fulfilment.refuse(db, caller, request_id, console.field("reason"))
+                await fulfilment.refuse(db, caller, request_id, console.field("reason"),
+                                        console.field("ground") or None)
 
     refused = await attempt(work)
     if refused is not None:
@@ -174,6 +177,23 @@ async def export_json(request: Request) -> Response:
     return await page(request, "exportJob", _export_json)
 
 
+async def _letter(console: Console) -> Response:
+    request_id = uuid_in(console.request)
+    try:
+        letter_id = uuid.UUID(console.request.path_params["letter"])
+    except ValueError as exc:
+        raise NotFound("no such letter") from exc
+    async with console.db() as (db, caller):
+        letter = await letters.download(db, caller, request_id, letter_id)
+    name = f"{letter.kind.lower()}-{letter.language.lower()}-{letter.id}.html"
+    return Response(letter.html, media_type="text/html; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+async def letter(request: Request) -> Response:
+    return await page(request, "replyLetterHtml", _letter)
+
+
 def routes() -> list[Route]:
     return [
         Route("/requests", queue, methods=["GET"]),
@@ -183,4 +203,5 @@ def routes() -> list[Route]:
         Route("/requests/{id}/fulfil", fulfil, methods=["POST"]),
         Route("/requests/{id}/refuse", refuse, methods=["POST"]),
         Route("/exports/{id}.json", export_json, methods=["GET"]),
+        Route("/requests/{id}/letters/{letter}.html", letter, methods=["GET"]),
     ]

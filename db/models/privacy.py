@@ -71,7 +71,7 @@ class DataRequest(WorkspaceBase):
     delivery_method: Mapped[str | None] = mapped_column(String(200))
     correction: Mapped[str | None] = mapped_column(Text)
     refusal_ground: Mapped[str | None] = mapped_column(String(64))
-    letters: Mapped[dict[str, Any] | None] = mapped_column(JSONB)  # kind -> language -> text
+    letters: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONB)  # reply letters (resolvers.privacy.letters)
     correction_notices: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONB)
     requester_pseudonymised_at: Mapped[datetime | None]
 

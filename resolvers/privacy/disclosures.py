@@ -2,8 +2,8 @@
 a correction can be passed on to them (PDPO s.23(1)(c)). Computed from the audit log:
 
 * exports: downloads (EXPORT events, phase `downloaded`) of this contact's export (e.g. for an access
-  request) and of whole-workspace exports made after the contact existed; their fields are those the
-  finished export recorded;
+  request) and of whole-workspace exports made after the contact existed, named by who requested the export
+  (the link's holder is not signed in); their fields are those the finished export recorded;
 * partner API keys: READ events by `api_key` actors on the contact or its activities;
 * webhooks: deliveries of events about the contact or its activities (EXPORT events, phase `webhook`: the
   recipient URL and the field names the event carried, never values).
@@ -34,7 +34,12 @@ WINDOW = timedelta(days=365)
 
 _SQL = """
 WITH ev AS (
-  SELECT e.id, e.occurred_at, e.actor_id, e.actor_kind,
+  SELECT e.id, e.occurred_at,
+         -- a download is made through a link (actor kind `link`): the export's requester is who received it
+         CASE WHEN e.details ->> 'phase' = 'downloaded' AND e.details ->> 'requestedBy' IS NOT NULL
+              THEN CAST(e.details ->> 'requestedBy' AS uuid) ELSE e.actor_id END AS actor_id,
+         CASE WHEN e.details ->> 'phase' = 'downloaded' AND e.details ->> 'requestedBy' IS NOT NULL
+              THEN coalesce(e.details ->> 'requestedByKind', e.actor_kind) ELSE e.actor_kind END AS actor_kind,
          CASE WHEN e.details ->> 'phase' = 'webhook' THEN e.fields
               WHEN e.action = 'EXPORT' THEN coalesce((
              SELECT c.fields FROM audit_events c

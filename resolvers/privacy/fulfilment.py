@@ -4,9 +4,11 @@ partial-compliance notice.
 Fulfilment depends on the kind. ACCESS: the copy must have been made and delivered, so it is CONFLICT
 (`EXPORT_NOT_READY`) until a contact export made for this request has SUCCEEDED, and the delivery method is
 recorded with the time (a request naming nobody is answered by letter alone). ERASURE erases every named
-contact (`eraseContact`, with its own checks). CORRECTION records the correction made. A refusal (s.20, s.24)
-writes the s.27 log book, kept 4 years outside audit rotation. A partial-compliance notice (s.19(2)) is only
-accepted before the deadline.
+contact (`eraseContact`, with its own checks). CORRECTION records the correction made and passes it on to the
+recipients of the person's data (`correction_notices`, s.23(1)(c)). A refusal names a ground of the ordinance
+(`refusal_grounds`: s.20 for access, s.24 for correction) and writes the s.27 log book, kept 4 years outside
+audit rotation. A partial-compliance notice (s.19(2)) is only accepted before the deadline. Each answer writes
+its reply letter in English and Chinese (`letters`).
 
 Permissions: `data_request write` on a request the caller can see; ERASURE also needs `erase` on the contacts.
 """
@@ -22,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from db.models import DataRequest, ExportJob, LogBookEntry
 from resolvers.contacts.validation import InvalidValue, normalize_text
 from resolvers.errors import BadInput, Conflict
-from resolvers.privacy import data_requests, erasure
+from resolvers.privacy import correction_notices, data_requests, erasure, letters, refusal_grounds
 from resolvers.runtime import Caller
 
 RESOURCE = data_requests.RESOURCE
@@ -89,6 +91,7 @@ async def fulfil(session: AsyncSession, caller: Caller, request_id: uuid.UUID, *
         if delivery_method:
             request.delivery_method = _required_text(delivery_method, 200, "deliveryMethod", "")
             request.delivered_at = now
+        await correction_notices.send(session, caller, request, contact_ids)
     else:
         for contact_id in contact_ids:
             reason = f"data request {request.id} (erasure)"
@@ -96,17 +99,41 @@ async def fulfil(session: AsyncSession, caller: Caller, request_id: uuid.UUID, *
     request.status = "FULFILLED"
     request.fulfilled_at = now
     await session.flush()
+    if request.kind == "ACCESS":
+        await letters.write(session, caller, request, "ACCESS_REPLY" if contact_ids else "NO_DATA_HELD")
+    elif request.kind == "CORRECTION":
+        await letters.write(session, caller, request, "CORRECTION_REPLY")
     _updated(caller, request, status="FULFILLED", contactIds=[str(c) for c in contact_ids],
              **({"deliveryMethod": request.delivery_method} if request.delivery_method else {}))
     return request
 
 
-async def refuse(session: AsyncSession, caller: Caller, request_id: uuid.UUID, reason: str) -> DataRequest:
+def _ground(kind: str, code: str | None, reason: str) -> refusal_grounds.Ground:
+    """The ground given, valid for the kind; or the one the reason cites by section. Free text alone ("no") is
+    not a ground."""
+    valid = refusal_grounds.for_kind(kind)
+    if code is None:
+        ground = refusal_grounds.cited(kind, reason)
+        if ground is None:
+            raise BadInput("name the ground of the refusal (`ground`, one of "
+                           f"{', '.join(g.code for g in valid)}); the reason explains it", field="ground")
+        return ground
+    ground = refusal_grounds.GROUNDS.get(code)
+    if ground is None or ground not in valid:
+        raise BadInput(f"{code} is not a ground for refusing a {kind} request; one of "
+                       f"{', '.join(g.code for g in valid)}", field="ground")
+    return ground
+
+
+async def refuse(session: AsyncSession, caller: Caller, request_id: uuid.UUID, reason: str,
+                 ground: str | None = None) -> DataRequest:
     request = await _open(session, caller, request_id)
     reason = _required_text(reason, 5000, "reason", "a refusal needs its reason (s.21 / s.25 notice)")
+    chosen = _ground(request.kind, ground, reason)
     now = caller.runtime.now()
     request.status = "REFUSED"
     request.refusal_reason = reason
+    request.refusal_ground = chosen.code
     session.add(
         LogBookEntry(
             id=uuid.uuid4(),
@@ -118,11 +145,13 @@ async def refuse(session: AsyncSession, caller: Caller, request_id: uuid.UUID, r
             refused_at=now,
             actor_id=caller.principal.id,
             keep_until=now + LOG_BOOK_KEEP,
-            details={"receivedAt": request.received_at.isoformat(), "dueAt": request.due_at.isoformat()},
+            details={"receivedAt": request.received_at.isoformat(), "dueAt": request.due_at.isoformat(),
+                     "ground": chosen.code, "section": refusal_grounds.citation(chosen, request.kind)},
         )
     )
     await session.flush()
-    _updated(caller, request, status="REFUSED", logBook=True)
+    _updated(caller, request, status="REFUSED", logBook=True, ground=chosen.code)
+    await letters.write(session, caller, request, "REFUSAL")
     return request
 
 
@@ -140,4 +169,5 @@ async def record_partial_notice(
     request.partial_notice = notice
     await session.flush()
     _updated(caller, request, partialComplianceNotice=True)
+    await letters.write(session, caller, request, "PARTIAL_COMPLIANCE")
     return request

@@ -1,7 +1,10 @@
 # ruff: noqa: RUF001  (the Chinese text uses full-width punctuation, as Chinese should)
 """`privacyNotice(language)`: a plain-language description of what the workspace stores and why (DPP1(3),
-DPP5), generated from its field definitions (PII categories, custom fields and their purposes) and its enabled
-retention policies, in English or Traditional Chinese, for the business's privacy policy.
+DPP5), generated from its field definitions (PII categories, custom fields and their purposes), the classes of
+transferees (active webhooks and partner API keys, by their declared description or name), its enabled retention
+policies (in plain words: "Cold leads: anonymised 2 years after the last contact with us") and the workspace
+settings (the business's name; its data protection officer, who handles access and correction requests, and how
+to reach them), in English or Traditional Chinese, for the business's privacy policy.
 
 It describes categories and purposes only, never values. Needs `field_definition` `read`.
 """
@@ -9,16 +12,19 @@ It describes categories and purposes only, never values. Needs `field_definition
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
+from urllib.parse import urlsplit
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from authz.fields import ENCRYPTED_CATEGORIES, PII_CATEGORIES
 from authz.permissions import Action, Resource
-from db.models import FieldDefinition, RetentionPolicy
+from db.models import ApiKey, FieldDefinition, RetentionPolicy, Webhook
 from resolvers.errors import BadInput
-from resolvers.retention import actions as retention_actions
+from resolvers.privacy import retention_words
 from resolvers.runtime import Caller
+from resolvers.workspaces import settings as workspace_settings
 
 LANGUAGES = ("EN", "ZH")
 # category -> language -> (heading, why we hold it)
@@ -86,7 +92,22 @@ LABELS: dict[str, tuple[str, str]] = {
 TEXT = {
     "EN": {
         "title": "Personal data we hold about you, and why",
-        "intro": "This notice describes the personal data in our customer records and what it is used for.",
+        "intro": "This notice describes the personal data {business} holds in its customer records and what it is"
+                 " used for.",
+        "transfer": "Who we may pass it to",
+        "transfer_none": "We do not pass your personal data to anyone outside {business}, except where the law"
+                         " requires it.",
+        "transfer_some": "We may pass your personal data to these classes of recipients, only for the purposes"
+                         " above: {classes}.",
+        "transfer_api": "{name} (connected systems with access to our records)",
+        "transfer_hook": "{name} (notified automatically of changes, with record identifiers only)",
+        "dpo": "Access and correction requests",
+        "dpo_body": "Our data protection officer handles requests for access to, and correction of, personal data."
+                    " Write to: {who}.",
+        "dpo_none": "Send requests for access to, or correction of, personal data in writing to {business}.",
+        "dpo_email": "e-mail {value}",
+        "dpo_phone": "phone {value}",
+        "dpo_address": "address {value}",
         "purpose": "We hold it {why}.",
         "custom_purpose": "{field}: {purpose}",
         "encrypted": "It is stored encrypted.",
@@ -98,19 +119,28 @@ TEXT = {
         ),
         "retention": "How long we keep it",
         "retention_none": "We keep personal data no longer than is necessary for the purposes above.",
-        "retention_rule": "{entity} matching \u201c{condition}\u201d are {action} after {days} days.",
         "rights": "Your rights",
         "rights_body": (
             "You may ask for a copy of the personal data we hold about you and ask us to correct it"
             " (Personal Data (Privacy) Ordinance, sections 18 and 22). We answer within 40 days."
             " If we have passed your data to others in the last 12 months, we will pass on any correction."
         ),
-        "entities": {"contact": "Contacts", "activity": "Activity records", "consent": "Marketing consents"},
         "sep": ", ",
     },
     "ZH": {
         "title": "我們持有閣下的個人資料及其用途",
-        "intro": "本通知說明我們客戶紀錄中持有的個人資料，以及該等資料的用途。",
+        "intro": "本通知說明{business}在客戶紀錄中持有的個人資料，以及該等資料的用途。",
+        "transfer": "資料可能轉移予的人士",
+        "transfer_none": "除法律要求外，我們不會把閣下的個人資料轉移予{business}以外的任何人士。",
+        "transfer_some": "我們可能只為上述目的，把閣下的個人資料轉移予以下類別的人士：{classes}。",
+        "transfer_api": "{name}（可存取我們紀錄的連接系統）",
+        "transfer_hook": "{name}（自動獲通知資料變更，只包括紀錄編號）",
+        "dpo": "查閱及改正資料要求",
+        "dpo_body": "本機構的保障資料主任負責處理查閱及改正個人資料的要求。聯絡方法：{who}。",
+        "dpo_none": "如欲查閱或改正個人資料，請以書面向{business}提出。",
+        "dpo_email": "電郵 {value}",
+        "dpo_phone": "電話 {value}",
+        "dpo_address": "地址 {value}",
         "purpose": "我們持有此等資料，{why}。",
         "custom_purpose": "{field}：{purpose}",
         "encrypted": "此等資料以加密方式儲存。",
@@ -121,23 +151,13 @@ TEXT = {
         ),
         "retention": "資料保存期",
         "retention_none": "我們保存個人資料的時間不會超過實現上述目的所需的時間。",
-        "retention_rule": "符合「{condition}」的{entity}會在 {days} 日後{action}。",
         "rights": "閣下的權利",
         "rights_body": (
             "閣下可要求查閱我們持有關於閣下的個人資料，並要求改正（《個人資料（私隱）條例》第18條及第22條）。"
             "我們會在40日內回覆。如我們在過去12個月曾向他人披露閣下的資料，我們會把改正通知對方。"
         ),
-        "entities": {"contact": "聯絡人紀錄", "activity": "活動紀錄", "consent": "促銷同意"},
         "sep": "、",
     },
-}
-ACTIONS_ZH = {
-    "archived": "封存",
-    "anonymised": "匿名化",
-    "deleted": "刪除",
-    "cleared of free text": "清除文字內容",
-    "expired (needs refresh)": "失效（須重新取得同意）",
-    "cleared of some fields": "清除部分欄位",
 }
 
 
@@ -185,19 +205,40 @@ def _retention_section(policies: list[RetentionPolicy], language: str) -> Sectio
     t = TEXT[language]
     if not policies:
         return Section(str(t["retention"]), str(t["retention_none"]))
-    entities: dict[str, str] = t["entities"]  # type: ignore[assignment]
-    rules = []
-    for p in policies:
-        action = retention_actions.describe(p.entity, p.action)
-        rules.append(
-            str(t["retention_rule"]).format(
-                entity=entities.get(p.entity, p.entity),
-                condition=p.condition,
-                action=action if language == "EN" else ACTIONS_ZH.get(action, action),
-                days=p.after_days,
-            )
-        )
-    return Section(str(t["retention"]), " ".join(rules))
+    return Section(str(t["retention"]), " ".join(retention_words.sentence(p, language) for p in policies))
+
+
+def _transfer_section(classes: list[tuple[str, str]], business: str, language: str) -> Section:
+    t = TEXT[language]
+    if not classes:
+        return Section(str(t["transfer"]), str(t["transfer_none"]).format(business=business))
+    named = str(t["sep"]).join(str(t[f"transfer_{kind}"]).format(name=name) for kind, name in classes)
+    return Section(str(t["transfer"]), str(t["transfer_some"]).format(classes=named))
+
+
+def _dpo_section(settings: workspace_settings.Settings, language: str) -> Section:
+    t = TEXT[language]
+    given = (("email", settings.dpo_email), ("phone", settings.dpo_phone_display), ("address", settings.dpo_address))
+    reach = [str(t[f"dpo_{key}"]).format(value=value) for key, value in given if value]
+    if not reach and not settings.dpo_name:
+        return Section(str(t["dpo"]), str(t["dpo_none"]).format(business=settings.business_name))
+    who = str(t["sep"]).join([settings.dpo_name or "", *reach] if settings.dpo_name else reach)
+    return Section(str(t["dpo"]), str(t["dpo_body"]).format(who=who))
+
+
+async def _transferees(session: AsyncSession, now: datetime) -> list[tuple[str, str]]:
+    """Active partner API keys (by name) and webhooks (by their description, else their host), each once."""
+    keys = (await session.execute(
+        select(ApiKey.name)
+        .where(ApiKey.revoked_at.is_(None), or_(ApiKey.expires_at.is_(None), ApiKey.expires_at > now))
+        .order_by(ApiKey.name)
+    )).scalars()
+    hooks = (await session.execute(
+        select(Webhook.description, Webhook.url).where(Webhook.active.is_(True)).order_by(Webhook.created_at)
+    )).all()
+    out = [("api", name) for name in dict.fromkeys(keys)]
+    named = [description or urlsplit(url).hostname or url for description, url in hooks]
+    return out + [("hook", name) for name in dict.fromkeys(named)]
 
 
 async def notice(session: AsyncSession, caller: Caller, language: str) -> Notice:
@@ -220,13 +261,17 @@ async def notice(session: AsyncSession, caller: Caller, language: str) -> Notice
             )
         ).scalars()
     )
+    settings = await workspace_settings.load(session, caller.tenant.name)
+    business = settings.business_name
     t = TEXT[language]
-    sections = [Section("", str(t["intro"]))]
+    sections = [Section("", str(t["intro"]).format(business=business))]
     for category in PII_CATEGORIES:
         fields = [d for d in definitions if d.pii_category == category]
         if fields:
             sections.append(_category_section(category, fields, language))
     sections.append(Section(str(t["marketing"]), str(t["marketing_body"])))
+    sections.append(_transfer_section(await _transferees(session, caller.runtime.now()), business, language))
     sections.append(_retention_section(policies, language))
     sections.append(Section(str(t["rights"]), str(t["rights_body"])))
+    sections.append(_dpo_section(settings, language))
     return Notice(language, str(t["title"]), sections)

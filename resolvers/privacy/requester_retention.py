@@ -1,6 +1,7 @@
 """The requester's name does not stay beside an erased record forever (DPP2): once a request is closed and its
 log-book period (4 years, s.27) has passed, its requester name becomes a pseudonym ("Requester 1a2b3c4d") and
-its requester e-mail is dropped, in the register and in the log book. Part of the daily retention job;
+its requester e-mail is dropped, in the register and in the log book, and the reply letters (which are addressed to
+the requester by name) are deleted. Part of the daily retention job;
 idempotent (a pseudonymised request is not selected again)."""
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ async def pseudonymise_requesters(session: AsyncSession, audit: AuditBuffer, now
     done = list((await session.execute(
         update(DataRequest)
         .where(DataRequest.status != "OPEN", DataRequest.requester_pseudonymised_at.is_(None), closed_at < cutoff)
-        .values(requester_name=_pseudonym(DataRequest.id), requester_email=None, requester_pseudonymised_at=now)
+        .values(requester_name=_pseudonym(DataRequest.id), requester_email=None, requester_pseudonymised_at=now,
+                letters=None)
         .returning(DataRequest.id)
     )).scalars())
     await session.execute(
@@ -39,6 +41,6 @@ async def pseudonymise_requesters(session: AsyncSession, audit: AuditBuffer, now
     )
     for request_id in done:
         audit.event("UPDATE", entity_type="data_request", entity_id=str(request_id),
-                    fields=["requesterName", "requesterEmail"], categories=["name", "contact"],
+                    fields=["requesterName", "requesterEmail", "letters"], categories=["name", "contact"],
                     details={"pseudonymised": True, "reason": "log-book period passed"})
     return len(done)

@@ -28,12 +28,14 @@ EVENT_TYPES: dict[str, tuple[str, str]] = {
     "data_request.created": ("DataRequest", "data_request"),
     "data_request.due_soon": ("DataRequest", "data_request"),
     "data_request.overdue": ("DataRequest", "data_request"),
+    # s.23(1)(c): a correction passed on to a webhook that received the person's data (sent to it whether or not
+    # it subscribed; `changedFields` are the fields it had received)
+    "contact.corrected": ("Contact", "contact"),
     "export.finished": ("ExportJob", "export"),
     "policy.changed": ("Workspace", "policy"),
 }
 
-_RECORD = text(
-    """
+_RECORD_SQL = """
     WITH p AS (SELECT CAST(:id AS uuid) AS id, CAST(:type AS varchar) AS type, CAST(:at AS timestamptz) AS at,
                       CAST(:entity_type AS varchar) AS entity_type, CAST(:entity_id AS varchar) AS entity_id,
                       CAST(:data AS jsonb) AS data, CAST(:once AS boolean) AS once),
@@ -49,7 +51,12 @@ _RECORD = text(
     SELECT gen_random_uuid(), subs.id, ev.id, 'PENDING', 0, ev.occurred_at, ev.occurred_at FROM subs, ev
     RETURNING webhook_id
     """
-)
+_RECORD = text(_RECORD_SQL)
+# The same, to chosen active webhooks whatever their subscriptions (a legal notice, not a feed).
+_RECORD_TO = text(_RECORD_SQL.replace(
+    "subs AS (SELECT w.id FROM webhooks w, p WHERE w.active AND p.type = ANY(w.events))",
+    "subs AS (SELECT w.id FROM webhooks w WHERE w.active AND w.id = ANY(CAST(:targets AS uuid[])))",
+))
 
 
 async def record(
@@ -60,9 +67,11 @@ async def record(
     changed_fields: Iterable[str] = (),
     *,
     once: bool = False,
+    to: Iterable[uuid.UUID] | None = None,
 ) -> list[uuid.UUID]:
     """Write the event for every subscribed webhook; the ids of those webhooks. `once`: not when an event of this
-    type was already written for this entity (reminders run daily)."""
+    type was already written for this entity (reminders run daily). `to`: for these active webhooks only,
+    subscribed or not."""
     node, entity_type = EVENT_TYPES[event_type]
     data = {"id": global_id(node, entity_id), "changedFields": list(dict.fromkeys(changed_fields))}
     params = {
@@ -74,15 +83,21 @@ async def record(
         "data": json.dumps(data),
         "once": once,
     }
+    if to is not None:
+        params["targets"] = list(to)
+        return list((await session.execute(_RECORD_TO, params)).scalars())
     return list((await session.execute(_RECORD, params)).scalars())
 
 
 async def emit(
-    session: AsyncSession, caller: Caller, event_type: str, entity_id: object, changed_fields: Iterable[str] = ()
-) -> None:
-    """`record`, then one delivery message per webhook once the caller's unit of work commits."""
-    for webhook_id in set(await record(session, event_type, entity_id, caller.runtime.now(), changed_fields)):
+    session: AsyncSession, caller: Caller, event_type: str, entity_id: object, changed_fields: Iterable[str] = (),
+    *, to: Iterable[uuid.UUID] | None = None,
+) -> list[uuid.UUID]:
+    """`record`, then one delivery message per webhook once the caller's unit of work commits; the webhooks."""
+    ids = set(await record(session, event_type, entity_id, caller.runtime.now(), changed_fields, to=to))
+    for webhook_id in ids:
         caller.enqueue("webhooks.deliver", slug=caller.tenant.slug, webhook_id=str(webhook_id))
+    return sorted(ids)
 
 
 def body(event: WebhookEvent, workspace: str) -> bytes:

@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.models import Activity, Consent, Contact, Team, User
+from db.models import Activity, Consent, Contact, Team, User, WorkspaceSettings
 from db.queries import contacts as contact_q
 from db.tenancy import Tenant, TenantDirectory
 from db.units import Units
@@ -63,8 +63,23 @@ async def ensure_demo(directory: TenantDirectory) -> Tenant:
     return tenant
 
 
+DEMO_SETTINGS = {  # named in the privacy notice, the reply letters and the copies
+    "business_name": "Demo Trading Co. Limited",
+    "dpo_name": "Ms Chan Mei Ling, Data Protection Officer",
+    "dpo_email": "dpo@demo.example.com",
+    "dpo_phone": "+85221234567",
+    "dpo_address": "12/F, 88 Queen's Road Central, Central, Hong Kong",
+}
+
+
 async def _seed(session: AsyncSession, tenant: Tenant) -> None:
     rnd = random.Random(852)
+    settings = await session.get(WorkspaceSettings, 1)
+    if settings is None:
+        settings = WorkspaceSettings(id=1, time_zone="Asia/Hong_Kong")
+        session.add(settings)
+    for column, value in DEMO_SETTINGS.items():
+        setattr(settings, column, value)
     policy = policies.build_policy(1, await policies.q.load_policy_lines(session), [])
     teams: dict[str, uuid.UUID] = {}
     for name in {t for _, _, t in DEMO_USERS if t}:

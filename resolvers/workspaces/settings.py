@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
+import phonenumbers
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import WorkspaceSettings
@@ -37,6 +38,17 @@ class Settings:
 
     def local(self, at: datetime) -> datetime:
         return at.astimezone(self.zone)
+
+    @property
+    def dpo_phone_display(self) -> str | None:
+        """The DPO's phone as a person writes it (+852 2123 4567); stored in E.164."""
+        if not self.dpo_phone:
+            return None
+        try:
+            number = phonenumbers.parse(self.dpo_phone, None)
+        except phonenumbers.NumberParseException:
+            return self.dpo_phone
+        return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL))
 
 
 async def _row(session: AsyncSession) -> WorkspaceSettings:

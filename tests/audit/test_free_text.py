@@ -37,7 +37,8 @@ async def test_free_text_pii_that_leaves_is_a_read_event(
     consent_id = str(from_global(consent["recordConsent"]["id"])[1])
     request = await ok(http, 'mutation($c:ID!){ createDataRequest(input:{kind: ACCESS, contactId: $c,'
                              ' requesterName: "Chan Tai Man"}){ id } }', {"c": contact}, token=token)
-    await ok(http, 'mutation($id:ID!){ refuseDataRequest(id:$id, reason:"identity not proven"){ id } }',
+    await ok(http, 'mutation($id:ID!){ refuseDataRequest(id:$id, reason:"identity not proven",'
+             ' ground: IDENTITY_NOT_PROVEN){ id } }',
              {"id": request["createDataRequest"]["id"]}, token=token)
 
     rid = request_id("free")

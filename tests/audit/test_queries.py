@@ -265,7 +265,8 @@ async def test_access_report_csv(scene: Scene, http: httpx.AsyncClient, runtime:
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("text/csv")
     assert "attachment" in response.headers["content-disposition"]
-    assert response.text.splitlines()[0] == "actor_id,actor_kind,actor_label,actions,fields,first_at,last_at,count"
+    assert response.text.splitlines()[0] == \
+        "actor_id,actor_kind,actor_label,actions,fields,first_at,last_at,count,denied_fields"
     by_actor = {r["actor_id"]: r for r in parse_csv(response.text)}
     rep = by_actor[scene.rep["id"]]
     assert (rep["actor_label"], rep["actions"], rep["fields"], rep["count"]) == (
@@ -293,7 +294,7 @@ async def test_exposure_report_csv(scene: Scene, http: httpx.AsyncClient, runtim
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("text/csv")
     lines = response.text.splitlines()
-    assert lines[0] == "contact_id,fields,categories,actors,actor_ids,read_count,first_at,last_at"
+    assert lines[0] == "contact_id,fields,categories,actors,actor_ids,read_count,first_at,last_at,name,email,phone"
     by_contact = {r["contact_id"]: r for r in parse_csv(response.text)}
     assert set(by_contact) == {scene.contact, scene.other}
     first = by_contact[scene.contact]
@@ -303,6 +304,9 @@ async def test_exposure_report_csv(scene: Scene, http: httpx.AsyncClient, runtim
         scene.rep["id"],
         "4",
     )
+    # The person, to tell them: through the admin's own field rules, audited as the admin's READs.
+    assert (first["name"], first["email"]) == ("Chan Tai Man", "chan@example.com")
+    assert by_contact[scene.other]["email"] == "lee@example.com"
     exports = await rows(runtime, scene.ws.slug, action="EXPORT")
     assert any(r.details["report"] == "exposureReport" for r in exports)
 

@@ -26,7 +26,8 @@ LIST = f"""query($s:DataRequestStatus,$o:Boolean){{ dataRequests(status:$s, over
   edges {{ node {{ {REQUEST} }} }} }} }}"""
 FULFIL = f"mutation($id:ID!){{ fulfilDataRequest(id:$id){{ {REQUEST} }} }}"
 FULFIL_BY = f"mutation($id:ID!,$m:String){{ fulfilDataRequest(id:$id, deliveryMethod:$m){{ {REQUEST} }} }}"
-REFUSE = f"mutation($id:ID!,$r:String!){{ refuseDataRequest(id:$id, reason:$r){{ {REQUEST} }} }}"
+REFUSE = ("mutation($id:ID!,$r:String!,$g:RefusalGround){ refuseDataRequest(id:$id, reason:$r, ground:$g)"
+          f"{{ {REQUEST} }} }}")
 NOTICE = f"mutation($id:ID!,$n:String!){{ recordPartialComplianceNotice(id:$id, notice:$n){{ {REQUEST} }} }}"
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -97,7 +98,8 @@ async def test_deadlines_overdue_and_due_soon_with_an_injected_clock(
 async def test_refusals_land_in_the_log_book(gql: GraphQLClient, runtime: Runtime, ws: Workspace) -> None:
     request = await new_request(gql, ws, "CORRECTION")
     reason = "The opinion recorded is not a fact that can be corrected (s.25(1))."
-    refused = (await gql.ok(REFUSE, {"id": request["id"], "r": reason}, ws.admin_token))["refuseDataRequest"]
+    refused = (await gql.ok(REFUSE, {"id": request["id"], "r": reason, "g": "DATA_NOT_INACCURATE"},
+                            ws.admin_token))["refuseDataRequest"]
     assert refused["status"] == "REFUSED" and refused["refusalReason"] == reason and refused["daysRemaining"] is None
     book = (await gql.ok("{ logBook { dataRequestId contactId kind requesterName reason refusedAt keepUntil } }",
                          token=ws.admin_token))["logBook"]

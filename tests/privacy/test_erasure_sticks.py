@@ -17,7 +17,8 @@ from workers.broker import unit_of_work
 ERASE = "mutation($id:ID!,$r:String!){ eraseContact(id:$id, reason:$r){ id email company jobTitle anonymisedAt } }"
 UPDATE = "mutation($id:ID!,$i:ContactInput!){ updateContact(id:$id, input:$i){ id email phone } }"
 TAG = "mutation($n:String!,$c:String){ tagField(entity:\"contact\", name:$n, piiCategory:$c){ name piiCategory } }"
-REFUSE = "mutation($id:ID!){ refuseDataRequest(id:$id, reason:\"repeated request\"){ status } }"
+REFUSE = ("mutation($id:ID!){ refuseDataRequest(id:$id, reason:\"identity not proven\", ground: IDENTITY_NOT_PROVEN)"
+          "{ status } }")
 
 
 async def test_update_contact_refuses_an_erased_persons_identifiers(gql: GraphQLClient,
@@ -64,6 +65,9 @@ async def test_requester_names_are_pseudonymised_after_the_log_book_period(
     closed = await create_request(gql, ws, ws.admin_token, requesterName="Wong Siu Ming",
                                   requesterEmail="siu.ming@example.hk")
     await gql.ok(REFUSE, {"id": closed["id"]}, ws.admin_token)
+    letters_query = "query($id:ID!){ dataRequest(id:$id){ letters { kind } } }"
+    written = (await gql.ok(letters_query, {"id": closed["id"]}, ws.admin_token))["dataRequest"]["letters"]
+    assert written == [{"kind": "REFUSAL"}, {"kind": "REFUSAL"}]  # EN and ZH, both addressed to Wong Siu Ming
     still_open = await create_request(gql, ws, ws.admin_token, requesterName="Lee Ka Yan")
     for at, expected in ((t0 + timedelta(days=400), 0), (t0 + timedelta(days=4 * 365 + 5), 1)):
         with frozen(runtime, at):
@@ -71,14 +75,15 @@ async def test_requester_names_are_pseudonymised_after_the_log_book_period(
                 assert unit is not None
                 assert await requester_retention.pseudonymise_requesters(*unit, runtime.now()) == expected
     raw = str(from_global(closed["id"])[1])
-    rows = await sql(runtime, ws.slug, "SELECT requester_name, requester_email FROM data_requests WHERE id = :i",
-                     {"i": raw})
-    assert tuple(rows[0]) == (f"Requester {raw[:8]}", None)
+    rows = await sql(runtime, ws.slug, "SELECT requester_name, requester_email, letters FROM data_requests "
+                     "WHERE id = :i", {"i": raw})
+    assert tuple(rows[0]) == (f"Requester {raw[:8]}", None, None)  # the refusal letters named the requester
     book = await sql(runtime, ws.slug, "SELECT requester_name FROM log_book WHERE data_request_id = :i", {"i": raw})
     assert [r[0] for r in book] == [f"Requester {raw[:8]}"]
     kept = await sql(runtime, ws.slug, "SELECT requester_name FROM data_requests WHERE id = :i",
                      {"i": str(from_global(still_open["id"])[1])})
     assert kept[0][0] == "Lee Ka Yan"
+    assert (await gql.ok(letters_query, {"id": closed["id"]}, ws.admin_token))["dataRequest"]["letters"] == []
     audit = await sql(runtime, ws.slug, "SELECT count(*) FROM audit_events WHERE entity_id = :i AND "
                       "details->>'pseudonymised' = 'true'", {"i": raw})
     assert audit[0][0] == 1

@@ -69,7 +69,8 @@ async def test_the_privacy_notice_describes_fields_purposes_and_retention(gql: G
     assert "Identity document numbers" in headings and "Direct marketing" in headings
     assert "memberNo: Loyalty scheme membership" in en["text"]
     assert "Hong Kong Identity Card number" in en["text"] and "stored encrypted" in en["text"]
-    assert "Contacts matching \u201cstage = COLD\u201d are anonymised after 730 days." in en["text"]
+    assert "Cold leads: anonymised (names and contact details removed) 2 years after the last contact with us." \
+        in en["text"] and "stage = COLD" not in en["text"]
     assert "40 days" in en["text"]
 
     zh = (await gql.ok(NOTICE, {"l": "ZH"}, ws.admin_token))["privacyNotice"]
