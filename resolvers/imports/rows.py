@@ -33,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from authz.errors import AccessDenied
 from authz.permissions import Action
+from db import bulk
 from db.models import Contact, ContactHistory
 from db.models.base import utcnow
 from db.queries import contacts as q
@@ -66,6 +67,7 @@ class _Row:
     given: dict[str, Any]
     patch: ContactPatch
     keys: list[Key]
+    hashes: list[tuple[str, bytes]]  # suppression list hashes of its identifiers (defaults add none)
 
 
 @dataclass
@@ -119,7 +121,8 @@ def _parse(caller: Caller, plan: mapping.Plan, number: int, raw: dict[str, Any])
         patch = build_patch(given, registry, creating=False)
     except (DomainError, AccessDenied) as exc:
         return _refused(number, exc)
-    return _Row(number, given, patch, _keys(caller, plan, patch.values))
+    return _Row(number, given, patch, _keys(caller, plan, patch.values),
+                suppression.hashes(caller.tenant.cipher, patch.values))
 
 
 async def _stored_matches(session: AsyncSession, caller: Caller, rows: Sequence[_Row],
@@ -206,8 +209,8 @@ class _Batch:
         if refused is not None:
             raise refused
 
-    def check_suppression(self, listed: set[bytes], values: Mapping[str, Any]) -> None:
-        kinds = [kind for kind, h in suppression.hashes(self.cipher, values) if h in listed]
+    def check_suppression(self, listed: set[bytes], row: _Row) -> None:
+        kinds = [kind for kind, h in row.hashes if h in listed]
         if kinds:
             raise suppression.refusal(kinds)
 
@@ -218,7 +221,7 @@ class _Batch:
         new = ContactPatch(dict(row.patch.values), dict(row.patch.custom))
         creation_defaults(new)
         contacts.default_owner(self.caller, new)
-        self.check_suppression(listed, new.values)
+        self.check_suppression(listed, row)
         self.check_writes(contacts.chosen_fields(new, row.given), self.new_flags)
         contact_id = uuid.uuid4()
         created_at = self.clock + timedelta(microseconds=len(self.writes.inserts))  # file order, for `match`
@@ -242,7 +245,7 @@ class _Batch:
         """`contacts.update_contact` on a matched contact, in memory (a file sets no owner, team or consent, so
         the contact stays in the importer's write scope)."""
         patch = row.patch
-        self.check_suppression(listed, patch.values)
+        self.check_suppression(listed, row)
         self.check_writes(patch, contact.flags)
         changes = {n: (old, new) for n, new in patch.values.items()
                    if (old := self._current(contact, n, False)) != new}
@@ -289,8 +292,7 @@ async def _write(session: AsyncSession, caller: Caller, batch: _Batch) -> None:
                  "updated_at": now, "legal_hold": False, **q.encode(new.values, cid, cipher)}
                 for cid, new in pending.inserts.items()]
         names = list(dict.fromkeys(k for r in rows for k in r))
-        # RETURNING makes SQLAlchemy send multi-row INSERTs ("insertmanyvalues", paged under the bind limit)
-        await session.execute(insert(CONTACTS).returning(q.T.id), [{n: r.get(n) for n in names} for r in rows])
+        await bulk.insert_many(session, CONTACTS, [{n: r.get(n) for n in names} for r in rows])
     if pending.updates:
         encoded = {cid: (q.encode(p.values, cid, cipher), custom_columns(cid, p.custom))
                    for cid, p in pending.updates.items()}
@@ -302,8 +304,10 @@ async def _write(session: AsyncSession, caller: Caller, batch: _Batch) -> None:
         if any(custom for _, custom in encoded.values()):
             changes["custom_fields"] = q.T.custom_fields.op("||")(table.c.custom)
         await session.execute(update(CONTACTS).where(q.T.id == table.c.id).values(updated_at=now, **changes))
-    if pending.history:
-        await session.execute(insert(HISTORY).returning(HISTORY.c.id), pending.history)
+    if pending.history:  # in the order the rows made the changes
+        for n, change in enumerate(pending.history):
+            change["occurred_at"] = now + timedelta(microseconds=n)
+        await bulk.insert_many(session, HISTORY, pending.history)
     await webhook_events.emit_many(session, caller, pending.events)
 
 
@@ -340,8 +344,7 @@ async def _apply(session: AsyncSession, caller: Caller, parsed: list[_Row]) -> d
     access = caller.access
     names = list(dict.fromkeys(n for r in parsed for n in (*r.patch.values, *r.patch.custom)))
     stored = await _stored_matches(session, caller, parsed, names)
-    candidates = [h for r in parsed for _, h in suppression.hashes(caller.tenant.cipher, r.patch.values)]
-    listed = await suppression.listed(session, candidates)
+    listed = await suppression.listed(session, [h for r in parsed for _, h in r.hashes])
     new_flags: dict[str, bool] | Exception
     try:
         access.require(ENTITY, Action.WRITE)

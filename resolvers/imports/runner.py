@@ -22,10 +22,12 @@ import csv
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
+from typing import cast
 
-from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy import Table, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from db import bulk
 from db.audit import AuditActor, AuditBuffer
 from db.files import FileStore
 from db.models import ImportJob, ImportRow, ImportUpload
@@ -88,7 +90,7 @@ async def _record(session: AsyncSession, runtime: Runtime, job: ImportJob, outco
     """Report rows, counts and the checkpoint, fenced on the job's attempt."""
     if not outcomes:
         return
-    await session.execute(insert(ImportRow), [
+    await bulk.insert_many(session, cast(Table, ImportRow.__table__), [
         {"job_id": job.id, "row": o.row, "action": o.action, "contact_id": o.contact_id, "field": o.field,
          "reason": o.reason} for o in outcomes
     ])
