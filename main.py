@@ -109,6 +109,7 @@ async def open_runtime(settings: Settings, ep: Endpoints) -> Runtime:
         login_limits=LoginLimits(settings.login_limit_per_account, settings.login_limit_per_address,
                                  settings.login_limit_per_workspace, settings.login_window_seconds),
         webhooks=WebhookOptions(allow_private=settings.webhook_allow_private and not settings.production),
+        import_batch_rows=settings.import_batch_rows,
     )
 
 

@@ -56,6 +56,7 @@ class Settings(BaseSettings):
     export_batch_rows: int = Field(default=2000, alias="CRM_EXPORT_BATCH_ROWS")
     export_stale_seconds: float = Field(default=60, alias="CRM_EXPORT_STALE_SECONDS")
     export_batch_delay_ms: int = Field(default=0, alias="CRM_EXPORT_BATCH_DELAY_MS")
+    import_batch_rows: int = Field(default=500, ge=1, le=5000, alias="CRM_IMPORT_BATCH_ROWS")
     # Limits of the HTTP surface (README "Limits"): request body, GraphQL document, static query cost, time per
     # operation and per SQL statement, requests a minute per user or API key.
     max_body_bytes: int = Field(default=1024 * 1024, alias="CRM_MAX_BODY_BYTES")

@@ -45,6 +45,7 @@ class Runtime:
     rate_limits: RequestLimits | None = None  # requests a minute per user or API key (the API; workers: None)
     login_limits: LoginLimits = field(default_factory=LoginLimits)
     webhooks: WebhookOptions = field(default_factory=WebhookOptions)
+    import_batch_rows: int = 500  # CRM_IMPORT_BATCH_ROWS: file rows per import batch (one transaction each)
     # The business clock (deadlines, retention ages); tests replace it to move time.
     clock: Callable[[], datetime] = utcnow
 

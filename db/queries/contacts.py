@@ -172,10 +172,17 @@ def encode(values: Mapping[str, Any], row_id: uuid.UUID, cipher: WorkspaceCipher
     return out
 
 
-def blind_match(name: str, normalised: str, cipher: WorkspaceCipher) -> ColumnElement[bool]:
+def blind_index(name: str, normalised: str, cipher: WorkspaceCipher) -> bytes:
+    """The blind index value of an encrypted field's (normalised) value, as `encode` stores it."""
     _, _, index_column = ENCRYPTED_COLUMNS[name]
     assert index_column is not None
-    return T[index_column] == cipher.blind_index(TABLE, index_column, normalised)
+    return cipher.blind_index(TABLE, index_column, normalised)
+
+
+def blind_match(name: str, normalised: str, cipher: WorkspaceCipher) -> ColumnElement[bool]:
+    index_column = ENCRYPTED_COLUMNS[name][2]
+    assert index_column is not None
+    return T[index_column] == blind_index(name, normalised, cipher)
 
 
 def search_condition(text: str) -> ColumnElement[bool]:

@@ -191,21 +191,34 @@ async def _write_flags(
     return await writes.row_flags(session, access, ENTITY, contact_id, names)
 
 
-def _check_writes(access: Access, patch: ContactPatch, flags: Mapping[str, bool]) -> None:
+def check_writes(access: Access, patch: ContactPatch, flags: Mapping[str, bool]) -> None:
+    """FORBIDDEN unless the row (its scope `flags`, `writes.row_flags`) is writable with every field of `patch`."""
     writes.check(access, ENTITY, [*patch.values, *patch.custom], flags,
                  outside="the contact is outside the records you may change",
                  labels={name: f"customFields.{name}" for name in patch.custom})
 
 
-def _input_name(name: str) -> str:
+def input_name(name: str) -> str:
     return f"{name}Id" if name in ("owner", "team") else name
 
 
-async def _check_links(session: AsyncSession, patch: ContactPatch) -> None:
+async def check_links(session: AsyncSession, patch: ContactPatch) -> None:
     if patch.values.get("owner") is not None and await session.get(User, patch.values["owner"]) is None:
         raise BadInput("no such user", field="ownerId")
     if patch.values.get("team") is not None and await session.get(Team, patch.values["team"]) is None:
         raise BadInput("no such team", field="teamId")
+
+
+def default_owner(caller: Caller, patch: ContactPatch) -> None:
+    """A new contact belongs to the person creating it (and their team) unless the input names an owner."""
+    if "owner" not in patch.values and caller.principal.user_id:
+        patch.values["owner"] = caller.principal.user_id
+        patch.values.setdefault("team", caller.principal.team_id)
+
+
+def chosen_fields(patch: ContactPatch, given: Mapping[str, Any]) -> ContactPatch:
+    """The fields of a new contact the caller chose (not defaults): those must be writable by them."""
+    return ContactPatch({n: v for n, v in patch.values.items() if input_name(n) in given}, dict(patch.custom))
 
 
 async def create(
@@ -214,10 +227,8 @@ async def create(
     access = caller.access
     access.require(ENTITY, Action.WRITE)
     patch = build_patch(given, access.table.registry, creating=True)
-    if "owner" not in patch.values and caller.principal.user_id:
-        patch.values["owner"] = caller.principal.user_id
-        patch.values.setdefault("team", caller.principal.team_id)
-    await _check_links(session, patch)
+    default_owner(caller, patch)
+    await check_links(session, patch)
     contact_id = uuid.uuid4()
     await suppression.check(session, caller, contact_id, patch.values, suppression_override)
     cipher = caller.tenant.cipher
@@ -229,8 +240,8 @@ async def create(
     }
     await session.execute(insert(Contact).values(id=contact_id, custom_fields=custom, **columns))
     # Fields the caller chose (not defaults) must be writable by them, on the row as written.
-    chosen = ContactPatch({n: v for n, v in patch.values.items() if _input_name(n) in given}, dict(patch.custom))
-    _check_writes(access, chosen, await _write_flags(session, access, contact_id, [*chosen.values, *chosen.custom]))
+    chosen = chosen_fields(patch, given)
+    check_writes(access, chosen, await _write_flags(session, access, contact_id, [*chosen.values, *chosen.custom]))
     changes = {n: (None, v) for n, v in {**patch.values, **patch.custom}.items() if v is not None}
     await _record_history(session, caller, contact_id, changes)
     caller.audit.event("CREATE", entity_type=ENTITY, entity_id=str(contact_id), fields=patch.fields)
@@ -256,8 +267,8 @@ async def _apply(
 ) -> uuid.UUID:
     access = caller.access
     names = [*patch.values, *patch.custom]
-    _check_writes(access, patch, await _write_flags(session, access, contact_id, names))
-    await _check_links(session, patch)
+    check_writes(access, patch, await _write_flags(session, access, contact_id, names))
+    await check_links(session, patch)
     registry, cipher = access.table.registry, caller.tenant.cipher
     old = {n: q.value(row, registry.get(ENTITY, n), cipher) for n in names}  # type: ignore[arg-type]
     changes = {n: (old[n], new) for n, new in {**patch.values, **patch.custom}.items() if old[n] != new}
@@ -289,6 +300,13 @@ async def _record_history(
     session: AsyncSession, caller: Caller, contact_id: uuid.UUID, changes: Mapping[str, tuple[Any, Any]]
 ) -> None:
     """Old and new values, encrypted, for the data-access export; erasure destroys them."""
+    rows = history_rows(caller, contact_id, changes)
+    if rows:
+        await session.execute(insert(ContactHistory), rows)
+
+
+def history_rows(caller: Caller, contact_id: uuid.UUID, changes: Mapping[str, tuple[Any, Any]]) -> list[dict[str, Any]]:
+    """The `contact_history` rows of one change (values sealed), for `_record_history` or a multi-row INSERT."""
     cipher = caller.tenant.cipher
     rows = []
     for name, (old, new) in changes.items():
@@ -305,8 +323,7 @@ async def _record_history(
                 "request_id": caller.audit.actor.request_id,
             }
         )
-    if rows:
-        await session.execute(insert(ContactHistory), rows)
+    return rows
 
 
 def _seal(cipher: Any, history_id: uuid.UUID, column: str, value: Any) -> bytes | None:
@@ -314,8 +331,6 @@ def _seal(cipher: Any, history_id: uuid.UUID, column: str, value: Any) -> bytes 
         return None
     loc = q.FieldLocation("contact_history", column, str(history_id))
     return cipher.encrypt_str(loc, json.dumps(value, default=str))
-
-
 
 
 async def record_consent(

@@ -73,9 +73,14 @@ def build_patch(given: Mapping[str, Any], registry: FieldRegistry, *, creating: 
         else:
             raise BadInput(f"unknown field {name}", field=name)
     if creating:
-        patch.values.setdefault("stage", "LEAD")
-        patch.values.setdefault("vip", False)
+        creation_defaults(patch)
     return patch
+
+
+def creation_defaults(patch: ContactPatch) -> None:
+    """What a new contact holds for the fields its input leaves out."""
+    patch.values.setdefault("stage", "LEAD")
+    patch.values.setdefault("vip", False)
 
 
 def _custom(raw: Any, registry: FieldRegistry) -> dict[str, Any]:

@@ -10,7 +10,8 @@ counts, the per-row report and a checkpoint in `import_jobs` / `import_rows`, th
   its report rows and counts are written on a second connection. Nothing else of it is written: no contact,
   no history, no audit row but the job's own, no webhook event.
 
-Memory stays flat: the file is streamed, `BATCH_ROWS` rows are held at a time, and the report is streamed
+Memory stays flat: the file is streamed, `Runtime.import_batch_rows` rows are held at a time (resolvers/imports/rows.py
+applies each batch with a few set-based statements), and the report is streamed
 from the database to the file store.
 """
 
@@ -21,11 +22,12 @@ import csv
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
-from typing import Any
+from typing import cast
 
-from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy import Table, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from db import bulk
 from db.audit import AuditActor, AuditBuffer
 from db.files import FileStore
 from db.models import ImportJob, ImportRow, ImportUpload
@@ -36,15 +38,21 @@ from resolvers.exports.jobs import requester
 from resolvers.ids import global_id
 from resolvers.imports import mapping, rows
 from resolvers.imports.source import Source
-from resolvers.runtime import Caller, Runtime
+from resolvers.runtime import Runtime
 
-BATCH_ROWS = 500
-STALE_SECONDS = 120.0
+# A running job's heartbeat moves on with every batch (well under a second each): a job silent this long has lost
+# its worker (killed), and the next delivery of its message takes it over.
+STALE_SECONDS = 30.0
 REPORT_COLUMNS = ("row", "action", "contactId", "field", "reason")
 
 
 class JobLost(Exception):
     """Another worker took the job over (its attempt number moved on)."""
+
+
+class JobBusy(Exception):
+    """The job is RUNNING with a fresh heartbeat: raised so that the message is retried (Dramatiq's backoff) until
+    the job has finished or its heartbeat is `STALE_SECONDS` old (its worker was killed), then taken over."""
 
 
 def report_key(store: FileStore, slug: str, job_id: uuid.UUID) -> str:
@@ -82,7 +90,7 @@ async def _record(session: AsyncSession, runtime: Runtime, job: ImportJob, outco
     """Report rows, counts and the checkpoint, fenced on the job's attempt."""
     if not outcomes:
         return
-    await session.execute(insert(ImportRow), [
+    await bulk.insert_many(session, cast(Table, ImportRow.__table__), [
         {"job_id": job.id, "row": o.row, "action": o.action, "contact_id": o.contact_id, "field": o.field,
          "reason": o.reason} for o in outcomes
     ])
@@ -97,30 +105,25 @@ async def _record(session: AsyncSession, runtime: Runtime, job: ImportJob, outco
         raise JobLost(str(job.id))
 
 
-def _batches(source: Source, after: int) -> Iterator[list[tuple[int, dict[str, Any] | str]]]:
-    batch: list[tuple[int, dict[str, Any] | str]] = []
+def _batches(source: Source, after: int, size: int) -> Iterator[list[rows.Raw]]:
+    batch: list[rows.Raw] = []
     for number, raw in source.rows():
         if number <= after:
             continue
         batch.append((number, raw))
-        if len(batch) >= BATCH_ROWS:
+        if len(batch) >= size:
             yield batch
             batch = []
     if batch:
         yield batch
 
 
-async def _apply_batch(session: AsyncSession, caller: Caller, plan: mapping.Plan,
-                       batch: list[tuple[int, dict[str, Any] | str]]) -> list[rows.Outcome]:
-    return [await rows.apply(session, caller, plan, number, raw) for number, raw in batch]
-
-
 async def _real_run(runtime: Runtime, tenant: Tenant, job: ImportJob, source: Source) -> None:
-    for batch in _batches(source, job.rows_done):
+    for batch in _batches(source, job.rows_done, runtime.import_batch_rows):
         async with runtime.units.workspace(tenant.engine, AuditBuffer(_actor(job))) as unit:
             caller = await requester(unit.session, runtime, tenant, job, unit.audit)
             plan = mapping.plan(caller, job.mapping, job.dedupe_by)
-            outcomes = await _apply_batch(unit.session, caller, plan, batch)
+            outcomes = await rows.apply_batch(unit.session, caller, plan, batch)
             await _record(unit.session, runtime, job, outcomes, source.progress)
             # sent once the batch commits: one webhook delivery message per webhook and batch
             unit.jobs.extend({(a, tuple(sorted(k.items()))): (a, k) for a, k in caller.jobs}.values())
@@ -130,9 +133,9 @@ async def _dry_run(runtime: Runtime, tenant: Tenant, job: ImportJob, source: Sou
     async with runtime.units.read(tenant) as session:  # everything the rows do is rolled back
         caller = await requester(session, runtime, tenant, job, AuditBuffer(_actor(job)))
         plan = mapping.plan(caller, job.mapping, job.dedupe_by)
-        for batch in _batches(source, 0):
+        for batch in _batches(source, 0, runtime.import_batch_rows):
             caller.audit, caller.jobs = AuditBuffer(_actor(job)), []  # what the real run would audit and send
-            outcomes = await _apply_batch(session, caller, plan, batch)
+            outcomes = await rows.apply_batch(session, caller, plan, batch)
             async with runtime.units.session(tenant.engine) as side:  # the report rows and progress are kept
                 await _record(side, runtime, job, outcomes, source.progress)
 
@@ -183,7 +186,11 @@ async def run(runtime: Runtime, slug: str, job_id: uuid.UUID) -> None:
         return
     job = await _claim(runtime, tenant, job_id)
     if job is None:
-        return  # done already, or running elsewhere
+        async with runtime.units.read(tenant) as session:
+            status = await session.scalar(select(ImportJob.status).where(ImportJob.id == job_id))
+        if status == "RUNNING":  # elsewhere, or on a worker that was killed: try again later
+            raise JobBusy(str(job_id))
+        return  # done already (or no such job)
     async with runtime.units.read(tenant) as session:
         upload = await session.get(ImportUpload, job.upload_id)
     try:

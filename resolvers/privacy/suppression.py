@@ -48,6 +48,26 @@ async def add(session: AsyncSession, contact_id: uuid.UUID, entries: Iterable[tu
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
+async def listed(session: AsyncSession, candidates: Iterable[bytes]) -> set[bytes]:
+    """Which of these hashes (`hashes`, of many rows at once) are on the list: one query for a whole batch."""
+    wanted = list(set(candidates))
+    if not wanted:
+        return set()
+    return set((await session.execute(select(Suppression.hash).where(Suppression.hash.in_(wanted)))).scalars())
+
+
+def refusal(kinds: Iterable[str]) -> Conflict:
+    """The CONFLICT / `SUPPRESSED` error for a value of these kinds on the list (no override given)."""
+    found = set(kinds)
+    ordered = [kind for kind in KINDS.values() if kind in found]
+    return Conflict(
+        f"this person's {', '.join(ordered)} is on the suppression list (erased earlier); "
+        "an administrator may override with a reason",
+        field=ordered[0],
+        detail="SUPPRESSED",
+    )
+
+
 async def check(
     session: AsyncSession,
     caller: Caller,
@@ -68,12 +88,7 @@ async def check(
         return
     kinds = [kind for kind in KINDS.values() if kind in matched]
     if override_reason is None:
-        raise Conflict(
-            f"this person's {', '.join(kinds)} is on the suppression list (erased earlier); "
-            "an administrator may override with a reason",
-            field=kinds[0],
-            detail="SUPPRESSED",
-        )
+        raise refusal(kinds)
     reason = override_reason.strip()
     if not reason:
         raise BadInput("an override needs a reason", field="suppressionOverride")

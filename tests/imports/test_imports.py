@@ -10,6 +10,7 @@ import json
 from typing import Any
 
 import httpx
+import pytest
 
 from resolvers.contacts.validation import hkid_check_digit
 from resolvers.imports import runner as import_runner
@@ -170,3 +171,38 @@ async def test_importing_needs_contact_import_and_bad_input_writes_nothing(
     assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
     garbage = await upload(http, ws.admin_token, "c.csv", bytes(range(128, 256)) * 50)
     assert garbage.status_code == 400 and garbage.json()["errors"][0]["extensions"]["field"] == "file"
+
+
+async def test_later_rows_see_what_earlier_rows_wrote_whatever_the_batch_size(
+    http: httpx.AsyncClient, gql: GraphQLClient, workspaces: WorkspaceFactory, runtime: Runtime,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ws = await workspaces.create()
+    first, second = hong_kong_mobile(), hong_kong_mobile()
+    rows = [
+        ["Ada", "ada@rows.example.com", first],  # created
+        ["Ada", "ADA@rows.example.com", second],  # the same contact by e-mail: its phone becomes the second
+        ["Bo", "bo@rows.example.com", second],  # the same contact by its new phone: its e-mail becomes Bo's
+        ["Cy", "ada@rows.example.com", ""],  # nobody holds Ada's e-mail any more: created
+        ["Di", "", first],  # nor the first phone: created
+        ["Ed", "bad@", ""],  # invalid
+    ]
+    out = io.StringIO()
+    csv.writer(out).writerows([["firstName", "email", "phone"], *rows])
+    response = await upload(http, ws.admin_token, "rows.csv", out.getvalue().encode())
+    upload_id = response.json()["uploadId"]
+    reports = []
+    for batch_rows in (2, 500):  # earlier rows in an earlier batch (committed), or in the same batch (in memory)
+        monkeypatch.setattr(runtime, "import_batch_rows", batch_rows)
+        _, dry = await run_import(http, gql, runtime, ws, upload_id, True, k=["email", "phone"])
+        _, real = await run_import(http, gql, runtime, ws, upload_id, False, k=["email", "phone"])
+        assert [r["action"] for r in real] == ["created", "updated", "updated", "created", "created", "failed"]
+        assert len({r["contactId"] for r in real[:3]}) == 1
+        assert [(r["action"], r["field"], r["reason"]) for r in dry] == \
+            [(r["action"], r["field"], r["reason"]) for r in real]
+        reports.append(real)
+        await sql(runtime, ws.slug, "DELETE FROM contact_history")  # start again
+        await sql(runtime, ws.slug, "DELETE FROM contacts")
+    [(count,)] = await sql(runtime, ws.slug, "SELECT count(*) FROM contacts")
+    assert count == 0
+    assert [(r["row"], r["action"]) for r in reports[0]] == [(r["row"], r["action"]) for r in reports[1]]
