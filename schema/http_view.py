@@ -7,8 +7,9 @@
 * An operation running past `operation_timeout_s` is cancelled, its transaction rolled back (nothing
   written, no job sent) and answered INTERNAL with the request id.
 * A POSTed query with a compiled plan is answered by `schema.compiled.run` instead of Strawberry's executor
-  (the same bytes); outside production the header `X-Crm-Executor: plain` forces the executor (for tests
-  that hold the two to the same answer). Responses are serialised with orjson.
+  (the same bytes); outside production the header `X-Crm-Executor: plain` forces the executor and a compiled
+  answer says `X-Crm-Executor: compiled` (for tests that hold the two to the same answer). Responses are
+  serialised with orjson.
 """
 
 from __future__ import annotations
@@ -143,6 +144,8 @@ class CrmGraphQL(GraphQL[Context, None]):
                 if self.compiled is not None and request.method == "POST" and not self._plain(request):
                     answered = await self.compiled.execute(context, request_data)
                     if answered is not None:
+                        if not self.production:
+                            sub_response.headers[EXECUTOR_HEADER] = "compiled"
                         return answered
                 try:
                     return await super().execute_single(

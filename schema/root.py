@@ -122,7 +122,7 @@ def build_schema(*, production: bool = False, max_cost: int = DEFAULT_MAX_COST) 
         types=[Contact, Activity, User, Team],
         scalar_overrides=SCALAR_OVERRIDES,  # type: ignore[arg-type]
     )
-    schema.documents = DocumentCache(schema_version(str(schema)))
+    schema.documents = DocumentCache(schema._schema, schema_version(str(schema)))
     return schema
 
 

@@ -3,8 +3,9 @@
 Strawberry parses and validates every request again. `CachedDocuments` (a schema extension, last in the list so
 that every extension has added its rules and parse options) keeps each document's parse and its validation
 result; the rules are the schema's own fixed classes (`schema.limits`, `schema.strings`, introspection), so the
-cost estimate, depth and alias limits run once per document. The compiled path (`schema.compiled.run`) only
-takes documents that the plain executor has validated without an error, and stores its plans in the same entry.
+cost estimate, depth and alias limits run once per document. The compiled path (`schema.compiled.run`) takes
+documents that validate without an error under the executor's own options and rules (learnt from its first
+request) and stores its plans in the same entry.
 A document that fails to parse is not cached (Strawberry reports the error itself). Bounded LRU.
 """
 
@@ -16,7 +17,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from graphql import DocumentNode, GraphQLError, parse
+from graphql import DocumentNode, GraphQLError, GraphQLSchema, parse
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.schema import validate_document
 
@@ -42,9 +43,12 @@ class Entry:
 class DocumentCache:
     """Bounded LRU of `Entry` by (sha256 of the text, schema version)."""
 
-    def __init__(self, version: str, maxsize: int = MAX_DOCUMENTS) -> None:
+    def __init__(self, schema: GraphQLSchema, version: str, maxsize: int = MAX_DOCUMENTS) -> None:
+        self.schema = schema
         self.version = version
         self.maxsize = maxsize
+        self.options: dict[str, Any] = {}
+        self.rules: tuple[Any, ...] | None = None
         self._entries: OrderedDict[tuple[bytes, str], Entry] = OrderedDict()
 
     def _key(self, text: str) -> tuple[bytes, str]:
@@ -61,10 +65,22 @@ class DocumentCache:
         entry = self._get(text)
         return entry if entry is not None and entry.options == tuple(sorted(options.items())) else None
 
-    def get_validated(self, text: str) -> Entry | None:
-        """The entry of a document the executor validated without an error (under the schema's own rules)."""
-        entry = self._get(text)
-        return entry if entry is not None and entry.valid else None
+    def learn(self, options: Mapping[str, Any], rules: tuple[Any, ...]) -> None:
+        """The parse options and validation rules the executor uses (the schema's extensions fix them)."""
+        self.options, self.rules = dict(options), rules
+
+    def validated(self, text: str) -> Entry | None:
+        """The entry of a document that validates without an error under the executor's own parse options and
+        rules (once the executor has run: before, None), parsing and validating it on a miss."""
+        if self.rules is None:
+            return None
+        entry = self.parsed(text, self.options)
+        if entry is None:
+            return None
+        if entry.errors is None or entry.rules != self.rules:
+            entry.errors = validate_document(self.schema, entry.document, self.rules)
+            entry.rules = self.rules
+        return entry if entry.valid else None
 
     def parsed(self, text: str, options: Mapping[str, Any]) -> Entry | None:
         """The entry of `text`, parsing it on a miss; None when it does not parse."""
@@ -107,6 +123,7 @@ class CachedDocuments(SchemaExtension):
         entry = cache.get(context.query, context.parse_options) if context.query else None
         if entry is not None and entry.document is context.graphql_document and context.pre_execution_errors is None:
             rules = context.validation_rules
+            cache.learn(context.parse_options, rules)
             if entry.errors is None or entry.rules != rules:
                 entry.errors = validate_document(context.schema._schema, entry.document, rules)
                 entry.rules = rules

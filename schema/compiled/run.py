@@ -1,7 +1,7 @@
 """Answer a request from its compiled plan (`schema.compiled.plan`), or return None for the plain executor.
 
-The document must be in the schema's `DocumentCache` and validated there without an error (by an earlier
-request through Strawberry, with every rule of the schema). Variables are coerced by graphql-core and the
+The document must validate without an error in the schema's `DocumentCache`, under every rule of the
+schema (learnt from the executor's first request). Variables are coerced by graphql-core and the
 arguments converted by Strawberry, exactly as the executor does; string variables pass `schema.strings`. Then
 the same resolver functions as the plain fields (`schema.contacts.contacts_page` / `read_contact`: record scope
 in SQL, the decision table's field decisions, the audit events) produce the records, the plan turns them into
@@ -51,7 +51,7 @@ class Compiled:
     def plan_of(self, request: GraphQLRequestData) -> Plan | None:
         if not request.query:
             return None
-        entry = self.documents.get_validated(request.query)
+        entry = self.documents.validated(request.query)
         if entry is None:
             return None
         plan = entry.plans.get(request.operation_name, _NOT_COMPILED)
