@@ -122,6 +122,7 @@ class Plan:
     node: NodePlan
     connection: tuple[tuple[str, str, Any], ...] = ()  # (key, what, sub-keys) in selection order
     want_total: bool = False
+    cursors: str = "none"  # which cursors the response shows: "all" (edges), "ends" (pageInfo) or "none"
 
     def build_page(self, page: Page[Record]) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -258,7 +259,14 @@ def _connection_plan(operation: OperationDefinitionNode, root: FieldNode, defini
             return None
     if node is None:
         node = NodePlan((), FieldSelection(frozenset()), ())
-    return Plan(operation, root, definition, _key(root), False, node, tuple(out), "totalCount" in seen)
+    cursors = "none"
+    for _, what, sub in out:
+        if what == "edges" and any(w == "cursor" for _, w in sub):
+            cursors = "all"
+        elif what == "pageInfo" and cursors == "none" and any(v in (PAGE_INFO["startCursor"], PAGE_INFO["endCursor"])
+                                                              for _, v in sub):
+            cursors = "ends"
+    return Plan(operation, root, definition, _key(root), False, node, tuple(out), "totalCount" in seen, cursors)
 
 
 def compile_plan(schema: GraphQLSchema, document: DocumentNode, operation_name: str | None) -> Plan | None:

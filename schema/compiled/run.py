@@ -3,8 +3,9 @@
 The document must validate without an error in the schema's `DocumentCache`, under every rule of the
 schema (learnt from the executor's first request). Variables are coerced by graphql-core and the
 arguments converted by Strawberry, exactly as the executor does; string variables pass `schema.strings`. Then
-the same resolver functions as the plain fields (`schema.contacts.contacts_page` / `read_contact`: record scope
-in SQL, the decision table's field decisions, the audit events) produce the records, the plan turns them into
+the plain resolvers' statements (`resolvers.reads.contacts`, compiled projection, with the record scope in SQL,
+the decision table's field decisions and the same audit events; `schema.contacts.read_contact` for one
+contact) produce the records, the plan turns them into
 the response's dicts, and the unit of work ends as `schema.errors.UnitOfWork` ends it (redaction errors, audit
 flush and commit, fail closed).
 
@@ -26,10 +27,13 @@ from strawberry.types import ExecutionResult
 from strawberry.types.arguments import convert_arguments
 
 from authz.rules import Effect
+from resolvers.contacts import contacts
+from resolvers.reads import contacts as reads
 from schema.compiled.documents import DocumentCache
 from schema.compiled.plan import ENTITY, Plan, compile_plan
-from schema.contacts import contacts_page, read_contact
+from schema.contacts import read_contact
 from schema.context import Context
+from schema.enums import OrderDirection
 from schema.errors import internal_error, redaction_errors
 from schema.strings import bad_value
 
@@ -103,15 +107,22 @@ class Compiled:
             record = await read_contact(context, arguments["id"], plan.node.selection)
             context.redact_record_at([plan.key], record)
             return {plan.key: plan.node.build(record)}
-        page = await contacts_page(
-            context,
-            first=arguments.get("first", 50),
-            after=arguments.get("after"),
-            filter=arguments.get("filter"),
-            order_by=arguments.get("order_by"),
-            fields=plan.node.selection,
-            want_total=plan.want_total,
+        flt, order_by = arguments.get("filter"), arguments.get("order_by")
+        order = (
+            contacts.ContactOrder(order_by.field.value, order_by.direction is OrderDirection.DESC) if order_by else None
         )
+        async with context.db() as (session, caller):
+            page = await reads.list_contacts(
+                session,
+                caller,
+                first=arguments.get("first", 50),
+                after=arguments.get("after"),
+                flt=flt.to_filter() if flt else None,
+                order=order,
+                selection=plan.node.selection,
+                want_total=plan.want_total,
+                cursors=plan.cursors,  # type: ignore[arg-type]
+            )
         context.redact_page_at([plan.key], page)
         return {plan.key: plan.build_page(page)}
 
