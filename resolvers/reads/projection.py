@@ -3,9 +3,9 @@
 A `Projector` is built once per (decision table, selected fields, result columns) and kept: each field becomes a
 step holding its column's position in the row, its decryption and its mask, so a row costs an index, maybe a
 decryption and a mask per field and no lookups. When no decision depends on the row (the common case) the steps
-are fixed; otherwise the row's scope flags pick each field's step. The output is exactly `project`'s: the same
-`Record` values, denied names, and READ / DENIED events in the same order (`tests/api/test_compiled_reads.py`
-holds the compiled path to the executor's bytes and audit rows).
+are fixed; otherwise the row's scope flags pick the steps (decided once per combination of flags). The output is
+exactly `project`'s: the same `Record` values, denied names, and READ / DENIED events in the same order
+(`tests/api/test_compiled_reads.py` holds the compiled path to the executor's bytes and audit rows).
 """
 
 from __future__ import annotations
@@ -116,6 +116,7 @@ class Projector:
         self.readers = {r.spec.name: reader(r.spec, columns, cipher) for r in plan.rulings}
         self.flag_indexes = [(scope, columns[f"_s{i}"]) for i, scope in enumerate(plan.scopes)]
         self._steps: dict[tuple[str, Effect], Step] = {}
+        self._by_flags: dict[tuple[bool, ...], list[Step]] = {}  # at most 2 ** len(scopes) entries
         constant = plan.decide({}) if not plan.scopes else None
         self.constant = None if constant is None else [self._step_of(s, e) for s, e in constant]
 
@@ -129,8 +130,12 @@ class Projector:
     def _steps_for(self, row: Sequence[Any]) -> list[Step]:
         if self.constant is not None:
             return self.constant
-        flags = {scope: bool(row[index]) for scope, index in self.flag_indexes}
-        return [self._step_of(spec, effect) for spec, effect in self.plan.decide(flags)]
+        bits = tuple(bool(row[index]) for _, index in self.flag_indexes)
+        steps = self._by_flags.get(bits)
+        if steps is None:
+            flags = {scope: bit for (scope, _), bit in zip(self.flag_indexes, bits, strict=True)}
+            steps = self._by_flags[bits] = [self._step_of(spec, effect) for spec, effect in self.plan.decide(flags)]
+        return steps
 
     def project(self, rows: Sequence[Any], audit: AuditBuffer) -> list[Record]:
         entity, id_index, wants_custom = self.entity, self.id_index, self.wants_custom
