@@ -62,11 +62,11 @@ async def list_contacts(
     keys = list(result.keys())
     rows = list(result.all())
     has_next = len(rows) > size
-    rows = rows[:size]
     total = None
-    if window:
+    if window:  # from the rows fetched (`first: 0` still fetches one), before the page is cut
         total = int(rows[0][keys.index(TOTAL)]) if rows else 0
-    elif want_total:
+    rows = rows[:size]
+    if want_total and not window:
         count = (
             select(func.count()).select_from(Contact.__table__).where(caller.access.record_filter(ENTITY), *conditions)
         )

@@ -71,6 +71,9 @@ def _leaf(definition: GraphQLField, read: Getter) -> Getter:
     leaf = get_named_type(definition.type)
     assert isinstance(leaf, GraphQLScalarType | GraphQLEnumType)
     serialize = leaf.serialize
+    # Values graphql-core's built-in scalars return unchanged: skip the call (a str for String/ID, a bool for
+    # Boolean, a 32-bit int for Int); anything else goes through `serialize`.
+    same: type | None = {"String": str, "ID": str, "Boolean": bool, "Int": int}.get(leaf.name)
 
     def get(record: Record) -> Any:
         value = read(record)
@@ -78,6 +81,8 @@ def _leaf(definition: GraphQLField, read: Getter) -> Getter:
             if non_null:
                 raise NotCompiled
             return None
+        if type(value) is same and (same is not int or -(2**31) <= value < 2**31):  # type: ignore[operator]
+            return value
         out = serialize(value)
         if out is None:
             raise NotCompiled

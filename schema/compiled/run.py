@@ -39,6 +39,7 @@ from schema.strings import bad_value
 
 log = logging.getLogger("crm.graphql")
 _NOT_COMPILED = object()
+MAX_PLANS_PER_DOCUMENT = 8
 
 
 class Compiled:
@@ -61,7 +62,8 @@ class Compiled:
         plan = entry.plans.get(request.operation_name, _NOT_COMPILED)
         if plan is _NOT_COMPILED:
             plan = compile_plan(self.schema._schema, entry.document, request.operation_name)
-            entry.plans[request.operation_name] = plan
+            if len(entry.plans) < MAX_PLANS_PER_DOCUMENT:  # operation names are the client's: keep a few
+                entry.plans[request.operation_name] = plan
         return plan  # type: ignore[return-value]
 
     def _arguments_of(self, plan: Plan, variables: dict[str, Any] | None) -> dict[str, Any] | None:
