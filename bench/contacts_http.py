@@ -48,11 +48,11 @@ class Arm:
     headers: dict[str, str] | None = None
     executor: str | None = None  # the X-Crm-Executor answer expected
 
-    async def one(self, client: httpx.AsyncClient, token: str) -> None:
+    async def one(self, client: httpx.AsyncClient, token: str, *, check: bool = True) -> None:
         headers = {"Authorization": f"Bearer {token}", **(self.headers or {})}
         r = await client.post(self.url, json=self.body, headers=headers)
         assert r.status_code == 200, r.text[:300]
-        assert self.executor is None or r.headers.get("x-crm-executor") == self.executor, r.headers
+        assert not check or self.executor is None or r.headers.get("x-crm-executor") == self.executor, r.headers
         data = r.json()
         assert "errors" not in data or data.get("data"), data
         assert len(data["data"]["contacts"]["edges"]) == 100
@@ -81,8 +81,8 @@ async def measure(arm: Arm, token: str, requests: int, clients: int) -> Sample:
 
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     async with httpx.AsyncClient(limits=limits, timeout=60) as client:
-        for _ in range(5):  # warm the connections and the server's caches
-            await arm.one(client, token)
+        for _ in range(5):  # warm the connections and the server's caches (a fresh server's first is not compiled)
+            await arm.one(client, token, check=False)
         before = sum(sum(p.cpu_times()[:2]) for p in procs)
         start = time.perf_counter()
         await asyncio.gather(*(client_loop(client) for _ in range(clients)))
