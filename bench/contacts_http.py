@@ -7,7 +7,11 @@ contacts, HKID, salary and date of birth masked). Rounds alternate between the t
 on the machine hit both alike. For 1 and 16 concurrent clients it prints requests/s, p50 latency and the
 server's CPU time per request (user + system of the server process, from psutil), and the ratios.
 
-    .venv/bin/python bench/contacts_http.py [--requests 200] [--rounds 3]
+    .venv/bin/python bench/contacts_http.py [--requests 200] [--rounds 3] [--plain]
+
+The API answers this query by its compiled read path (`schema.compiled`; each response is checked for it);
+`--plain` sends `X-Crm-Executor: plain` so that Strawberry's executor answers instead (the API runs outside
+production), for the before/after of the compiled path in the same setting.
 """
 
 from __future__ import annotations
@@ -41,10 +45,14 @@ class Arm:
     url: str
     pid: int
     body: Any
+    headers: dict[str, str] | None = None
+    executor: str | None = None  # the X-Crm-Executor answer expected
 
-    async def one(self, client: httpx.AsyncClient, token: str) -> None:
-        r = await client.post(self.url, json=self.body, headers={"Authorization": f"Bearer {token}"})
+    async def one(self, client: httpx.AsyncClient, token: str, *, check: bool = True) -> None:
+        headers = {"Authorization": f"Bearer {token}", **(self.headers or {})}
+        r = await client.post(self.url, json=self.body, headers=headers)
         assert r.status_code == 200, r.text[:300]
+        assert not check or self.executor is None or r.headers.get("x-crm-executor") == self.executor, r.headers
         data = r.json()
         assert "errors" not in data or data.get("data"), data
         assert len(data["data"]["contacts"]["edges"]) == 100
@@ -73,8 +81,8 @@ async def measure(arm: Arm, token: str, requests: int, clients: int) -> Sample:
 
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     async with httpx.AsyncClient(limits=limits, timeout=60) as client:
-        for _ in range(5):  # warm the connections and the server's caches
-            await arm.one(client, token)
+        for _ in range(5):  # warm the connections and the server's caches (a fresh server's first is not compiled)
+            await arm.one(client, token, check=False)
         before = sum(sum(p.cpu_times()[:2]) for p in procs)
         start = time.perf_counter()
         await asyncio.gather(*(client_loop(client) for _ in range(clients)))
@@ -104,7 +112,7 @@ async def users(b: Bench) -> tuple[str, str, str, str]:
     return tenant.slug, tenant.database_name, admin, rep
 
 
-async def run(requests: int, rounds: int, workers: int) -> None:
+async def run(requests: int, rounds: int, workers: int, plain: bool = False) -> None:
     async with bench_app() as b:
         slug, database, admin, rep = await users(b)
         env = {
@@ -131,13 +139,14 @@ async def run(requests: int, rounds: int, workers: int) -> None:
             await wait_http(f"http://127.0.0.1:{floor_port}/contacts", method="POST", expect_any=True)
             arms = {
                 "api": lambda: Arm(
-                    "api", f"http://127.0.0.1:{api_port}/graphql", api.pid, {"query": QUERY, "variables": {"n": 100}}
+                    "api", f"http://127.0.0.1:{api_port}/graphql", api.pid, {"query": QUERY, "variables": {"n": 100}},
+                    {"X-Crm-Executor": "plain"} if plain else None, None if plain else "compiled",
                 ),
                 "floor": lambda: Arm("floor", f"http://127.0.0.1:{floor_port}/contacts", floor.pid, {"first": 100}),
             }
             print(
                 f"workspace: 1,000 contacts, sales scope 300; {requests} requests per arm and round, "
-                f"{rounds} rounds, API workers: {workers}",
+                f"{rounds} rounds, API workers: {workers}, executor: {'plain' if plain else 'compiled'}",
                 flush=True,
             )
             for who, token in (("admin", admin), ("sales", rep)):
@@ -168,6 +177,7 @@ if __name__ == "__main__":
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--plain", action="store_true", help="the API answers with Strawberry's executor")
     args = parser.parse_args()
     assert PASSWORD
-    asyncio.run(run(args.requests, args.rounds, args.workers))
+    asyncio.run(run(args.requests, args.rounds, args.workers, args.plain))

@@ -13,8 +13,10 @@ from strawberry.types import Info
 
 from authz.permissions import Action, Resource, requires, requires_in_scope
 from resolvers.contacts import attachments, contacts
+from resolvers.pagination import Page
 from resolvers.privacy import erasure
 from resolvers.projection import Record
+from resolvers.projection import Selection as FieldSelection
 from schema import selection
 from schema.context import Context
 from schema.descriptions import pii
@@ -305,6 +307,38 @@ class ContactOrder:
 ContactConnection = Connection[Contact]
 
 
+async def read_contact(context: Context, id: strawberry.ID, fields: FieldSelection) -> Record:
+    """`contact(id)`: the one visible contact with its field decisions (also the compiled path's read)."""
+    contact_id = uuid_of(str(id), "Contact", "id")
+    async with context.db() as (session, caller):
+        return await contacts.get_contact(session, caller, contact_id, fields)
+
+
+async def contacts_page(
+    context: Context,
+    *,
+    first: int | None,
+    after: str | None,
+    filter: ContactFilter | None,
+    order_by: ContactOrder | None,
+    fields: FieldSelection,
+    want_total: bool,
+) -> Page[Record]:
+    """`contacts(...)`: one scoped page with its field decisions (also the compiled path's read)."""
+    order = contacts.ContactOrder(order_by.field.value, order_by.direction is OrderDirection.DESC) if order_by else None
+    async with context.db() as (session, caller):
+        return await contacts.list_contacts(
+            session,
+            caller,
+            first=first,
+            after=after,
+            flt=filter.to_filter() if filter else None,
+            order=order,
+            selection=fields,
+            want_total=want_total,
+        )
+
+
 @strawberry.type
 class ContactQueries:
     @strawberry.field(
@@ -312,10 +346,7 @@ class ContactQueries:
         + requires_in_scope(Resource.CONTACT, Action.READ)
     )
     async def contact(self, info: Info[Context, None], id: strawberry.ID) -> Contact | None:
-        contact_id = uuid_of(str(id), "Contact", "id")
-        fields = selection.names(selection.node_fields(info))
-        async with info.context.db() as (session, caller):
-            record = await contacts.get_contact(session, caller, contact_id, fields)
+        record = await read_contact(info.context, id, selection.names(selection.node_fields(info)))
         info.context.redact_record(info, record)
         return Contact.wrap(record)
 
@@ -331,21 +362,15 @@ class ContactQueries:
         filter: ContactFilter | None = None,
         order_by: ContactOrder | None = None,
     ) -> ContactConnection:
-        fields = selection.names(selection.node_fields(info, "edges", "node"))
-        order = (
-            contacts.ContactOrder(order_by.field.value, order_by.direction is OrderDirection.DESC) if order_by else None
+        page = await contacts_page(
+            info.context,
+            first=first,
+            after=after,
+            filter=filter,
+            order_by=order_by,
+            fields=selection.names(selection.node_fields(info, "edges", "node")),
+            want_total=selection.connection_wants(info, "totalCount"),
         )
-        async with info.context.db() as (session, caller):
-            page = await contacts.list_contacts(
-                session,
-                caller,
-                first=first,
-                after=after,
-                flt=filter.to_filter() if filter else None,
-                order=order,
-                selection=fields,
-                want_total=selection.connection_wants(info, "totalCount"),
-            )
         info.context.redact_page(info, page)
         return connection(page, Contact.wrap)  # type: ignore[no-any-return]
 

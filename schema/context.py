@@ -166,19 +166,23 @@ class Context:
 
     def redact_record(self, info: Any, record: Any) -> None:
         """One FORBIDDEN error per denied (nullable) field of a single object, its path pointing at it."""
-        base = info.path.as_list()
+        self.redact_record_at(info.path.as_list(), record)
+
+    def redact_record_at(self, base: list[str | int], record: Any) -> None:
         for name in record.denied:
             if f"{record.entity}.{name}" not in NON_NULL_FIELDS:
                 self.redact([*base, name.split(".")[0]], name)
 
     def redact_page(self, info: Any, page: Any) -> None:
         """One summarised FORBIDDEN error per list: each denied field path pattern and its count."""
+        self.redact_page_at(info.path.as_list(), page)
+
+    def redact_page_at(self, base: list[str | int], page: Any) -> None:
         counts: dict[str, int] = {}
         for record in page.items:
             for name in record.denied:
                 if f"{record.entity}.{name}" not in NON_NULL_FIELDS:
                     counts[name] = counts.get(name, 0) + 1
-        base = info.path.as_list()
         for name, count in counts.items():
             self.redact(base, name, count, in_list=True)
 

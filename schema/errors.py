@@ -36,7 +36,7 @@ class UnitOfWork(SchemaExtension):
         errors: list[GraphQLError] = list(getattr(result, "errors", None) or [])
         try:
             formatted, unexpected = self._format(ctx, errors)
-            formatted.extend(_redaction_errors(ctx))
+            formatted.extend(redaction_errors(ctx))
             if self.production and _request_errors_only(formatted) and not await ctx.authenticated():
                 # an anonymous caller must not rebuild the schema from messages, locations or counts
                 formatted = [GraphQLError("invalid request", extensions={"code": "BAD_USER_INPUT"})]
@@ -44,7 +44,7 @@ class UnitOfWork(SchemaExtension):
             log.exception("request %s: formatting errors failed", ctx.request_id)
             if result is not None:
                 result.data = None
-            formatted, unexpected = [_internal(ctx, "internal error")], True
+            formatted, unexpected = [internal_error(ctx, "internal error")], True
         if result is not None and result.data is None:
             ctx.audit.discard({"READ"})  # a failed non-null root field nulled everything: no value left
         try:
@@ -55,7 +55,7 @@ class UnitOfWork(SchemaExtension):
             log.exception("request %s: audit flush or commit failed; no data returned", ctx.request_id)
             if result is not None:
                 result.data = None
-            formatted = [_internal(ctx, "internal error: the request could not be recorded")]
+            formatted = [internal_error(ctx, "internal error: the request could not be recorded")]
         if result is not None and (formatted or errors):
             result.errors = formatted
 
@@ -121,7 +121,7 @@ def _request_errors_only(errors: list[GraphQLError]) -> bool:
     return bool(errors) and all(not e.path and (e.extensions or {}).get("code") == "BAD_USER_INPUT" for e in errors)
 
 
-def _internal(ctx: Context, message: str) -> GraphQLError:
+def internal_error(ctx: Context, message: str) -> GraphQLError:
     return GraphQLError(message, extensions={"code": "INTERNAL", "requestId": ctx.request_id})
 
 
@@ -158,7 +158,7 @@ def _input_field(error: GraphQLError, document: DocumentNode | None) -> str | No
     return finder.found
 
 
-def _redaction_errors(ctx: Context) -> list[GraphQLError]:
+def redaction_errors(ctx: Context) -> list[GraphQLError]:
     out: list[GraphQLError] = []
     lists: dict[tuple[str | int, ...], list[dict[str, Any]]] = {}
     for r in ctx.redactions:

@@ -6,6 +6,10 @@
   before execution (parse, validation, limits, variables); with `application/json` those stay 200.
 * An operation running past `operation_timeout_s` is cancelled, its transaction rolled back (nothing
   written, no job sent) and answered INTERNAL with the request id.
+* A POSTed query with a compiled plan is answered by `schema.compiled.run` instead of Strawberry's executor
+  (the same bytes); outside production the header `X-Crm-Executor: plain` forces the executor and a compiled
+  answer says `X-Crm-Executor: compiled` (for tests that hold the two to the same answer). Responses are
+  serialised with orjson.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import json
 import logging
 from typing import Any
 
+import orjson
 from cross_web import HTTPException
 from graphql import GraphQLError
 from starlette.requests import Request
@@ -27,12 +32,14 @@ from strawberry.types import ExecutionResult
 
 from resolvers.runtime import Runtime
 from schema import graphiql, preflight
+from schema.compiled.run import Compiled
 from schema.context import Context, build_context
 from schema.preflight import PersistedRequestData
 from schema.transport import JSON, error_body
 
 log = logging.getLogger("crm.graphql")
 GRAPHQL_RESPONSE = "application/graphql-response+json"
+EXECUTOR_HEADER = "x-crm-executor"
 
 
 class TransportError(Exception):
@@ -62,6 +69,9 @@ class CrmGraphQL(GraphQL[Context, None]):
         super().__init__(schema, graphql_ide=None if production else "graphiql", allow_queries_via_get=False)
         self.max_document_chars = max_document_chars
         self.operation_timeout_s = operation_timeout_s
+        self.production = production
+        documents = getattr(schema, "documents", None)
+        self.compiled = Compiled(schema, documents) if documents is not None else None  # type: ignore[arg-type]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -131,6 +141,12 @@ class CrmGraphQL(GraphQL[Context, None]):
                 answered = await preflight.prepare(context, request_data)
                 if answered is not None:
                     return answered
+                if self.compiled is not None and request.method == "POST" and not self._plain(request):
+                    answered = await self.compiled.execute(context, request_data)
+                    if answered is not None:
+                        if not self.production:
+                            sub_response.headers[EXECUTOR_HEADER] = "compiled"
+                        return answered
                 try:
                     return await super().execute_single(
                         request=request, request_adapter=request_adapter, sub_response=sub_response,
@@ -147,6 +163,12 @@ class CrmGraphQL(GraphQL[Context, None]):
                 extensions={"code": "INTERNAL", "requestId": context.request_id},
             )
             return ExecutionResult(data=None, errors=[error])
+
+    def _plain(self, request: Request) -> bool:
+        return not self.production and request.headers.get(EXECUTOR_HEADER) == "plain"
+
+    def encode_json(self, data: object) -> bytes:
+        return orjson.dumps(data)
 
     def create_response(
         self, response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse], sub_response: Response

@@ -15,6 +15,7 @@ from schema.access_review import AccessReviewQueries
 from schema.activities import Activity, ActivityMutations, ActivityQueries
 from schema.admin import AdminMutations, AdminQueries
 from schema.audit import AuditMutations, AuditQueries
+from schema.compiled.documents import CachedDocuments, DocumentCache, schema_version
 from schema.contacts import Contact, ContactMutations, ContactQueries
 from schema.context import Context
 from schema.data_requests import DataRequestMutations, DataRequestQueries
@@ -112,22 +113,27 @@ Mutation = merge_types("Mutation", MUTATIONS)
 
 
 class CrmSchema(strawberry.Schema):
+    documents: DocumentCache  # parsed and validated documents, and the compiled plans (`schema.compiled`)
+
     def process_errors(self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None) -> None:
         """Expected errors (typed, denied) are not logged; the UnitOfWork extension logs unexpected ones."""
 
 
-def build_schema(*, production: bool = False, max_cost: int = DEFAULT_MAX_COST) -> strawberry.Schema:
+def build_schema(*, production: bool = False, max_cost: int = DEFAULT_MAX_COST) -> CrmSchema:
     unit = type("ProductionUnitOfWork" if production else "UnitOfWork", (UnitOfWork,), {"production": production})
     extensions: list[Any] = [unit, *limit_extensions(max_cost), StringRules, StringVariables]
     if production:
         extensions.append(DisableIntrospection)
-    return CrmSchema(
+    extensions.append(CachedDocuments)  # last: every rule and parse option is in place when it runs
+    schema = CrmSchema(
         query=Query,
         mutation=Mutation,
         extensions=extensions,
         types=[Contact, Activity, User, Team],
         scalar_overrides=SCALAR_OVERRIDES,  # type: ignore[arg-type]
     )
+    schema.documents = DocumentCache(schema._schema, schema_version(str(schema)))
+    return schema
 
 
 def sdl() -> str:

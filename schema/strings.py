@@ -73,7 +73,7 @@ class StringRules(AddValidationRules):
         super().__init__([StringLiterals])
 
 
-def _bad_value(value: Any, path: tuple[str, ...]) -> tuple[tuple[str, ...], str] | None:
+def bad_value(value: Any, path: tuple[str, ...]) -> tuple[tuple[str, ...], str] | None:
     if isinstance(value, str):
         reason = problem(value)
         return (path, reason) if reason else None
@@ -84,7 +84,7 @@ def _bad_value(value: Any, path: tuple[str, ...]) -> tuple[tuple[str, ...], str]
     else:
         return None
     for sub_path, item in items:
-        found = _bad_value(item, sub_path)
+        found = bad_value(item, sub_path)
         if found:
             return found
     return None
@@ -130,7 +130,7 @@ class StringVariables(SchemaExtension):
     def on_execute(self) -> Iterator[None]:
         context = self.execution_context
         for variable, value in (context.variables or {}).items():
-            found = _bad_value(value, ())
+            found = bad_value(value, ())
             if found is None:
                 continue
             path, reason = found

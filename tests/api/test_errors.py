@@ -118,6 +118,7 @@ async def test_a_database_error_never_reaches_the_client(
     gql: GraphQLClient, ws: Workspace, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from resolvers.contacts import contacts
+    from resolvers.reads import contacts as compiled_reads
 
     async def broken(*args: Any, **kwargs: Any) -> Any:
         raise sqlalchemy.exc.ProgrammingError(
@@ -125,6 +126,7 @@ async def test_a_database_error_never_reaches_the_client(
         )
 
     monkeypatch.setattr(contacts, "list_contacts", broken)
+    monkeypatch.setattr(compiled_reads, "list_contacts", broken)  # the compiled path's read (it falls back, too)
     response = await gql.http.post(
         "/graphql", json={"query": COUNT}, headers={"Authorization": f"Bearer {ws.admin_token}"}
     )

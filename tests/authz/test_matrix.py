@@ -17,6 +17,7 @@ The matrix verified here (authz/default_policy.csv):
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -117,6 +118,25 @@ def expected_node(world: World, role: str, label: str) -> dict[str, Any]:
             if companion:
                 node[companion] = None
     return node
+
+
+@pytest.fixture(scope="module", autouse=True, params=["compiled", "plain"])
+def executor(request: pytest.FixtureRequest, gql: GraphQLClient) -> Iterator[str]:
+    """Every story twice: as clients send it (plain reads of contacts are compiled), and forced through
+    Strawberry's executor (`X-Crm-Executor: plain`)."""
+    if request.param == "compiled":
+        yield request.param
+        return
+    original = gql.http.post
+
+    async def post(url: str, *args: Any, headers: dict[str, str] | None = None, **kwargs: Any) -> Any:
+        return await original(url, *args, headers={**(headers or {}), "X-Crm-Executor": "plain"}, **kwargs)
+
+    gql.http.post = post  # type: ignore[method-assign]
+    try:
+        yield request.param
+    finally:
+        del gql.http.post
 
 
 @pytest.fixture(scope="module")

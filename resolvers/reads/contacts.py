@@ -1,0 +1,88 @@
+"""`contacts(...)` for the compiled path: `resolvers.contacts.contacts.list_contacts` with compiled projection,
+cursors made only when the response shows them, and `totalCount` (only when asked for) from the same statement.
+
+The statement is the plain resolver's own (`_scoped_select`, `_conditions`, keyset and order): the same record
+scope, scope flags and filter checks. `totalCount` is a window count over the same scoped, filtered statement
+(`count(*) over ()`, computed before the LIMIT) when the page starts at the beginning; after a cursor the
+keyset condition would narrow the window, so it is then a count of the same filtered query, as the plain path.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.models import Contact
+from db.queries import contacts as q
+from resolvers import pagination
+from resolvers.contacts.contacts import ENTITY, ContactFilter, ContactOrder, _conditions, _scoped_select
+from resolvers.projection import Record, Selection
+from resolvers.reads.projection import projector
+from resolvers.runtime import Caller
+
+Cursors = Literal["all", "ends", "none"]
+TOTAL = "_total"
+
+
+async def list_contacts(
+    session: AsyncSession,
+    caller: Caller,
+    *,
+    first: int | None,
+    after: str | None,
+    flt: ContactFilter | None,
+    order: ContactOrder | None,
+    selection: Selection,
+    want_total: bool,
+    cursors: Cursors,
+) -> pagination.Page[Record]:
+    """One page as `resolvers.contacts.contacts.list_contacts` returns it; `cursors` says which the response
+    shows (every edge's, only the first and last for `pageInfo`, none); the others are empty strings."""
+    size = pagination.page_size(first)
+    order = order or ContactOrder()
+    _, value_kind, needs = q.ORDER_COLUMNS[order.field]
+    expr = q.order_expression(order.field, caller.access.activity_times())
+    if needs:
+        caller.access.require_readable(ENTITY, [needs], "ordering")
+    conditions = _conditions(caller, flt)
+    kind = f"{order.field}.{'DESC' if order.descending else 'ASC'}.{value_kind}"
+    stmt, plan = _scoped_select(caller, selection)
+    stmt = stmt.where(*conditions).add_columns(expr.label("_sort"))
+    window = want_total and not after
+    if window:
+        stmt = stmt.add_columns(func.count().over().label(TOTAL))
+    if after:
+        value, row_id = pagination.decode_cursor(after, kind, cipher=caller.tenant.cipher)
+        stmt = stmt.where(q.keyset_after(order.field, order.descending, value, row_id, expr))
+    direction = (lambda c: c.desc()) if order.descending else (lambda c: c.asc())
+    stmt = stmt.order_by(direction(expr), direction(q.T.id)).limit(size + 1)
+    result = await session.execute(stmt)
+    keys = list(result.keys())
+    rows = list(result.all())
+    has_next = len(rows) > size
+    total = None
+    if window:  # from the rows fetched (`first: 0` still fetches one), before the page is cut
+        total = int(rows[0][keys.index(TOTAL)]) if rows else 0
+    rows = rows[:size]
+    if want_total and not window:
+        count = (
+            select(func.count()).select_from(Contact.__table__).where(caller.access.record_filter(ENTITY), *conditions)
+        )
+        total = int(await session.scalar(count) or 0)
+    cipher = caller.tenant.cipher
+    masked = frozenset(n.removesuffix("Masked") for n in selection.names if n.endswith("Masked"))
+    records = projector(caller.access.table, plan, keys, cipher, masked).project(rows, caller.audit)
+    sort_index, id_index = keys.index("_sort"), keys.index("id")
+
+    def cursor(row: object) -> str:
+        return pagination.encode_cursor(row[sort_index], row[id_index], kind, cipher=cipher)  # type: ignore[index]
+
+    if cursors == "all":
+        made = [cursor(row) for row in rows]
+    else:
+        made = [""] * len(rows)
+        if cursors == "ends" and rows:
+            made[0], made[-1] = cursor(rows[0]), cursor(rows[-1])
+    return pagination.Page(records, made, has_next, total)

@@ -1,0 +1,207 @@
+"""`resolvers.projection.project`, compiled: the field decisions of one plan resolved to one small step per column.
+
+A `Projector` is built once per (decision table, selected fields, result columns) and kept: each field becomes a
+step holding its column's position in the row, its decryption and its mask, so a row costs an index, maybe a
+decryption and a mask per field and no lookups. When no decision depends on the row (the common case) the steps
+are fixed; otherwise the row's scope flags pick the steps (decided once per combination of flags). The output is
+exactly `project`'s: the same `Record` values, denied names, and READ / DENIED events in the same order
+(`tests/api/test_compiled_reads.py` holds the compiled path to the executor's bytes and audit rows).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from authz.access import FieldPlan
+from authz.fields import NON_NULL_FIELDS, FieldSpec
+from authz.masking import mask_value
+from authz.rules import Effect
+from db.audit import AuditBuffer
+from db.crypto import FieldLocation, WorkspaceCipher
+from db.queries import contacts as q
+from resolvers.projection import CUSTOM_FIELDS, DENIED, MASKED_SUFFIX, Record, audit_name
+
+Reader = Callable[[Sequence[Any]], Any]
+
+# step kinds
+DENY, MASK_CUSTOM, MASK_TEXT, MASK, ALLOW_CUSTOM, ALLOW = range(6)
+
+
+@dataclass(frozen=True)
+class Step:
+    kind: int
+    name: str
+    read: Reader
+    mask: Callable[[Any], Any] | None
+    audited: str | None  # the audit name when a shown value is a READ of a PII field
+    category: str | None
+    denied_as: str  # the audit name when denied
+    deny_value: Any  # what a denied built-in field holds (DENIED for a non-null one); custom fields: absent
+    custom: bool
+    shown: bool  # a masked-as-text value counts as read only when its `...Masked` companion was asked for
+    companion: Callable[[Any], Any] | None  # ALLOW with `...Masked` asked for: its mask
+
+
+def _encrypted_reader(index: int, id_index: int, column: str, kind: str, cipher: WorkspaceCipher) -> Reader:
+    decrypt = {"int": cipher.decrypt_int, "date": cipher.decrypt_date}.get(kind, cipher.decrypt_str)
+
+    def read(row: Sequence[Any]) -> Any:
+        blob = row[index]
+        if blob is None:
+            return None
+        return decrypt(FieldLocation(q.TABLE, column, str(row[id_index])), blob)
+
+    return read
+
+
+def _custom_reader(index: int, id_index: int, spec: FieldSpec, cipher: WorkspaceCipher) -> Reader:
+    def read(row: Sequence[Any]) -> Any:
+        return q.custom_value({"custom_fields": row[index], "id": row[id_index]}, spec, cipher)
+
+    return read
+
+
+def reader(spec: FieldSpec, columns: dict[str, int], cipher: WorkspaceCipher) -> Reader:
+    """The stored value of `spec` in a row with these columns, decrypted: `db.queries.contacts.value` by index."""
+    id_index = columns["id"]
+    if spec.custom:
+        return _custom_reader(columns["custom_fields"], id_index, spec, cipher)
+    column = q.PLAIN_COLUMNS.get(spec.name)
+    if column is not None:
+        index = columns[column]
+        return lambda row: row[index]
+    encrypted = q.ENCRYPTED_COLUMNS.get(spec.name)
+    if encrypted is None:
+        return lambda row: None
+    return _encrypted_reader(columns[encrypted[0]], id_index, encrypted[0], encrypted[1], cipher)
+
+
+def _step(spec: FieldSpec, effect: Effect, read: Reader, masked_wanted: frozenset[str]) -> Step:
+    name, custom = spec.name, spec.custom
+    denied_as = audit_name(spec)
+    deny_value = DENIED if spec.resource in NON_NULL_FIELDS else None
+    mask = functools.partial(mask_value, spec.mask or "free_text")
+    shown, companion = True, None
+    if effect is Effect.DENY:
+        kind = DENY
+    elif effect is Effect.MASK:
+        if custom:
+            kind = MASK_CUSTOM
+        elif spec.masked_as_text:
+            kind, shown = MASK_TEXT, name in masked_wanted
+        else:
+            kind = MASK
+    else:
+        kind = ALLOW_CUSTOM if custom else ALLOW
+        if not custom and spec.masked_as_text and name in masked_wanted and spec.mask:
+            companion = functools.partial(mask_value, spec.mask)
+    audited = denied_as if spec.pii and shown else None
+    return Step(kind, name, read, mask, audited, spec.pii, denied_as, deny_value, custom, shown, companion)
+
+
+class Projector:
+    """Rows of one statement -> `Record`s, with the audit events `project` records."""
+
+    def __init__(self, plan: FieldPlan, columns: dict[str, int], cipher: WorkspaceCipher,
+                 masked_wanted: frozenset[str]) -> None:
+        self.entity = plan.entity
+        self.plan = plan
+        self.id_index = columns["id"]
+        self.wants_custom = any(r.spec.custom for r in plan.rulings)
+        self.masked_wanted = masked_wanted
+        self.readers = {r.spec.name: reader(r.spec, columns, cipher) for r in plan.rulings}
+        self.flag_indexes = [(scope, columns[f"_s{i}"]) for i, scope in enumerate(plan.scopes)]
+        self._steps: dict[tuple[str, Effect], Step] = {}
+        self._by_flags: dict[tuple[bool, ...], list[Step]] = {}  # at most 2 ** len(scopes) entries
+        constant = plan.decide({}) if not plan.scopes else None
+        self.constant = None if constant is None else [self._step_of(s, e) for s, e in constant]
+
+    def _step_of(self, spec: FieldSpec, effect: Effect) -> Step:
+        key = (spec.name, effect)
+        step = self._steps.get(key)
+        if step is None:
+            step = self._steps[key] = _step(spec, effect, self.readers[spec.name], self.masked_wanted)
+        return step
+
+    def _steps_for(self, row: Sequence[Any]) -> list[Step]:
+        if self.constant is not None:
+            return self.constant
+        bits = tuple(bool(row[index]) for _, index in self.flag_indexes)
+        steps = self._by_flags.get(bits)
+        if steps is None:
+            flags = {scope: bit for (scope, _), bit in zip(self.flag_indexes, bits, strict=True)}
+            steps = self._by_flags[bits] = [self._step_of(spec, effect) for spec, effect in self.plan.decide(flags)]
+        return steps
+
+    def project(self, rows: Sequence[Any], audit: AuditBuffer) -> list[Record]:
+        entity, id_index, wants_custom = self.entity, self.id_index, self.wants_custom
+        records: list[Record] = []
+        for row in rows:
+            rid = row[id_index]
+            values: dict[str, Any] = {}
+            custom: dict[str, Any] = {}
+            denied: list[str] = []
+            read_fields: list[str] = []
+            categories: list[str] = []
+            nulled = False
+            for step in self._steps_for(row):
+                kind = step.kind
+                if kind == DENY:
+                    denied.append(step.denied_as)
+                    if not step.custom:
+                        values[step.name] = step.deny_value
+                        nulled = nulled or step.deny_value is DENIED
+                    continue
+                raw = step.read(row)
+                if raw is None:
+                    if not step.custom:
+                        values[step.name] = None
+                    continue
+                if kind == ALLOW:
+                    values[step.name] = raw
+                    if step.companion is not None:
+                        values[step.name + MASKED_SUFFIX] = step.companion(raw)
+                elif kind == MASK:
+                    values[step.name] = step.mask(raw)  # type: ignore[misc]
+                elif kind == MASK_TEXT:
+                    values[step.name] = None
+                    values[step.name + MASKED_SUFFIX] = step.mask(raw)  # type: ignore[misc]
+                elif kind == ALLOW_CUSTOM:
+                    custom[step.name] = raw
+                else:  # MASK_CUSTOM
+                    custom[step.name] = step.mask(raw)  # type: ignore[misc]
+                if step.audited is not None:
+                    read_fields.append(step.audited)
+                    categories.append(step.category)  # type: ignore[arg-type]
+            if wants_custom:
+                values[CUSTOM_FIELDS] = custom
+            if read_fields and not nulled:
+                audit.read(entity, str(rid), read_fields, categories)
+            if denied:
+                audit.denied(entity, str(rid), denied)
+            records.append(Record(entity, rid, values, denied, row))
+        return records
+
+
+_PROJECTORS: OrderedDict[tuple[Any, ...], tuple[Any, Any, Projector]] = OrderedDict()
+MAX_PROJECTORS = 256
+
+
+def projector(table: Any, plan: FieldPlan, keys: Sequence[str], cipher: WorkspaceCipher,
+              masked_wanted: frozenset[str]) -> Projector:
+    """The projector of a plan of this decision table over rows with these columns (cached by identity of the
+    table and cipher, which the entry keeps alive; bounded)."""
+    key = (id(table), id(cipher), plan.entity, tuple(r.spec.name for r in plan.rulings), tuple(keys), masked_wanted)
+    found = _PROJECTORS.get(key)
+    if found is not None and found[0] is table and found[1] is cipher:
+        _PROJECTORS.move_to_end(key)
+        return found[2]
+    made = Projector(plan, {k: i for i, k in enumerate(keys)}, cipher, masked_wanted)
+    _PROJECTORS[key] = (table, cipher, made)
+    while len(_PROJECTORS) > MAX_PROJECTORS:
+        _PROJECTORS.popitem(last=False)
+    return made
