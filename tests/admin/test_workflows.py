@@ -84,3 +84,36 @@ async def test_an_access_request_for_a_person_held_twice_from_link_to_delivery(
     assert node["status"] == "FULFILLED" and node["deliveryMethod"] == "Registered post"
     assert node["identityVerified"] and len(node["contacts"]) == 2
     await shot(page, "request-fulfilled-en")
+
+
+async def test_edit_a_retention_policy_past_the_guard_then_delete_it(
+    page: Any, demo_workspace: str, gql: GraphQLClient, shot: Any
+) -> None:
+    token = await admin_token(gql, demo_workspace)
+    name = f"Old purchases {secrets.token_hex(3)}"
+    await gql.ok("mutation($i:RetentionPolicyInput!){createRetentionPolicy(input:$i){id}}",
+                 {"i": {"name": name, "entity": "activity", "condition": "kind = PURCHASE", "afterDays": 3000,
+                        "action": "DELETE"}}, token)
+    await sign_in(page, demo_workspace, demo_email("admin"))
+    await page.goto("/admin/retention")
+    await page.get_by_role("link", name=f"Edit {name}").click()
+    assert await page.get_by_label("Name", exact=True).input_value() == name
+    await page.get_by_label("After (days)").fill("30")
+    await page.get_by_role("button", name="Save the changes").click()
+    refusal = await page.locator("#policy-error").inner_text()
+    assert "minimum-retention guard" in refusal and "Lengthen the period" in refusal
+    await no_blocking(page)
+    await shot(page, "retention-edit-refused-en")
+    await page.get_by_label("After (days)").fill("2600")
+    await page.get_by_role("button", name="Save the changes").click()
+    assert "updated" in await page.get_by_role("status").inner_text()
+    row = page.get_by_role("row").filter(has_text=name)
+    assert "2600" in await row.inner_text()
+    await row.get_by_role("link", name=f"Delete {name}").click()
+    assert await page.get_by_role("heading", name=f"Delete the policy “{name}”?").is_visible()
+    await no_blocking(page)
+    await page.get_by_role("button", name="Delete the policy").click()
+    assert "deleted" in await page.get_by_role("status").inner_text()
+    assert await page.get_by_role("row").filter(has_text=name).count() == 0
+    policies = (await gql.ok("{retentionPolicies{name}}", token=token))["retentionPolicies"]
+    assert name not in [p["name"] for p in policies]
