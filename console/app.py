@@ -18,12 +18,14 @@ from console.pages import (
     permissions,
     requests,
     retention,
+    roles,
     workspace,
 )
 from console.render import SecurityHeaders
 
 STATIC = Path(__file__).parent / "static"
-PAGES = (auth, home, requests, contacts, retention, audit, workspace, permissions, people, inventory)
+PAGES = (auth, home, requests, contacts, retention, audit, workspace, permissions, people, inventory,
+         roles)
 
 
 def mount() -> Mount:

@@ -117,3 +117,42 @@ async def test_edit_a_retention_policy_past_the_guard_then_delete_it(
     assert await page.get_by_role("row").filter(has_text=name).count() == 0
     policies = (await gql.ok("{retentionPolicies{name}}", token=token))["retentionPolicies"]
     assert name not in [p["name"] for p in policies]
+
+
+async def test_create_a_role_from_a_template_and_delete_it_once_no_key_holds_it(
+    page: Any, demo_workspace: str, gql: GraphQLClient, shot: Any
+) -> None:
+    token = await admin_token(gql, demo_workspace)
+    name = f"reception_{secrets.token_hex(3)}"
+    await sign_in(page, demo_workspace, demo_email("admin"))
+    await page.goto("/admin/permissions")
+    await page.get_by_role("link", name="Roles").last.click()
+    assert await page.get_by_role("row").filter(has_text="Admin").first.get_by_text("Built in").is_visible()
+    await page.get_by_label("Role name").fill(name)
+    await page.get_by_label("Description").fill("Reception at the Mong Kok shop")
+    await page.get_by_label("Front desk").check()
+    await page.get_by_role("button", name="Create the role").click()
+    assert "created" in await page.get_by_role("status").inner_text()
+    row = page.locator(f"#role-{name}")
+    for _ in range(20):  # every process enforces a new role's rules within 2 s
+        if await row.count():
+            break
+        await page.wait_for_timeout(250)
+        await page.reload()
+    text = await row.inner_text()
+    assert "Reception at the Mong Kok shop" in text and "Front desk" in text and "Admin" in text  # owner: the admin
+    await no_blocking(page)
+    await shot(page, "roles-en")
+    key = (await gql.ok("mutation($r:String!){ createApiKey(name:\"desk tablet\", role:$r){ apiKey { id } } }",
+                        {"r": name}, token))["createApiKey"]["apiKey"]["id"]
+    await page.reload()
+    await row.get_by_role("button", name=f"Delete {name}").click()
+    refusal = await page.locator("#role-error").inner_text()
+    assert "still held by someone" in refusal and "1 API key" in refusal
+    await gql.ok("mutation($id:ID!){ revokeApiKey(id:$id){ id } }", {"id": key}, token)
+    await row.get_by_role("button", name=f"Delete {name}").click()
+    assert "deleted" in await page.get_by_role("status").inner_text()
+    assert await page.locator(f"#role-{name}").count() == 0
+    await page.get_by_role("link", name="中文").click()
+    assert await page.get_by_role("heading", name="角色", exact=True).is_visible()
+    await shot(page, "roles-zh")
