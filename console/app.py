@@ -12,6 +12,7 @@ from console.pages import (
     audit,
     auth,
     contacts,
+    duplicates,
     home,
     inventory,
     people,
@@ -25,7 +26,7 @@ from console.render import SecurityHeaders
 
 STATIC = Path(__file__).parent / "static"
 PAGES = (auth, home, requests, contacts, retention, audit, workspace, permissions, people, inventory,
-         roles)
+         roles, duplicates)
 
 
 def mount() -> Mount:

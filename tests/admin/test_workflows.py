@@ -156,3 +156,38 @@ async def test_create_a_role_from_a_template_and_delete_it_once_no_key_holds_it(
     await page.get_by_role("link", name="中文").click()
     assert await page.get_by_role("heading", name="角色", exact=True).is_visible()
     await shot(page, "roles-zh")
+
+
+async def test_merge_two_duplicates_after_a_dry_run_and_a_legal_hold_refused_in_words(
+    page: Any, demo_workspace: str, gql: GraphQLClient, shot: Any
+) -> None:
+    token = await admin_token(gql, demo_workspace)
+    first, second, name = await held_twice(gql, demo_workspace, token)
+    await gql.ok(ACTIVITY, {"i": {"contactId": second, "kind": "CALL", "subject": "Asked about delivery"}}, token)
+    hold = "mutation($c:ID!,$h:Boolean!){ setLegalHold(contactId:$c, hold:$h, reason:\"court order\"){ id } }"
+    await gql.ok(hold, {"c": second, "h": True}, token)
+    await sign_in(page, demo_workspace, demo_email("admin"))
+    await page.goto("/admin/contacts")
+    await page.get_by_role("link", name="Duplicates and merge").click()
+    group = page.locator("section").filter(has_text=name.split()[-1])
+    assert "same e-mail" in await group.inner_text()
+    await no_blocking(page)
+    await group.get_by_label(name).check()
+    await group.get_by_role("button", name="Dry run").click()
+    assert "legal hold" in await page.locator("#merge-error").inner_text()
+    await gql.ok(hold, {"c": second, "h": False}, token)
+    await page.goto("/admin/duplicates")
+    await group.get_by_label(name).check()
+    await group.get_by_role("button", name="Dry run").click()
+    assert await page.get_by_role("heading", name=f"Kept: {name}").is_visible()
+    counts = page.locator("#merge-counts")
+    assert "1" in await counts.get_by_role("row").filter(has_text="Activities").inner_text()
+    assert "company" in await page.get_by_text("Empty fields filled").inner_text()
+    await no_blocking(page)
+    await shot(page, "merge-dry-run-en")
+    await page.get_by_role("button", name="Merge the records").click()
+    assert "merged" in await page.get_by_role("status").inner_text()
+    assert await page.locator("section").filter(has_text=name.split()[-1]).count() == 0
+    kept = await gql.ok("query($id:ID!){ contact(id:$id){ company } }",
+                        {"id": first}, token)
+    assert kept["contact"]["company"] == "Harbour Trading"
