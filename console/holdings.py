@@ -16,12 +16,12 @@ async def counts(session: AsyncSession, contact_ids: Sequence[uuid.UUID]) -> dic
     """contact id -> (activities, attachments); the ids must be records the caller already saw (lookup.one)."""
     if not contact_ids:
         return {}
-    activities = dict((await session.execute(
+    activities: dict[uuid.UUID, int] = {row[0]: row[1] for row in (await session.execute(
         select(Activity.contact_id, func.count()).where(Activity.contact_id.in_(contact_ids))
         .group_by(Activity.contact_id)
-    )).tuples().all())
-    attachments = dict((await session.execute(
+    )).all()}
+    attachments: dict[uuid.UUID, int] = {row[0]: row[1] for row in (await session.execute(
         select(Activity.contact_id, func.count(Attachment.id)).join(Attachment, Attachment.activity_id == Activity.id)
         .where(Activity.contact_id.in_(contact_ids), Attachment.deleted_at.is_(None)).group_by(Activity.contact_id)
-    )).tuples().all())
+    )).all()}
     return {c: (int(activities.get(c, 0)), int(attachments.get(c, 0))) for c in contact_ids}
