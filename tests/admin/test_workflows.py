@@ -70,6 +70,11 @@ async def test_an_access_request_for_a_person_held_twice_from_link_to_delivery(
     await redact.wait_for(state="visible", timeout=120_000)  # the script reloads the page when the copy is ready
     await no_blocking(page)
     await shot(page, "request-review-en")
+    await page.get_by_role("link", name="中文").click()
+    assert await page.get_by_role("heading", name="發放前須檢查的姓名").is_visible()
+    await no_blocking(page)
+    await shot(page, "request-review-zh")
+    await page.get_by_role("link", name="English").click()
     await redact.check()
     await page.get_by_role("button", name="Produce the copy again with the ticked names redacted").click()
     await page.get_by_text("No other names to review").wait_for(state="visible", timeout=120_000)
