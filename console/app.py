@@ -12,18 +12,21 @@ from console.pages import (
     audit,
     auth,
     contacts,
+    duplicates,
     home,
     inventory,
     people,
     permissions,
     requests,
     retention,
+    roles,
     workspace,
 )
 from console.render import SecurityHeaders
 
 STATIC = Path(__file__).parent / "static"
-PAGES = (auth, home, requests, contacts, retention, audit, workspace, permissions, people, inventory)
+PAGES = (auth, home, requests, contacts, retention, audit, workspace, permissions, people, inventory,
+         roles, duplicates)
 
 
 def mount() -> Mount:

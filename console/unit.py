@@ -179,6 +179,7 @@ class Refusal:
 
     code: str
     message: str
+    detail: str | None = None  # its detail (LEGAL_HOLD, MINIMUM_RETENTION...): the page says it in words
 
     @property
     def status(self) -> int:
@@ -201,5 +202,13 @@ async def attempt(work: Callable[[], Awaitable[Any]], *, denied_inline: tuple[Co
                                  details={"operation": f"console.{operation}", "reason": str(exc)})
         return Refusal("FORBIDDEN", console.t(message))
     except TYPED as exc:
-        return Refusal(exc.code, str(exc))
+        return Refusal(exc.code, str(exc), getattr(exc, "detail", None))
     return None
+
+
+def in_words(console: Console, refused: Refusal) -> str:
+    """A refusal for a person: the catalogue's sentence for its detail (LEGAL_HOLD, ROLE_IN_USE...) in the page's
+    language, followed by the resolver's own explanation; the resolver's message alone when there is none."""
+    key = f"refusal.{refused.detail}"
+    sentence = console.t(key) if refused.detail else key
+    return refused.message if sentence == key else f"{sentence} ({refused.message})"

@@ -27,11 +27,13 @@ async def _render(console: Console, refused: Refusal | None = None) -> Response:
                 error = str(exc)
         holds = await legal_hold.flags(db, caller, [uuid.UUID(p["id"]) for p in people]) if people else []
         may_hold = caller.access.can("retention_policy", "write")
+        may_merge = caller.access.can("contact", "merge")
     for person, flags in zip(people, holds, strict=True):
         person["legal_hold"] = flags.legal_hold
         person["correction_pending"] = flags.correction_pending
     return console.render("contacts.html", status=refused.status if refused else 200, by=by, q=text, people=people,
-                          searched=bool(text), error=error, by_options=lookup.BY, may_hold=may_hold)
+                          searched=bool(text), error=error, by_options=lookup.BY, may_hold=may_hold,
+                          may_merge=may_merge)
 
 
 async def _page(console: Console) -> Response:

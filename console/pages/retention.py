@@ -1,4 +1,6 @@
-"""Retention (DPP2): the policies (create, enable, disable), a dry run naming what would be affected, a run."""
+"""Retention (DPP2): the policies (create, edit, enable, disable, delete after a confirmation; CLEAR_FIELDS with its
+field list), a dry run naming what would be affected and how many records the minimum-retention guards keep, a run.
+The guard's refusal (MINIMUM_RETENTION) is said in words on the form."""
 
 from __future__ import annotations
 
@@ -10,17 +12,24 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from console.pages import lookup
-from console.unit import Console, Refusal, attempt, page, see_other
+from console.unit import Console, Refusal, attempt, in_words, page, see_other
 from resolvers.contacts import contacts
+from resolvers.errors import NotFound
 from resolvers.retention import policies as retention
 from resolvers.retention.language import ENTITIES
 
-ACTIONS = ("ARCHIVE", "ANONYMISE", "DELETE")
+ACTIONS = ("ARCHIVE", "ANONYMISE", "DELETE", "CLEAR_FIELDS")
 
 
 def policy_view(p: retention.Policy) -> dict[str, Any]:
     return {"id": str(p.id), "name": p.name, "entity": p.entity, "condition": p.condition,
-            "after_days": p.after_days, "action": p.action, "enabled": p.enabled, "last_run_at": p.last_run_at}
+            "after_days": p.after_days, "action": p.action, "enabled": p.enabled, "last_run_at": p.last_run_at,
+            "fields": ", ".join(p.fields)}
+
+
+def _fields(console: Console) -> tuple[str, ...]:
+    """The CLEAR_FIELDS list as typed: names separated by commas or spaces."""
+    return tuple(f for f in console.field("fields").replace(",", " ").split() if f)
 
 
 async def _render(console: Console, run: dict[str, Any] | None = None, refused: Refusal | None = None) -> Response:
@@ -28,7 +37,7 @@ async def _render(console: Console, run: dict[str, Any] | None = None, refused: 
         found = [policy_view(p) for p in await retention.list_policies(db, caller)]
         may_write = caller.access.can("retention_policy", "write")
     return console.render("retention.html", status=refused.status if refused else 200, policies=found, run=run,
-                          error=refused.message if refused else None, may_write=may_write,
+                          error=in_words(console, refused) if refused else None, may_write=may_write,
                           entities=sorted(ENTITIES), actions=ACTIONS, draft=dict(console.form or {}))
 
 
@@ -42,7 +51,7 @@ async def _create(console: Console) -> Response:
     except ValueError:
         return await _render(console, refused=Refusal("BAD_USER_INPUT", console.t("retention.days_number")))
     data = retention.PolicyInput(console.field("name"), console.field("entity"), console.field("condition"), days,
-                                 console.field("action"), console.field("enabled") == "on")
+                                 console.field("action"), console.field("enabled") == "on", _fields(console))
 
     async def work() -> None:
         async with console.mutation() as (db, caller):
@@ -92,6 +101,71 @@ async def _run(console: Console) -> Response:
     return await _render(console, run={"dry_run": dry, "ran_at": result[0].ran_at, "rows": rows})
 
 
+def _policy_id(console: Console) -> uuid.UUID:
+    try:
+        return uuid.UUID(str(console.request.path_params["id"]))
+    except ValueError as exc:
+        raise NotFound("no such retention policy") from exc
+
+
+async def _one(console: Console, policy_id: uuid.UUID) -> dict[str, Any]:
+    async with console.db() as (db, caller):
+        found = next((p for p in await retention.list_policies(db, caller) if p.id == policy_id), None)
+    if found is None:
+        raise NotFound("no such retention policy")
+    return policy_view(found)
+
+
+async def _edit(console: Console) -> Response:
+    """GET: the policy's form, filled in; POST: `updateRetentionPolicy` with what the form says."""
+    await console.require("retention_policy", "write")
+    policy_id = _policy_id(console)
+    current = await _one(console, policy_id)
+    refused: Refusal | None = None
+    if console.form is not None:
+        try:
+            days = int(console.field("after_days"))
+        except ValueError:
+            refused = Refusal("BAD_USER_INPUT", console.t("retention.days_number"))
+        else:
+            given = {"name": console.field("name"), "entity": console.field("entity"),
+                     "condition": console.field("condition"), "after_days": days, "action": console.field("action"),
+                     "enabled": console.field("enabled") == "on", "fields": _fields(console)}
+
+            async def work() -> None:
+                async with console.mutation() as (db, caller):
+                    await retention.update_policy(db, caller, policy_id, given)
+
+            refused = await attempt(work)
+            if refused is None:
+                return see_other("/admin/retention?done=policy_saved")
+    draft = dict(console.form) if console.form is not None else \
+        {**current, "enabled": "on" if current["enabled"] else ""}
+    return console.render("retention_edit.html", status=refused.status if refused else 200, policy=current,
+                          draft=draft, error=in_words(console, refused) if refused else None,
+                          entities=sorted(ENTITIES), actions=ACTIONS)
+
+
+async def _delete(console: Console) -> Response:
+    """GET: a confirmation naming the policy; POST: `deleteRetentionPolicy`."""
+    await console.require("retention_policy", "write")
+    policy_id = _policy_id(console)
+    current = await _one(console, policy_id)
+    if console.form is not None:
+        async with console.mutation() as (db, caller):
+            await retention.delete_policy(db, caller, policy_id)
+        return see_other("/admin/retention?done=policy_deleted")
+    return console.render("retention_delete.html", policy=current)
+
+
+async def edit(request: Request) -> Response:
+    return await page(request, "updateRetentionPolicy", _edit)
+
+
+async def delete(request: Request) -> Response:
+    return await page(request, "deleteRetentionPolicy", _delete)
+
+
 async def index(request: Request) -> Response:
     return await page(request, "retentionPolicies", _page)
 
@@ -114,4 +188,6 @@ def routes() -> list[Route]:
         Route("/retention/policies", create, methods=["POST"]),
         Route("/retention/enabled", toggle, methods=["POST"]),
         Route("/retention/run", run, methods=["POST"]),
+        Route("/retention/{id}/edit", edit, methods=["GET", "POST"]),
+        Route("/retention/{id}/delete", delete, methods=["GET", "POST"]),
     ]
