@@ -28,6 +28,9 @@ os.environ.setdefault("CRM_MAX_ENGINES", "6")
 # Every test client comes from one address (10.1.2.3): the per-address login limit would count the whole
 # suite's failed logins. tests/api/test_login_throttle.py checks the limits with clients of their own.
 os.environ.setdefault("CRM_LOGIN_LIMIT_PER_ADDRESS", "100000")
+# Concurrent-login tests run 20-40 argon2 checks at once; on two busy cores (CI beside other work) that can pass the
+# 10 s production default, which tests/api/test_query_cost.py checks with a timeout of its own.
+os.environ.setdefault("CRM_OPERATION_TIMEOUT_S", "60")
 
 import main  # noqa: E402
 from db import roles, tenancy  # noqa: E402 - the environment above must be set first

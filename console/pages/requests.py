@@ -129,12 +129,14 @@ async def _detail(console: Console, refused: Refusal | None = None, where: str =
         may_write = caller.access.can("data_request", "write")
     zh = console.t.language != "en"
     grounds = [(g.code, g.citations[found.kind], g.zh if zh else g.en) for g in refusal_grounds.for_kind(found.kind)]
+    correction = {"text": found.correction, "notices": list(found.correction_notices or [])}
     identity = {"verified_at": found.identity_verified_at, "check": found.identity_check,
                 "delivered_at": found.delivered_at, "delivery_method": found.delivery_method}
     return console.render("request.html", status=refused.status if refused else 200, r=row, people=people,
                           person=people[0] if people else None, matches=possible, identity=identity,
                           export=export, review_names=review, error=in_words(console, refused) if refused else None,
-                          may_write=may_write, where=where, grounds=grounds, letters=letters.stored(found))
+                          may_write=may_write, where=where, grounds=grounds, letters=letters.stored(found),
+                          correction=correction)
 
 
 async def _erase_page(console: Console, refused: Refusal | None = None) -> Response:
@@ -189,7 +191,8 @@ async def _act(console: Console, action: str) -> Response:
                     if console.field("confirm") != "on":
                         raise BadInput(console.t("requests.erase_confirm_needed"), field="confirm")
                 method = console.field("delivery_method") or None
-                await fulfilment.fulfil(db, caller, request_id, delivery_method=method)
+                await fulfilment.fulfil(db, caller, request_id, delivery_method=method,
+                                        correction=console.field("correction") or None)
             else:
                 await fulfilment.refuse(db, caller, request_id, console.field("reason"),
                                         console.field("ground") or None)

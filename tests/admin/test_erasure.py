@@ -54,7 +54,8 @@ async def test_an_erasure_is_confirmed_on_a_page_naming_it_and_its_refusals_are_
         blocked = await submit(client, confirm, f"/admin/requests/{erasure_id}/fulfil", confirm="on")
         assert blocked.status_code == 409 and "still open. Answer it before erasing" in blocked.text
         assert (await ws.gql.ok(STATUS, {"id": erasure}, ws.admin_token))["dataRequest"]["status"] == "OPEN"
-        await ws.gql.ok("mutation($id:ID!){ refuseDataRequest(id:$id, reason:\"duplicate of the erasure\"){ id } }",
+        await ws.gql.ok("mutation($id:ID!){ refuseDataRequest(id:$id, ground: REPEATED_REQUEST,"
+                        " reason:\"duplicate of the erasure\"){ id } }",
                         {"id": access}, ws.admin_token)
         erased = await submit(client, confirm, f"/admin/requests/{erasure_id}/fulfil", confirm="on")
         assert erased.status_code == 303 and "done=request_fulfil" in erased.headers["location"]
