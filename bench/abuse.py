@@ -144,10 +144,12 @@ async def one_query_ms(base: str, token: str, body: str) -> tuple[float, int]:
     return elapsed, len(r.content)
 
 
-async def login_lag(base: str, slug: str, emails: list[str], log: Path, rounds: int) -> list[float]:
-    """The worst loop lag (ms) the server logged during each round of len(emails) concurrent logins."""
+async def login_lag(base: str, slug: str, emails: list[str], log: Path, rounds: int) -> tuple[list[float], int]:
+    """The worst loop lag (ms) the server logged during each round of len(emails) concurrent logins, and how many
+    logins failed (cancelled by the operation timeout when argon2 queues on a busy machine)."""
     login = "mutation($w:String!,$e:String!,$p:String!){login(workspace:$w,email:$e,password:$p){token}}"
     worst: list[float] = []
+    failed = 0
     async with httpx.AsyncClient(base_url=base, timeout=60, limits=httpx.Limits(max_connections=40)) as client:
         for _ in range(rounds):
             start = time.time()
@@ -156,11 +158,10 @@ async def login_lag(base: str, slug: str, emails: list[str], log: Path, rounds: 
                 for e in emails
             ))
             await asyncio.sleep(0.1)  # the probe's last tick lands in the file
-            for a in answers:
-                assert a.json()["data"]["login"]["token"], a.text[:300]
+            failed += sum(1 for a in answers if not (a.json().get("data") or {}).get("login"))
             worst.append(loop_lag.worst_lag_ms(log, start, time.time()))
             await asyncio.sleep(0.3)
-    return worst
+    return worst, failed
 
 
 async def setup(b: Bench) -> tuple[str, str, list[str]]:
@@ -215,7 +216,7 @@ async def run(workers: int, seconds: float) -> None:
 
             idle = await idle_health(base, seconds)
             loaded, queries, failed = await loaded_health(base, admin, body, seconds, clients=4)
-            start, end = time.time() - seconds, time.time()
+            start, end = time.time() - seconds - 1, time.time()
             ratio = p99(loaded) / p99(idle)
             print(f"/healthz idle: p50 {statistics.median(idle):.1f} ms p99 {p99(idle):.1f} ms ({len(idle)} polls)")
             print(f"/healthz under 4 clients ({queries} queries answered, {failed} timed out, in {seconds:g} s): "
@@ -223,9 +224,13 @@ async def run(workers: int, seconds: float) -> None:
                   f"({len(loaded)} polls); worst loop lag {loop_lag.worst_lag_ms(log, start, end):.0f} ms")
             print(f"ratio p99 loaded / idle: {ratio:.1f}x (target <= {TARGET_RATIO:g}x)", flush=True)
 
-            worst = await login_lag(base, slug, emails * 5, log, rounds=5)
+            quiet = time.time()
+            await asyncio.sleep(3)  # the machine's own noise: the probe's worst lag with no request at all
+            print(f"loop lag idle (3 s, no request): worst {loop_lag.worst_lag_ms(log, quiet, time.time()):.1f} ms")
+            worst, failed = await login_lag(base, slug, emails * 5, log, rounds=5)
             print(f"loop lag during 20 concurrent logins: worst {max(worst):.1f} ms, median of 5 rounds "
-                  f"{statistics.median(worst):.1f} ms (target < {TARGET_LAG_MS:g} ms)", flush=True)
+                  f"{statistics.median(worst):.1f} ms, {failed} of 100 logins failed "
+                  f"(target < {TARGET_LAG_MS:g} ms)", flush=True)
         finally:
             api.terminate()
             api.wait(timeout=30)
