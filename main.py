@@ -32,6 +32,7 @@ from console.app import mount as console_mount
 from db import migrate, roles, tenancy
 from db.embedded import EmbeddedServers
 from db.sessions import EngineRouter, create_engine
+from resolvers import loop_lag
 from resolvers.exports.options import ExportOptions
 from resolvers.identity.throttle import LoginLimits
 from resolvers.mail import Mailer
@@ -163,7 +164,8 @@ def create_app(settings: Settings, ep: Endpoints, *, tls: bool = False) -> Starl
         runtime = await open_runtime(settings, ep)
         runtime.versions.start()
         try:
-            yield {"runtime": runtime}
+            async with loop_lag.running(settings.loop_lag_log):
+                yield {"runtime": runtime}
         finally:
             await close_runtime(runtime)
 

@@ -77,6 +77,9 @@ class Settings(BaseSettings):
     db_app_role: str | None = Field(default=None, alias="CRM_DB_APP_ROLE")
     db_app_password: SecretStr | None = Field(default=None, alias="CRM_DB_APP_PASSWORD")
 
+    # Benchmarks only (bench/abuse.py): the API's event loop logs each tick it woke late to this file.
+    loop_lag_log: Path | None = Field(default=None, alias="CRM_LOOP_LAG_LOG")
+
     # Webhooks: deliver to loopback/private addresses (development receivers only; refused in production).
     webhook_allow_private: bool = Field(default=False, alias="CRM_WEBHOOK_ALLOW_PRIVATE")
 

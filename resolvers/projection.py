@@ -8,6 +8,7 @@ schema layer wraps them, it never decides.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from authz.rules import Effect
 from db.audit import AuditBuffer
 
 CUSTOM_FIELDS = "customFields"
+SLICE_ROWS = 20  # rows projected between two yields of the event loop (about 5 ms of decrypting and masking)
 MASKED_SUFFIX = "Masked"
 
 
@@ -129,6 +131,32 @@ def project(
         if denied:
             audit.denied(entity, str(rid), denied)
         records.append(Record(entity, rid, values, denied, row))
+    return records
+
+
+async def project_in_slices(
+    *,
+    entity: str,
+    rows: Sequence[Any],
+    plan: FieldPlan,
+    flags: Callable[[Any], dict[str, bool]],
+    row_id: Callable[[Any], uuid.UUID],
+    read: Callable[[Any, FieldSpec], Any],
+    audit: AuditBuffer,
+    want_masked: Iterable[str] = (),
+) -> list[Record]:
+    """`project`, `SLICE_ROWS` rows at a time, giving the event loop back in between: a page of 200 contacts
+    (or 50 contacts' activities) is tens of milliseconds of CPU that would otherwise stall every other request.
+    The records and the audit buffer end up exactly as one `project` call leaves them."""
+    masked = frozenset(want_masked)
+    records: list[Record] = []
+    for start in range(0, len(rows), SLICE_ROWS):
+        if start:
+            await asyncio.sleep(0)
+        records += project(
+            entity=entity, rows=rows[start : start + SLICE_ROWS], plan=plan, flags=flags, row_id=row_id, read=read,
+            audit=audit, want_masked=masked,
+        )
     return records
 
 

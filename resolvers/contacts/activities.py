@@ -18,7 +18,7 @@ from resolvers import pagination
 from resolvers.contacts import writes
 from resolvers.contacts.validation import InvalidValue, normalize_text
 from resolvers.errors import BadInput, NotFound
-from resolvers.projection import Record, Selection, project
+from resolvers.projection import Record, Selection, project_in_slices
 from resolvers.runtime import Caller
 from resolvers.webhooks import events as webhook_events
 
@@ -35,8 +35,8 @@ def _scoped(caller: Caller, selection: Selection) -> tuple[Any, FieldPlan]:
     return stmt.add_columns(*access.flag_columns(plan)), plan
 
 
-def _project(caller: Caller, rows: Sequence[Any], plan: FieldPlan) -> list[Record]:
-    return project(
+async def _project(caller: Caller, rows: Sequence[Any], plan: FieldPlan) -> list[Record]:
+    return await project_in_slices(
         entity=ENTITY,
         rows=rows,
         plan=plan,
@@ -74,7 +74,7 @@ async def list_activities(
         )
     has_next = len(rows) > size
     rows = rows[:size]
-    records = _project(caller, rows, plan)
+    records = await _project(caller, rows, plan)
     cursors = [pagination.encode_cursor(r.created_at, r.id, CURSOR_KIND) for r in rows]
     return pagination.Page(records, cursors, has_next, total)
 
@@ -121,12 +121,14 @@ async def pages_for_contacts(
     grouped: dict[uuid.UUID, list[Any]] = {}
     for row in rows:
         grouped.setdefault(row.contact_id, []).append(row)
+    batches = [grouped.get(contact_id, []) for contact_id in contact_ids]
+    shown = [row for batch in batches for row in batch[:size]]  # the extra row only tells that a next page exists
+    projected = iter(await _project(caller, shown, plan))  # one pass over every page, in slices
     pages = []
-    for contact_id in contact_ids:
-        batch = grouped.get(contact_id, [])
+    for contact_id, batch in zip(contact_ids, batches, strict=True):
         has_next = len(batch) > size
         batch = batch[:size]
-        records = _project(caller, batch, plan)
+        records = [next(projected) for _ in batch]
         cursors = [pagination.encode_cursor(r.created_at, r.id, CURSOR_KIND) for r in batch]
         pages.append(pagination.Page(records, cursors, has_next, totals.get(contact_id, 0) if want_total else None))
     return pages
@@ -137,7 +139,7 @@ async def activities_by_ids(
 ) -> list[Record | None]:
     stmt, plan = _scoped(caller, selection)
     rows = (await session.execute(stmt.where(q.T.id.in_(set(ids))))).all()
-    by_id = {r.id: r for r in _project(caller, rows, plan)}
+    by_id = {r.id: r for r in await _project(caller, rows, plan)}
     return [by_id.get(i) for i in ids]
 
 

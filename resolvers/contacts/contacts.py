@@ -22,7 +22,7 @@ from resolvers.contacts import validation, writes
 from resolvers.contacts.input import ContactPatch, build_patch
 from resolvers.errors import BadInput, NotFound
 from resolvers.privacy import opt_outs, suppression
-from resolvers.projection import FreeText, Record, Selection, project
+from resolvers.projection import FreeText, Record, Selection, project_in_slices
 from resolvers.runtime import Caller
 from resolvers.webhooks import events as webhook_events
 
@@ -96,9 +96,9 @@ def _normalised(name: str, raw: str, fn: Any) -> str:
         raise BadInput(f"{name}: {exc}", field=f"filter.{name}") from exc
 
 
-def _project(caller: Caller, rows: Sequence[Any], selection: Selection, plan: FieldPlan) -> list[Record]:
+async def _project(caller: Caller, rows: Sequence[Any], selection: Selection, plan: FieldPlan) -> list[Record]:
     cipher = caller.tenant.cipher
-    return project(
+    return await project_in_slices(
         entity=ENTITY,
         rows=rows,
         plan=plan,
@@ -153,7 +153,7 @@ async def list_contacts(
             select(func.count()).select_from(Contact.__table__).where(caller.access.record_filter(ENTITY), *conditions)
         )
         total = int(await session.scalar(count) or 0)
-    records = _project(caller, rows, selection, plan)
+    records = await _project(caller, rows, selection, plan)
     cipher = caller.tenant.cipher  # sort values may be names: sealed
     cursors = [pagination.encode_cursor(row._mapping["_sort"], row.id, kind, cipher=cipher) for row in rows]
     return pagination.Page(records, cursors, has_next, total)
@@ -165,7 +165,7 @@ async def contacts_by_ids(
     """Visible contacts by id, in key order, None where not visible (loaders and `node`)."""
     stmt, plan = _scoped_select(caller, selection)
     rows = (await session.execute(stmt.where(q.T.id.in_(set(ids))))).all()
-    by_id = {r.id: r for r in _project(caller, rows, selection, plan)}
+    by_id = {r.id: r for r in await _project(caller, rows, selection, plan)}
     return [by_id.get(i) for i in ids]
 
 
