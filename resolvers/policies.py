@@ -27,8 +27,14 @@ from resolvers.runtime import Caller, Runtime
 from resolvers.webhooks import events as webhook_events
 
 
-async def workspace_policy(session: AsyncSession, runtime: Runtime, slug: str) -> WorkspacePolicy:
+async def workspace_policy(
+    session: AsyncSession, runtime: Runtime, slug: str, *, known_version: int | None = None
+) -> WorkspacePolicy:
+    """`known_version`: `workspace_meta.policy_version` as this transaction read it already (no second lookup)."""
+
     async def authoritative() -> int:
+        if known_version is not None:
+            return int(known_version)
         return await q.policy_version(session)
 
     version = await runtime.versions.current(slug, authoritative)

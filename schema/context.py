@@ -108,7 +108,7 @@ class Context:
         if not quota.allowed:
             raise RateLimited(f"too many requests: at most {quota.limit} a minute; retry in {quota.reset_seconds} s")
 
-    def _open(self, tenant: Tenant) -> AsyncSession:
+    def _open(self, tenant: Tenant) -> ShieldedSession:
         if self.session is None:
             self.tenant = tenant
             self.session = request_session_factory(tenant.engine)()

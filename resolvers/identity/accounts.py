@@ -6,13 +6,14 @@ import uuid
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from authz.permissions import Action, Resource
 from authz.principal import Principal
 from db.audit import AuditBuffer
-from db.models import ApiKey, AuthSession, SupportGrant, Team, User
+from db.models import ApiKey, AuthSession, SupportGrant, Team, User, WorkspaceMeta
+from db.sessions import ShieldedSession
 from db.tenancy import Tenant
 from resolvers import offload, policies
 from resolvers.contacts.validation import InvalidValue, normalize_email, normalize_name
@@ -49,9 +50,32 @@ def read_bearer(runtime: Runtime, header: str | None) -> Bearer | None:
     return Bearer(claims.workspace, token, claims)
 
 
-async def authenticate(session: AsyncSession, runtime: Runtime, tenant: Tenant, bearer: Bearer) -> Principal:
-    """Checked on every request against the database: revoked sessions and deactivated users stop at once."""
-    policy = await policies.workspace_policy(session, runtime, tenant.slug)
+# One statement per request for a user token: the session, its user, and the workspace's MFA requirement
+# and policy version (`workspace_meta`, one row), as plain columns (no ORM objects to build).
+_SIGNED_IN = (
+    select(
+        User.id,
+        User.email,
+        User.team_id,
+        User.is_active,
+        User.mfa_enabled_at,
+        AuthSession.id,
+        AuthSession.revoked_at,
+        AuthSession.expires_at,
+        WorkspaceMeta.require_mfa,
+        WorkspaceMeta.policy_version,
+    )
+    .join(AuthSession, AuthSession.user_id == User.id)
+    .outerjoin(WorkspaceMeta, WorkspaceMeta.id == 1)
+    .where(User.id == bindparam("user_id"), AuthSession.id == bindparam("session_id"))
+)
+
+
+async def authenticate(session: ShieldedSession, runtime: Runtime, tenant: Tenant, bearer: Bearer) -> Principal:
+    """Checked on every request against the database: revoked sessions and deactivated users stop at once.
+
+    A user token costs one statement (`_SIGNED_IN`): session, user, MFA requirement and policy version.
+    """
     now = datetime.now(UTC)
     if bearer.claims is None:
         found = (
@@ -75,20 +99,23 @@ async def authenticate(session: AsyncSession, runtime: Runtime, tenant: Tenant, 
         if grant is None:
             raise Unauthenticated("the support grant has ended")
         return Principal("support", claims.subject_id, frozenset({"support"}), None, label="support", grant_id=grant.id)
-    found_user = (
-        await session.execute(
-            select(User, AuthSession)
-            .join(AuthSession, AuthSession.user_id == User.id)
-            .where(User.id == claims.subject_id, AuthSession.id == claims.session_id)
-        )
-    ).one_or_none()
-    if found_user is None or not found_user[0].is_active or not sessions.live(found_user[1], now):
+    if claims.session_id is None:
         raise Unauthenticated("the session has ended or the user is deactivated: sign in again")
-    user, auth = found_user
-    roles = policy.roles_of(policies.user_subject(user.id))
-    if await mfa.enrolment_pending(session, user, policy.table(roles)):
+    row = (
+        await session.execute_core(_SIGNED_IN, {"user_id": claims.subject_id, "session_id": claims.session_id})
+    ).one_or_none()
+    if row is None:
+        raise Unauthenticated("the session has ended or the user is deactivated: sign in again")
+    user_id, email, team_id, active, mfa_enabled_at, session_id, revoked_at, expires_at, require_mfa, version = (
+        tuple(row)
+    )
+    if not active or revoked_at is not None or expires_at <= now:
+        raise Unauthenticated("the session has ended or the user is deactivated: sign in again")
+    policy = await policies.workspace_policy(session, runtime, tenant.slug, known_version=version)
+    roles = policy.roles_of(policies.user_subject(user_id))
+    if mfa.pending(mfa_enabled_at, policy.table(roles), required=bool(require_mfa)):
         roles = frozenset()  # the workspace requires MFA of these roles: nothing but enrolling until it is set up
-    return Principal("user", user.id, roles, user.team_id, label=user.email, session_id=auth.id)
+    return Principal("user", user_id, roles, team_id, label=email, session_id=session_id)
 
 
 async def _note_key_use(session: AsyncSession, key: ApiKey, now: datetime) -> None:

@@ -1,11 +1,19 @@
 """Passwords (argon2id), access tokens (JWT, HS256), and random secrets stored as SHA-256: partner API keys,
-refresh tokens, password-reset links, MFA recovery codes."""
+refresh tokens, password-reset links, MFA recovery codes.
+
+A verified access token is remembered per token string (a bounded LRU, `VERIFIED_TOKENS`) until its `exp`: the
+signature and JSON of the same token are not checked again on each request. Only what the token itself says
+is remembered; whether its session is still live is asked of the database on every request
+(`accounts.authenticate`).
+"""
 
 from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -17,6 +25,7 @@ _hasher = PasswordHasher()
 # A real hash to verify against when the email is unknown, so timing does not reveal which emails exist.
 _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
 API_KEY_PREFIX = "crm"
+VERIFIED_TOKENS = 4096  # access tokens remembered as verified (LRU); a few MB at most
 
 
 def hash_password(password: str) -> str:
@@ -55,10 +64,27 @@ def issue_token(secret: str, claims: TokenClaims) -> str:
     return jwt.encode(payload, secret, algorithm="HS256")
 
 
+# (secret, token) -> (exp as a UNIX time, claims): only tokens whose signature verified under that secret.
+_verified: OrderedDict[tuple[str, str], tuple[int, TokenClaims]] = OrderedDict()
+
+
 def read_token(secret: str, token: str) -> TokenClaims | None:
+    """The claims of a valid, unexpired token signed with `secret`, else None.
+
+    A token verified before is answered from `_verified` while it has not expired (PyJWT's own rule: expired
+    when `exp <= now`); `nbf` and `iat` only become truer with time, so they need no second look.
+    """
+    key = (secret, token)
+    known = _verified.get(key)
+    if known is not None:
+        if known[0] > time.time():
+            _verified.move_to_end(key)
+            return known[1]
+        _verified.pop(key, None)
+        return None
     try:
         data = jwt.decode(token, secret, algorithms=["HS256"], options={"require": ["exp", "sub", "ws"]})
-        return TokenClaims(
+        claims = TokenClaims(
             workspace=str(data["ws"]),
             subject_id=uuid.UUID(str(data["sub"])),
             kind=str(data.get("kind", "user")),
@@ -66,8 +92,12 @@ def read_token(secret: str, token: str) -> TokenClaims | None:
             grant_id=uuid.UUID(str(data["grant"])) if data.get("grant") else None,
             session_id=uuid.UUID(str(data["sid"])) if data.get("sid") else None,
         )
-    except (jwt.PyJWTError, ValueError, KeyError):
+    except (jwt.PyJWTError, ValueError, KeyError, TypeError):
         return None
+    _verified[key] = (int(data["exp"]), claims)
+    if len(_verified) > VERIFIED_TOKENS:
+        _verified.popitem(last=False)
+    return claims
 
 
 def token_expiry(ttl_seconds: int) -> datetime:

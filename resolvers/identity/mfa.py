@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from datetime import datetime
 
 import pyotp
 from sqlalchemy import delete, select, update
@@ -136,6 +137,11 @@ async def enrolment_pending(session: AsyncSession, user: User, table: DecisionTa
     if user.mfa_enabled_at is not None or not guarded(table):
         return False
     return await is_required(session)
+
+
+def pending(mfa_enabled_at: datetime | None, table: DecisionTable, *, required: bool) -> bool:
+    """`enrolment_pending` when the workspace's requirement was read already (`accounts.authenticate`)."""
+    return required and mfa_enabled_at is None and guarded(table)
 
 
 async def settings(session: AsyncSession, caller: Caller) -> bool:

@@ -118,9 +118,5 @@ async def _revoke(session: AsyncSession, now: datetime, reason: str, condition: 
     )
 
 
-def live(row: AuthSession | None, now: datetime) -> bool:
-    return row is not None and row.revoked_at is None and row.expires_at > now
-
-
 def _refresh_ttl(runtime: Runtime) -> timedelta:
     return timedelta(seconds=runtime.refresh_ttl_seconds)

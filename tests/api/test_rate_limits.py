@@ -1,16 +1,23 @@
 """Requests a minute per user and per API key, counted in Redis: `RateLimit-*` headers on authenticated
-responses, RATE_LIMITED with `Retry-After` over the limit, and one count shared by every API process."""
+responses, RATE_LIMITED with `Retry-After` over the limit, one count shared by every API process, and the
+same count as the `limits` library's sliding window counter (its keys and numbers) in one round trip."""
 
 from __future__ import annotations
 
+import math
 import secrets
+import time
+import uuid
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from limits.aio.storage import RedisStorage
+from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from redis.asyncio import Redis
 
 import main
+from authz.principal import Principal
 from resolvers.rate_limits import RequestLimits
 from resolvers.runtime import Runtime
 from tests.factories.workspaces import GraphQLClient, Workspace, WorkspaceFactory
@@ -99,3 +106,42 @@ async def test_every_process_shares_the_count(
         assert (await call(http, seller["token"])).json()["errors"][0]["extensions"]["code"] == "RATE_LIMITED"
     finally:
         await other.aclose()
+
+
+async def test_the_count_is_the_limits_librarys_sliding_window_in_one_round_trip(
+    runtime: Runtime, endpoints: main.Endpoints, low_limit: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`limits`' own SlidingWindowCounterRateLimiter reads and continues the count kept by `RequestLimits`."""
+    ours = runtime.rate_limits
+    assert ours is not None
+    url = endpoints.redis_url
+    uri = "async+redis+unix://" + url.removeprefix("unix://") if url.startswith("unix://") else "async+" + url
+    pool = {"connection_pool": runtime.redis.connection_pool}
+    theirs = SlidingWindowCounterRateLimiter(
+        RedisStorage(uri, implementation="redispy", key_prefix=f"{low_limit}:ratelimit", **pool)
+    )
+    principal = Principal("user", uuid.uuid4(), frozenset())
+    key = f"acme:user:{principal.id}"
+    await ours.hit("acme", Principal("user", uuid.uuid4(), frozenset()))  # the script is loaded in Redis now
+    sent: list[object] = []
+    real = runtime.redis.connection_pool.get_connection
+
+    async def counting(*args: object, **kwargs: object) -> object:
+        sent.append(args)
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(runtime.redis.connection_pool, "get_connection", counting)
+    quotas = [await ours.hit("acme", principal) for _ in range(3)]
+    assert len(sent) == 3  # one Redis command a request
+    monkeypatch.undo()
+    assert [q.remaining for q in quotas] == [LIMIT - 1, LIMIT - 2, LIMIT - 3]
+    assert all(q.allowed and 0 <= q.reset_seconds <= 60 for q in quotas)
+    stats = await theirs.get_window_stats(ours.item, key)
+    assert stats.remaining == LIMIT - 3
+    assert abs(math.ceil(stats.reset_time - time.time()) - quotas[-1].reset_seconds) <= 1
+    assert await theirs.hit(ours.item, key)  # the fourth, counted by `limits`
+    fifth = await ours.hit("acme", principal)
+    assert (fifth.allowed, fifth.remaining) == (True, 0)
+    refused = await ours.hit("acme", principal)
+    assert (refused.allowed, refused.remaining) == (False, 0) and "Retry-After" in refused.headers()
+    assert not await theirs.test(ours.item, key)
