@@ -89,14 +89,8 @@ def grant_statements(role: str) -> list[str]:
     r = f'"{role}"'
     appendonly = ", ".join(APPEND_ONLY_TABLES)
     return [
-        f"""DO $$ BEGIN EXECUTE format('GRANT CONNECT, TEMPORARY ON DATABASE %I TO {r}', current_database()); END $$""",
-        "REVOKE CREATE ON SCHEMA public FROM PUBLIC",
-        f"REVOKE ALL ON SCHEMA public FROM {r}",
-        f"GRANT USAGE ON SCHEMA public TO {r}",
-        f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {r}",
-        f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {r}",
+        *_data_only(r, "alembic_version_workspace"),
         f"GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA public TO {r}",
-        f"REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON alembic_version_workspace FROM {r}",
         f"REVOKE UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER ON {appendonly} FROM {r}",
         f"""
 DO $$
@@ -118,7 +112,12 @@ END $$""",
 
 def catalog_grant_statements(role: str) -> list[str]:
     """What the owner runs in the catalog database (after its migrations) for the app role `role`."""
-    r = f'"{role}"'
+    return _data_only(f'"{role}"', "alembic_version_catalog")
+
+
+def _data_only(r: str, version_table: str) -> list[str]:
+    """The app role (quoted `r`) may connect, read and write the database's tables and use their sequences; no
+    DDL in the schema, and the migration table `version_table` is read-only."""
     return [
         f"""DO $$ BEGIN EXECUTE format('GRANT CONNECT, TEMPORARY ON DATABASE %I TO {r}', current_database()); END $$""",
         "REVOKE CREATE ON SCHEMA public FROM PUBLIC",
@@ -126,7 +125,7 @@ def catalog_grant_statements(role: str) -> list[str]:
         f"GRANT USAGE ON SCHEMA public TO {r}",
         f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {r}",
         f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {r}",
-        f"REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON alembic_version_catalog FROM {r}",
+        f"REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON {version_table} FROM {r}",
     ]
 
 
