@@ -130,9 +130,12 @@ def _data_only(r: str, version_table: str) -> list[str]:
 
 
 async def grant_catalog(conn: AsyncConnection, role: str) -> None:
-    """Grant the app role its privileges in the catalog database of `conn` (an owner connection)."""
+    """Grant the app role its privileges in the catalog database of `conn` (an owner connection, in a transaction).
+    The API and the workers start together and both grant: an advisory lock takes them one at a time (two GRANTs
+    on one database at once fail with "tuple concurrently updated")."""
     if not ROLE_NAME.match(role):
         raise ValueError(f"not a role name: {role!r}")
+    await conn.execute(text("select pg_advisory_xact_lock(:k)"), {"k": _ROLE_LOCK})
     for statement in catalog_grant_statements(role):
         await conn.execute(text(statement))
 

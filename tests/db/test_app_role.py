@@ -6,14 +6,18 @@ DATABASE_URL), through the same engine and unit of work the API uses.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+import main
 from db import roles
 from db.audit import maintain_partitions
+from db.sessions import create_engine
 from db.units import Units
 from resolvers.runtime import Runtime
 from settings import Settings
@@ -183,3 +187,22 @@ async def test_the_catalog_is_used_as_the_app_role_which_cannot_change_its_schem
             async with runtime.directory.catalog.begin() as conn:
                 await conn.execute(text(statement))
         assert sqlstate(caught.value) == DENIED, (statement, caught.value)
+
+
+async def test_processes_starting_together_grant_the_catalog_one_at_a_time(
+    settings: Settings, endpoints: main.Endpoints, runtime: Runtime
+) -> None:
+    """`make run` starts the API and the workers at once and both grant the catalog (GRANT ... ON DATABASE twice
+    at once fails with "tuple concurrently updated" without the lock)."""
+    engines = [create_engine(endpoints.database_url, f"{settings.db_prefix}_catalog", pool_size=1, max_overflow=0)
+               for _ in range(6)]
+
+    async def grant(engine: AsyncEngine) -> None:
+        async with engine.begin() as conn:
+            await roles.grant_catalog(conn, settings.app_role()[0])
+
+    try:
+        await asyncio.gather(*(grant(e) for e in engines))
+    finally:
+        for e in engines:
+            await e.dispose()
