@@ -149,14 +149,19 @@ async def project_in_slices(
     (or 50 contacts' activities) is tens of milliseconds of CPU that would otherwise stall every other request.
     The records and the audit buffer end up exactly as one `project` call leaves them."""
     masked = frozenset(want_masked)
+    return await in_slices(rows, lambda part: project(
+        entity=entity, rows=part, plan=plan, flags=flags, row_id=row_id, read=read, audit=audit, want_masked=masked,
+    ))
+
+
+async def in_slices(rows: Sequence[Any], project_slice: Callable[[Sequence[Any]], list[Record]]) -> list[Record]:
+    """`project_slice` over `SLICE_ROWS` rows at a time, the event loop given back between two slices (the
+    executor's projection and the compiled read path both project this way)."""
     records: list[Record] = []
     for start in range(0, len(rows), SLICE_ROWS):
         if start:
             await asyncio.sleep(0)
-        records += project(
-            entity=entity, rows=rows[start : start + SLICE_ROWS], plan=plan, flags=flags, row_id=row_id, read=read,
-            audit=audit, want_masked=masked,
-        )
+        records += project_slice(rows[start : start + SLICE_ROWS])
     return records
 
 

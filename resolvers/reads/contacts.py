@@ -9,7 +9,6 @@ keyset condition would narrow the window, so it is then a count of the same filt
 
 from __future__ import annotations
 
-import asyncio
 from typing import Literal
 
 from sqlalchemy import func, select
@@ -19,7 +18,7 @@ from db.models import Contact
 from db.queries import contacts as q
 from resolvers import pagination
 from resolvers.contacts.contacts import ENTITY, ContactFilter, ContactOrder, _conditions, _scoped_select
-from resolvers.projection import SLICE_ROWS, Record, Selection
+from resolvers.projection import Record, Selection, in_slices
 from resolvers.reads.projection import projector
 from resolvers.runtime import Caller
 
@@ -75,11 +74,7 @@ async def list_contacts(
     cipher = caller.tenant.cipher
     masked = frozenset(n.removesuffix("Masked") for n in selection.names if n.endswith("Masked"))
     project = projector(caller.access.table, plan, keys, cipher, masked).project
-    records = []
-    for start in range(0, len(rows), SLICE_ROWS):  # the loop serves other requests between slices
-        if start:
-            await asyncio.sleep(0)
-        records.extend(project(rows[start : start + SLICE_ROWS], caller.audit))
+    records = await in_slices(rows, lambda part: project(part, caller.audit))
     sort_index, id_index = keys.index("_sort"), keys.index("id")
 
     def cursor(row: object) -> str:
