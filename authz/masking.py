@@ -25,6 +25,7 @@ __all__ = [
     "mask_salary",
     "mask_tax_id",
     "mask_value",
+    "masker",
 ]
 
 HIDDEN = "[hidden]"
@@ -172,3 +173,18 @@ def mask_value(kind: str, value: object) -> str | None:
         return masker(value)
     except Exception:  # masking must never fail open or break the response
         return HIDDEN
+
+
+def masker(kind: str) -> Callable[[object], str | None]:
+    """`mask_value` with its kind bound: the masker is looked up once, not per value."""
+    mask = MASKERS.get(kind, mask_free_text) if isinstance(kind, str) else mask_free_text
+
+    def masked(value: object) -> str | None:
+        if value is None:
+            return None
+        try:
+            return mask(value)
+        except Exception:  # masking must never fail open or break the response
+            return HIDDEN
+
+    return masked

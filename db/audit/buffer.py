@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import uuid
 from collections.abc import Callable, Collection, Iterable
@@ -42,7 +43,7 @@ class AuditActor:
 
 @dataclass
 class _Event:
-    id: uuid.UUID
+    id: uuid.UUID | None  # None until `rows()`: most READ events are grouped into a row that keeps one id
     occurred_at: datetime
     action: str
     entity_type: str | None
@@ -50,6 +51,15 @@ class _Event:
     fields: dict[str, None]  # an ordered set
     categories: dict[str, None]
     details: dict[str, Any] | None
+
+
+def _assign_ids(events: list[_Event]) -> None:
+    """Random (version 4) ids for the events that have none yet, from one read of the system's random source."""
+    missing = [e for e in events if e.id is None]
+    if missing:
+        random = os.urandom(16 * len(missing))
+        for i, event in enumerate(missing):
+            event.id = uuid.UUID(bytes=random[16 * i : 16 * i + 16], version=4)
 
 
 def _names(values: Iterable[str]) -> Iterable[str]:
@@ -132,7 +142,7 @@ class AuditBuffer:
             if len(key[1]) > _MAX_ENTITY_ID or len(entity_type) > _MAX_ENTITY_TYPE:
                 raise ValueError(f"entity type or id too long: {entity_type!r} {key[1]!r}")
             # The hot path (one call per record returned): no generic validation, names taken as given.
-            event = _Event(uuid.uuid4(), self._now(), "READ", entity_type, key[1], dict.fromkeys(_names(fields)),
+            event = _Event(None, self._now(), "READ", entity_type, key[1], dict.fromkeys(_names(fields)),
                            dict.fromkeys(_names(categories)), None)
             self._events.append(event)
             self._reads[key] = event
@@ -215,6 +225,7 @@ class AuditBuffer:
 
     def rows(self) -> list[tuple[Any, ...]]:
         """The buffered events as `audit_events` rows (column order of `AUDIT_COLUMNS`, batch_seq None)."""
+        _assign_ids(self._events)
         actor = self.actor
         request_id = _clip(actor.request_id, _MAX_REQUEST_ID)
         client_ip = _clip(actor.client_ip, _MAX_CLIENT_IP)

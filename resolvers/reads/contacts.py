@@ -2,18 +2,24 @@
 cursors made only when the response shows them, and `totalCount` (only when asked for) from the same statement.
 
 The statement is the plain resolver's own (`_scoped_select`, `_conditions`, keyset and order): the same record
-scope, scope flags and filter checks. `totalCount` is a window count over the same scoped, filtered statement
-(`count(*) over ()`, computed before the LIMIT) when the page starts at the beginning; after a cursor the
-keyset condition would narrow the window, so it is then a count of the same filtered query, as the plain path.
+scope, scope flags and filter checks. Without a filter it is built once per decision table, caller and shape and
+kept (`_scoped`), and it runs on the session's connection past the ORM layer (`execute_core`). `totalCount` is a
+window count over the same scoped, filtered statement (`count(*) over ()`, computed before the LIMIT) when the
+page starts at the beginning; after a cursor the keyset condition would narrow the window, so it is then a count
+of the same filtered query, as the plain path.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from authz.access import FieldPlan
+from authz.decisions import DecisionTable
 from db.models import Contact
 from db.queries import contacts as q
 from resolvers import pagination
@@ -24,6 +30,52 @@ from resolvers.runtime import Caller
 
 Cursors = Literal["all", "ends", "none"]
 TOTAL = "_total"
+
+# Scoped statements by (decision table, principal, shape): the record scope, scope flags, field plan and order
+# of a caller are built once per role set and policy version (the table) and caller (their own id and team are
+# in the scope), not per request. Bounded; an entry keeps its table alive so that its id cannot be reused.
+_STATEMENTS: OrderedDict[tuple[Any, ...], tuple[DecisionTable, Scoped]] = OrderedDict()
+MAX_STATEMENTS = 512
+
+
+@dataclass(frozen=True)
+class Scoped:
+    base: Any  # the scoped, filtered statement with its sort column (and window count): before keyset and limit
+    plan: FieldPlan
+    order: Any  # the sort expression
+    first_page: Any  # `base` in order, limited to the page size (plus one): the statement of a page from the start
+
+
+def _build(caller: Caller, selection: Selection, order: ContactOrder, flt: ContactFilter | None, window: bool,
+           size: int) -> Scoped:
+    expr = q.order_expression(order.field, caller.access.activity_times())
+    stmt, plan = _scoped_select(caller, selection)
+    stmt = stmt.where(*_conditions(caller, flt)).add_columns(expr.label("_sort"))
+    if window:
+        stmt = stmt.add_columns(func.count().over().label(TOTAL))
+    return Scoped(stmt, plan, expr, _ordered(stmt, expr, order, size))
+
+
+def _ordered(stmt: Any, expr: Any, order: ContactOrder, size: int) -> Any:
+    direction = (lambda c: c.desc()) if order.descending else (lambda c: c.asc())
+    return stmt.order_by(direction(expr), direction(q.T.id)).limit(size + 1)
+
+
+def _scoped(caller: Caller, selection: Selection, order: ContactOrder, flt: ContactFilter | None, window: bool,
+            size: int) -> Scoped:
+    if flt is not None:  # filter values are the caller's input: not kept
+        return _build(caller, selection, order, flt, window, size)
+    table = caller.access.table
+    key = (id(table), caller.access.principal, selection.names, order.field, order.descending, window, size)
+    found = _STATEMENTS.get(key)
+    if found is not None and found[0] is table:
+        _STATEMENTS.move_to_end(key)
+        return found[1]
+    made = _build(caller, selection, order, flt, window, size)
+    _STATEMENTS[key] = (table, made)
+    while len(_STATEMENTS) > MAX_STATEMENTS:
+        _STATEMENTS.popitem(last=False)
+    return made
 
 
 async def list_contacts(
@@ -43,22 +95,17 @@ async def list_contacts(
     size = pagination.page_size(first)
     order = order or ContactOrder()
     _, value_kind, needs = q.ORDER_COLUMNS[order.field]
-    expr = q.order_expression(order.field, caller.access.activity_times())
     if needs:
         caller.access.require_readable(ENTITY, [needs], "ordering")
-    conditions = _conditions(caller, flt)
     kind = f"{order.field}.{'DESC' if order.descending else 'ASC'}.{value_kind}"
-    stmt, plan = _scoped_select(caller, selection)
-    stmt = stmt.where(*conditions).add_columns(expr.label("_sort"))
     window = want_total and not after
-    if window:
-        stmt = stmt.add_columns(func.count().over().label(TOTAL))
+    scoped = _scoped(caller, selection, order, flt, window, size)
+    plan, stmt = scoped.plan, scoped.first_page
     if after:
         value, row_id = pagination.decode_cursor(after, kind, cipher=caller.tenant.cipher)
-        stmt = stmt.where(q.keyset_after(order.field, order.descending, value, row_id, expr))
-    direction = (lambda c: c.desc()) if order.descending else (lambda c: c.asc())
-    stmt = stmt.order_by(direction(expr), direction(q.T.id)).limit(size + 1)
-    result = await session.execute(stmt)
+        keyset = q.keyset_after(order.field, order.descending, value, row_id, scoped.order)
+        stmt = _ordered(scoped.base.where(keyset), scoped.order, order, size)
+    result = await session.execute_core(stmt, {})  # type: ignore[attr-defined]
     keys = list(result.keys())
     rows = list(result.all())
     has_next = len(rows) > size
@@ -67,9 +114,8 @@ async def list_contacts(
         total = int(rows[0][keys.index(TOTAL)]) if rows else 0
     rows = rows[:size]
     if want_total and not window:
-        count = (
-            select(func.count()).select_from(Contact.__table__).where(caller.access.record_filter(ENTITY), *conditions)
-        )
+        scope = caller.access.record_filter(ENTITY)
+        count = select(func.count()).select_from(Contact.__table__).where(scope, *_conditions(caller, flt))
         total = int(await session.scalar(count) or 0)
     cipher = caller.tenant.cipher
     masked = frozenset(n.removesuffix("Masked") for n in selection.names if n.endswith("Masked"))

@@ -10,7 +10,7 @@ exactly `project`'s: the same `Record` values, denied names, and READ / DENIED e
 
 from __future__ import annotations
 
-import functools
+import operator
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -18,14 +18,15 @@ from typing import Any
 
 from authz.access import FieldPlan
 from authz.fields import NON_NULL_FIELDS, FieldSpec
-from authz.masking import mask_value
+from authz.masking import masker
 from authz.rules import Effect
 from db.audit import AuditBuffer
-from db.crypto import FieldLocation, WorkspaceCipher
+from db.crypto import WorkspaceCipher
 from db.queries import contacts as q
 from resolvers.projection import CUSTOM_FIELDS, DENIED, MASKED_SUFFIX, Record, audit_name
 
-Reader = Callable[[Sequence[Any]], Any]
+# A field's stored value from a row and the row's id as text (bound into an encrypted value's associated data).
+Reader = Callable[[Sequence[Any], str], Any]
 
 # step kinds
 DENY, MASK_CUSTOM, MASK_TEXT, MASK, ALLOW_CUSTOM, ALLOW = range(6)
@@ -46,20 +47,13 @@ class Step:
     companion: Callable[[Any], Any] | None  # ALLOW with `...Masked` asked for: its mask
 
 
-def _encrypted_reader(index: int, id_index: int, column: str, kind: str, cipher: WorkspaceCipher) -> Reader:
-    decrypt = {"int": cipher.decrypt_int, "date": cipher.decrypt_date}.get(kind, cipher.decrypt_str)
-
-    def read(row: Sequence[Any]) -> Any:
-        blob = row[index]
-        if blob is None:
-            return None
-        return decrypt(FieldLocation(q.TABLE, column, str(row[id_index])), blob)
-
-    return read
+def _encrypted_reader(index: int, column: str, kind: str, cipher: WorkspaceCipher) -> Reader:
+    decrypt = cipher.column_decryptor(q.TABLE, column, kind)
+    return lambda row, row_id: decrypt(row_id, row[index])
 
 
 def _custom_reader(index: int, id_index: int, spec: FieldSpec, cipher: WorkspaceCipher) -> Reader:
-    def read(row: Sequence[Any]) -> Any:
+    def read(row: Sequence[Any], row_id: str) -> Any:
         return q.custom_value({"custom_fields": row[index], "id": row[id_index]}, spec, cipher)
 
     return read
@@ -67,24 +61,23 @@ def _custom_reader(index: int, id_index: int, spec: FieldSpec, cipher: Workspace
 
 def reader(spec: FieldSpec, columns: dict[str, int], cipher: WorkspaceCipher) -> Reader:
     """The stored value of `spec` in a row with these columns, decrypted: `db.queries.contacts.value` by index."""
-    id_index = columns["id"]
     if spec.custom:
-        return _custom_reader(columns["custom_fields"], id_index, spec, cipher)
+        return _custom_reader(columns["custom_fields"], columns["id"], spec, cipher)
     column = q.PLAIN_COLUMNS.get(spec.name)
     if column is not None:
         index = columns[column]
-        return lambda row: row[index]
+        return lambda row, row_id: row[index]
     encrypted = q.ENCRYPTED_COLUMNS.get(spec.name)
     if encrypted is None:
-        return lambda row: None
-    return _encrypted_reader(columns[encrypted[0]], id_index, encrypted[0], encrypted[1], cipher)
+        return lambda row, row_id: None
+    return _encrypted_reader(columns[encrypted[0]], encrypted[0], encrypted[1], cipher)
 
 
 def _step(spec: FieldSpec, effect: Effect, read: Reader, masked_wanted: frozenset[str]) -> Step:
     name, custom = spec.name, spec.custom
     denied_as = audit_name(spec)
     deny_value = DENIED if spec.resource in NON_NULL_FIELDS else None
-    mask = functools.partial(mask_value, spec.mask or "free_text")
+    mask = masker(spec.mask or "free_text")
     shown, companion = True, None
     if effect is Effect.DENY:
         kind = DENY
@@ -98,9 +91,17 @@ def _step(spec: FieldSpec, effect: Effect, read: Reader, masked_wanted: frozense
     else:
         kind = ALLOW_CUSTOM if custom else ALLOW
         if not custom and spec.masked_as_text and name in masked_wanted and spec.mask:
-            companion = functools.partial(mask_value, spec.mask)
+            companion = masker(spec.mask)
     audited = denied_as if spec.pii and shown else None
     return Step(kind, name, read, mask, audited, spec.pii, denied_as, deny_value, custom, shown, companion)
+
+
+def _getter(indexes: Sequence[int]) -> Callable[[Sequence[Any]], tuple[Any, ...]]:
+    """The values at these indexes of a row, as a tuple, in one call."""
+    if len(indexes) == 1:
+        only = indexes[0]
+        return lambda row: (row[only],)
+    return operator.itemgetter(*indexes) if indexes else (lambda row: ())
 
 
 class Projector:
@@ -115,8 +116,10 @@ class Projector:
         self.masked_wanted = masked_wanted
         self.readers = {r.spec.name: reader(r.spec, columns, cipher) for r in plan.rulings}
         self.flag_indexes = [(scope, columns[f"_s{i}"]) for i, scope in enumerate(plan.scopes)]
+        self._flags_of = _getter([index for _, index in self.flag_indexes])
         self._steps: dict[tuple[str, Effect], Step] = {}
-        self._by_flags: dict[tuple[bool, ...], list[Step]] = {}  # at most 2 ** len(scopes) entries
+        # by the flags' values as stored (true, false or null): at most 3 ** len(scopes) entries
+        self._by_flags: dict[tuple[Any, ...], list[Step]] = {}
         constant = plan.decide({}) if not plan.scopes else None
         self.constant = None if constant is None else [self._step_of(s, e) for s, e in constant]
 
@@ -130,11 +133,11 @@ class Projector:
     def _steps_for(self, row: Sequence[Any]) -> list[Step]:
         if self.constant is not None:
             return self.constant
-        bits = tuple(bool(row[index]) for _, index in self.flag_indexes)
-        steps = self._by_flags.get(bits)
+        stored = self._flags_of(row)
+        steps = self._by_flags.get(stored)
         if steps is None:
-            flags = {scope: bit for (scope, _), bit in zip(self.flag_indexes, bits, strict=True)}
-            steps = self._by_flags[bits] = [self._step_of(spec, effect) for spec, effect in self.plan.decide(flags)]
+            flags = {scope: bool(bit) for (scope, _), bit in zip(self.flag_indexes, stored, strict=True)}
+            steps = self._by_flags[stored] = [self._step_of(spec, effect) for spec, effect in self.plan.decide(flags)]
         return steps
 
     def project(self, rows: Sequence[Any], audit: AuditBuffer) -> list[Record]:
@@ -142,6 +145,7 @@ class Projector:
         records: list[Record] = []
         for row in rows:
             rid = row[id_index]
+            rid_text = str(rid)
             values: dict[str, Any] = {}
             custom: dict[str, Any] = {}
             denied: list[str] = []
@@ -156,7 +160,7 @@ class Projector:
                         values[step.name] = step.deny_value
                         nulled = nulled or step.deny_value is DENIED
                     continue
-                raw = step.read(row)
+                raw = step.read(row, rid_text)
                 if raw is None:
                     if not step.custom:
                         values[step.name] = None
@@ -180,9 +184,9 @@ class Projector:
             if wants_custom:
                 values[CUSTOM_FIELDS] = custom
             if read_fields and not nulled:
-                audit.read(entity, str(rid), read_fields, categories)
+                audit.read(entity, rid_text, read_fields, categories)
             if denied:
-                audit.denied(entity, str(rid), denied)
+                audit.denied(entity, rid_text, denied)
             records.append(Record(entity, rid, values, denied, row))
         return records
 

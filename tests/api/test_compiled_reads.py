@@ -238,3 +238,26 @@ async def test_a_non_null_field_denied_to_the_role_is_left_to_the_executor(
     query = Query("{contacts(first: 5) { edges { node { id stage } } }}", {})
     assert await _compare(http, runtime, w, "support", query) == "plain"  # stage is denied: the node is nulled
     assert await _compare(http, runtime, w, "admin", query) == "compiled"
+
+
+async def test_kept_statements_are_each_callers_own_and_follow_a_policy_change(
+    world: tuple[World, str], http: httpx.AsyncClient, runtime: Runtime, gql: GraphQLClient
+) -> None:
+    """The compiled path keeps each caller's scoped statement: callers of one role alternating get their own
+    records every time, and a policy change applies to the next request."""
+    w, _ = world
+    query = Query("{contacts(first: 50) { edges { node { id email } } }}", {})
+
+    async def seen(who: str) -> set[str]:
+        assert await _compare(http, runtime, w, who, query) == "compiled", who
+        body = (await _send(http, query, w.token(who), plain=False))[0].json()
+        return {e["node"]["id"] for e in body["data"]["contacts"]["edges"]}
+
+    first = {who: await seen(who) for who in ("sales1", "sales3", "sales2")}
+    for who in ("sales3", "sales1", "sales3", "sales2"):
+        assert await seen(who) == first[who], who
+    assert first["sales1"] != first["sales3"] and w.contacts["own"] in first["sales1"] - first["sales3"]
+    rule = {"role": "sales", "resource": "contact", "action": "read", "effect": "ALLOW", "scope": "all"}
+    await gql.ok("mutation($r:PolicyRuleInput!){addPolicy(rule:$r){role}}", {"r": rule}, w.ws.admin_token)
+    widened = await seen("sales3")
+    assert widened > first["sales3"] and w.contacts["own"] in widened

@@ -313,3 +313,46 @@ def test_suppression_hash() -> None:
         c.suppression_hash("", "x")
     with pytest.raises(ValueError):
         c.blind_index("contacts", "a|b", "x")
+
+
+@settings(max_examples=60)
+@given(
+    text=st.text(max_size=40),
+    number=st.integers(min_value=-(10**12), max_value=10**12),
+    day=st.dates(),
+    row=st.uuids(),
+)
+def test_column_decryptor_reads_what_the_typed_helpers_read(text: str, number: int, day: date, row: uuid.UUID) -> None:
+    c = cipher(keys={1: K1, 2: K2}, current=2)
+    old = cipher(keys={1: K1}, current=1)  # a value written before the rotation still reads
+    rid = str(row)
+    for kind, value, enc, dec in (
+        ("str", text, c.encrypt_str, c.decrypt_str),
+        ("int", number, c.encrypt_int, c.decrypt_int),
+        ("date", day, c.encrypt_date, c.decrypt_date),
+    ):
+        loc = FieldLocation("contacts", f"{kind}_enc", rid)
+        read = c.column_decryptor("contacts", f"{kind}_enc", kind)
+        for blob in (enc(loc, value), getattr(old, f"encrypt_{kind}")(loc, value)):  # type: ignore[operator]
+            assert read(rid, blob) == dec(loc, blob) == value
+        assert read(rid, None) is None
+
+
+def test_column_decryptor_refuses_what_decrypt_refuses() -> None:
+    c = cipher()
+    blob = c.encrypt_str(LOC, "A123456(3)")
+    read = c.column_decryptor(LOC.table, LOC.column)
+    with pytest.raises(DecryptionError, match="does not authenticate"):
+        read(str(uuid.UUID(int=2)), blob)  # moved to another row
+    with pytest.raises(DecryptionError, match="does not authenticate"):
+        c.column_decryptor(LOC.table, "other")(ROW, blob)  # moved to another column
+    with pytest.raises(DecryptionError, match="too short"):
+        read(ROW, blob[:10])
+    with pytest.raises(DecryptionError, match="unsupported ciphertext format"):
+        read(ROW, bytes([FORMAT_VERSION + 1]) + blob[1:])
+    with pytest.raises(DecryptionError, match="no data key v7"):
+        read(ROW, blob[:1] + (7).to_bytes(4, "big") + blob[5:])
+    with pytest.raises(ValueError):
+        read("", blob)
+    with pytest.raises(DecryptionError, match="not an integer"):
+        c.column_decryptor(LOC.table, LOC.column, "int")(ROW, blob)

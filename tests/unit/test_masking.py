@@ -23,6 +23,7 @@ from authz.masking import (
     mask_salary,
     mask_tax_id,
     mask_value,
+    masker,
 )
 from resolvers.contacts.validation import hkid_check_digit
 
@@ -333,3 +334,9 @@ def test_mask_value_total(kind: str, value: object) -> None:
 @given(st.text())
 def test_unknown_kind_reveals_nothing(value: str) -> None:
     assert mask_value("unknown", value) == "[hidden]"
+
+
+@given(kind=st.sampled_from([*MASKERS, "unknown kind"]), value=st.one_of(
+    st.none(), st.text(max_size=30), st.integers(), st.dates(), st.emails(), st.floats(allow_nan=True)))
+def test_masker_masks_as_mask_value(kind: str, value: object) -> None:
+    assert masker(kind)(value) == mask_value(kind, value)
