@@ -53,13 +53,24 @@ class _Event:
     details: dict[str, Any] | None
 
 
+def _new_ids(count: int) -> list[uuid.UUID]:
+    """Random (version 4) ids, from one read of the system's random source."""
+    random = os.urandom(16 * count)
+    return [uuid.UUID(bytes=random[16 * i : 16 * i + 16], version=4) for i in range(count)]
+
+
 def _assign_ids(events: list[_Event]) -> None:
-    """Random (version 4) ids for the events that have none yet, from one read of the system's random source."""
     missing = [e for e in events if e.id is None]
-    if missing:
-        random = os.urandom(16 * len(missing))
-        for i, event in enumerate(missing):
-            event.id = uuid.UUID(bytes=random[16 * i : 16 * i + 16], version=4)
+    for event, new in zip(missing, _new_ids(len(missing)), strict=True):
+        event.id = new
+
+
+def with_ids(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """`rows` (from `AuditBuffer.rows(ids=False)`, grouped or not) with an id in every row that has none."""
+    missing = [i for i, row in enumerate(rows) if row[0] is None]
+    for i, new in zip(missing, _new_ids(len(missing)), strict=True):
+        rows[i] = (new, *rows[i][1:])
+    return rows
 
 
 def _names(values: Iterable[str]) -> Iterable[str]:
@@ -134,15 +145,21 @@ class AuditBuffer:
         self._events.append(event)
         return event
 
-    def read(self, entity_type: str, entity_id: str, fields: Iterable[str], categories: Iterable[str]) -> None:
-        """Record that fields of one record were read; one READ event per record, fields/categories unioned."""
+    def now(self) -> datetime:
+        """The buffer's clock: for a caller recording many reads at one moment (`read(..., at=now)`)."""
+        return self._now()
+
+    def read(self, entity_type: str, entity_id: str, fields: Iterable[str], categories: Iterable[str],
+             at: datetime | None = None) -> None:
+        """Record that fields of one record were read; one READ event per record, fields/categories unioned.
+        `at` (from `now()`) is the event's time if it is new, instead of reading the clock again."""
         key = (entity_type, str(entity_id))
         existing = self._reads.get(key)
         if existing is None:
             if len(key[1]) > _MAX_ENTITY_ID or len(entity_type) > _MAX_ENTITY_TYPE:
                 raise ValueError(f"entity type or id too long: {entity_type!r} {key[1]!r}")
             # The hot path (one call per record returned): no generic validation, names taken as given.
-            event = _Event(None, self._now(), "READ", entity_type, key[1], dict.fromkeys(_names(fields)),
+            event = _Event(None, at or self._now(), "READ", entity_type, key[1], dict.fromkeys(_names(fields)),
                            dict.fromkeys(_names(categories)), None)
             self._events.append(event)
             self._reads[key] = event
@@ -223,9 +240,12 @@ class AuditBuffer:
         self._reads.clear()
         self._denials.clear()
 
-    def rows(self) -> list[tuple[Any, ...]]:
-        """The buffered events as `audit_events` rows (column order of `AUDIT_COLUMNS`, batch_seq None)."""
-        _assign_ids(self._events)
+    def rows(self, *, ids: bool = True) -> list[tuple[Any, ...]]:
+        """The buffered events as `audit_events` rows (column order of `AUDIT_COLUMNS`, batch_seq None). With
+        `ids=False`, READ events not given an id yet have None: `with_ids` gives them one after grouping (most
+        are grouped into a row that keeps one id)."""
+        if ids:
+            _assign_ids(self._events)
         actor = self.actor
         request_id = _clip(actor.request_id, _MAX_REQUEST_ID)
         client_ip = _clip(actor.client_ip, _MAX_CLIENT_IP)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.audit.buffer import AuditBuffer
+from db.audit.buffer import AuditBuffer, with_ids
 from db.audit.canonical import canonical_body, content_hash, group_rows
 
 # pg_advisory_xact_lock key that serialises the writers of one workspace's chain ("AUDITCHN").
@@ -24,7 +24,7 @@ async def flush(session: AsyncSession, buffer: AuditBuffer) -> int:
     if not len(buffer):
         return 0
     events = len(buffer)
-    rows = group_rows(buffer.rows())
+    rows = with_ids(group_rows(buffer.rows(ids=False)))
     body = canonical_body(rows)
     await session.execute(_APPEND, {"lock": CHAIN_LOCK_KEY, "content": content_hash(rows, body), "rows": body})
     buffer.clear()

@@ -143,6 +143,7 @@ class Projector:
     def project(self, rows: Sequence[Any], audit: AuditBuffer) -> list[Record]:
         entity, id_index, wants_custom = self.entity, self.id_index, self.wants_custom
         records: list[Record] = []
+        at = audit.now()  # the moment these rows were read
         for row in rows:
             rid = row[id_index]
             rid_text = str(rid)
@@ -184,7 +185,7 @@ class Projector:
             if wants_custom:
                 values[CUSTOM_FIELDS] = custom
             if read_fields and not nulled:
-                audit.read(entity, rid_text, read_fields, categories)
+                audit.read(entity, rid_text, read_fields, categories, at)
             if denied:
                 audit.denied(entity, rid_text, denied)
             records.append(Record(entity, rid, values, denied, row))
