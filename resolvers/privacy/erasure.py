@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import phonenumbers
 from sqlalchemy import ARRAY, ColumnElement, Text, Uuid, and_, any_, bindparam, case, func, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -213,14 +214,43 @@ def audit_fields(registry: FieldRegistry) -> tuple[list[str], list[str]]:
     return names, sorted({s.pii for s in specs if s.pii})
 
 
-def without_person(text: str, first: str | None, last: str | None, email: str | None) -> str:
-    """`text` (a reason typed by a person) with the erased person's name and e-mail taken out: the ERASE
-    event is kept (in the hash chain) long after the person is gone, so it must not name them."""
+def without_person(text: str, first: str | None, last: str | None, email: str | None, phone: str | None = None,
+                   hkid: str | None = None) -> str:
+    """`text` (a reason typed by a person) with the erased person's identifiers taken out: the ERASE event is
+    kept (in the hash chain) long after the person is gone, so it must not name them. Taken out: the name as
+    written, reversed, run together and each of its parts ("Mr Chan", "Siu-ming"), the e-mail and its local
+    part, the phone number however its digits are grouped (with or without the country code), the HKID with
+    or without its brackets."""
     first, last = (first or "").strip(), (last or "").strip()
-    names = [first, last, (email or "").strip(), f"{first} {last}", f"{last} {first}", f"{last}{first}"]
+    email = (email or "").strip()
+    parts = [p for p in re.split(r"[\s\-.,]+", f"{first} {last}") if len(p) > 1]
+    names = [first, last, email, email.split("@")[0], f"{first} {last}", f"{last} {first}", f"{last}{first}",
+             f"{first}{last}", *parts]
     for name in sorted({n.strip() for n in names if len(n.strip()) > 1}, key=len, reverse=True):
         text = re.sub(re.escape(name), "[erased]", text, flags=re.IGNORECASE)
+    for digits in _phone_forms(phone):
+        # the digits in order, with any spaces, dots, dashes or brackets between them
+        text = re.sub(r"\+?" + r"[\s.\-()]*".join(digits), "[erased]", text)
+    hkid_match = re.fullmatch(r"([A-Z]{1,2})(\d{6})\(?([0-9A])\)?", (hkid or "").strip().upper())
+    if hkid_match:
+        prefix, body, check = hkid_match.groups()
+        text = re.sub(rf"{prefix}\s*{body}\s*\(?\s*{check}\s*\)?", "[erased]", text, flags=re.IGNORECASE)
     return text
+
+
+def _phone_forms(phone: str | None) -> list[str]:
+    """The digit strings a stored E.164 phone is written as: in full, and without its country code."""
+    digits = re.sub(r"\D", "", phone or "")
+    if len(digits) < 6:
+        return []
+    forms = [digits]
+    try:
+        national = str(phonenumbers.parse("+" + digits, None).national_number)
+    except phonenumbers.NumberParseException:
+        national = ""
+    if len(national) >= 6 and national != digits:
+        forms.append(national)
+    return forms
 
 
 async def erase_contact(
@@ -236,7 +266,7 @@ async def erase_contact(
     row = (
         await session.execute(
             select(Contact.id, Contact.legal_hold, Contact.anonymised_at, Contact.first_name, Contact.last_name,
-                   Contact.email).where(
+                   Contact.email, Contact.phone, Contact.hkid_enc).where(
                 access.record_filter(ENTITY), Contact.id == contact_id
             )
         )
@@ -251,6 +281,8 @@ async def erase_contact(
     if row.legal_hold:
         raise Conflict("the contact is under legal hold: release the hold first", detail="LEGAL_HOLD")
     await open_requests.refuse_if_held(session, [contact_id])
+    hkid = caller.tenant.cipher.decrypt_str(contact_q.location("hkid_enc", row.id), row.hkid_enc)
+    scrubbed = without_person(reason, row.first_name, row.last_name, row.email, row.phone, hkid)[:500]
     registry = access.table.registry
     result = await anonymise(session, registry, [contact_id], caller.runtime.now(), cipher=caller.tenant.cipher)
     fields, categories = audit_fields(registry)
@@ -261,7 +293,7 @@ async def erase_contact(
         fields=fields,
         categories=categories,
         details={
-            "reason": without_person(reason, row.first_name, row.last_name, row.email)[:500],
+            "reason": scrubbed,
             "repeat": row.anonymised_at is not None,
             "activities": result.activities,
             "attachments": result.attachments,

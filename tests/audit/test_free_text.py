@@ -85,3 +85,21 @@ async def test_the_erase_event_does_not_name_the_erased_person(
     reason = erase.details["reason"]
     assert "chan" not in reason.lower() and "siu ming" not in reason.lower(), reason
     assert reason.startswith("asked by [erased]")
+
+
+async def test_the_erase_event_drops_name_parts_phone_and_hkid_however_written(
+    http: httpx.AsyncClient, runtime: Runtime, workspaces: WorkspaceFactory
+) -> None:
+    ws = await workspaces.create()
+    contact = await ws.contact(firstName="Siu-ming", lastName="Chan", email="smchan@example.com",
+                               phone="+852 9123 4567", hkid="A123456(3)")
+    said = ("Mr Chan (Siu-ming, smchan) called from 9123-4567, also +852 91234567; HKID A 123456 (3) and "
+            "a123456(3); the ticket number 12345 stays")
+    rid = request_id("erase-forms")
+    await ok(http, "mutation($id:ID!, $r:String!){ eraseContact(id:$id, reason:$r){ id } }",
+             {"id": contact, "r": said}, token=ws.admin_token, rid=rid)
+    [erase] = await rows(runtime, ws.slug, action="ERASE", request_id=rid)
+    reason = erase.details["reason"]
+    for gone in ("chan", "siu", "ming", "smchan", "9123", "4567", "123456"):
+        assert gone not in reason.lower(), (gone, reason)
+    assert reason.startswith("Mr [erased]") and reason.endswith("the ticket number 12345 stays"), reason
