@@ -19,9 +19,10 @@ class GraphQLClient:
         self.http = http
 
     async def raw(
-        self, query: str, variables: dict[str, Any] | None = None, token: str | None = None
+        self, query: str, variables: dict[str, Any] | None = None, token: str | None = None,
+        headers: dict[str, str] | None = None,
     ) -> dict[str, Any]:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        headers = {**({"Authorization": f"Bearer {token}"} if token else {}), **(headers or {})}
         response = await self.http.post(
             "/graphql", json={"query": query, "variables": variables or {}}, headers=headers
         )
