@@ -172,7 +172,12 @@ def log_tail(workdir: Path) -> str:
 
 
 class Backends:
-    """CPU seconds of the PostgreSQL backends serving one target, read from /proc (PostgreSQL on this machine)."""
+    """CPU seconds of the PostgreSQL backends serving one target, read from /proc (PostgreSQL on this machine).
+
+    A backend can start and end inside a measured window (SQLAlchemy closes an overflow connection that comes
+    back to a full pool), so `watch` polls them every 50 ms: a backend's CPU counts from its value before the
+    window (zero for one that started in it) to the last value seen; what one that ended did after its last
+    poll is missed, and the count of backends opened in the window says how much that can be."""
 
     def __init__(
         self, monitor: asyncpg.Connection, database: str, *, user: str | None = None, application: str | None = None
@@ -193,18 +198,30 @@ class Backends:
                 times[row["pid"]] = sum(psutil.Process(row["pid"]).cpu_times()[:2])
         return times
 
+    async def watch(self, before: dict[int, float], stop: asyncio.Event) -> tuple[float, int]:
+        """(CPU seconds of the target's backends, backends opened) from the reading `before` until `stop` is set."""
+        last = dict(before)
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 0.05)
+            last.update(await self.cpu())
+            if stop.is_set():
+                break
+        return sum(t - before.get(pid, 0.0) for pid, t in last.items()), len(last.keys() - before.keys())
+
 
 @dataclass
 class Sample:
     seconds: float
     cpu: float
     db_cpu: float | None
+    opened: int  # PostgreSQL backends the target opened during the window
     latencies: list[float]
 
 
 async def measure(arm: Arm, backends: Backends | None, token: str, requests: int, clients: int) -> Sample:
     """`requests` calls from `clients` concurrent connections, after 5 warm-up calls; as contacts_http.measure,
-    plus the CPU of the target's PostgreSQL backends (new backends count from zero)."""
+    plus the CPU of the target's PostgreSQL backends."""
     proc = psutil.Process(arm.pid)
     procs = [proc, *proc.children(recursive=True)]
     latencies: list[float] = []
@@ -219,18 +236,19 @@ async def measure(arm: Arm, backends: Backends | None, token: str, requests: int
             latencies.append(time.perf_counter() - start)
 
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    stop = asyncio.Event()
     async with httpx.AsyncClient(limits=limits, timeout=60) as client:
         for _ in range(5):
             await arm.one(client, token, check=False)
-        db_before = await backends.cpu() if backends else {}
+        watcher = asyncio.create_task(backends.watch(await backends.cpu(), stop)) if backends else None
         before = sum(sum(p.cpu_times()[:2]) for p in procs)
         start = time.perf_counter()
         await asyncio.gather(*(client_loop(client) for _ in range(clients)))
         seconds = time.perf_counter() - start
         after = sum(sum(p.cpu_times()[:2]) for p in procs)
-        db_after = await backends.cpu() if backends else {}
-    db_cpu = sum(t - db_before.get(pid, 0.0) for pid, t in db_after.items()) if backends else None
-    return Sample(seconds, after - before, db_cpu, latencies)
+        stop.set()
+        db_cpu, opened = await watcher if watcher else (None, 0)
+    return Sample(seconds, after - before, db_cpu, opened, latencies)
 
 
 @dataclass(frozen=True)
@@ -239,10 +257,12 @@ class Figures:
     p50: float
     cpu: float
     db_cpu: float | None
+    opened: int  # PostgreSQL backends opened during the measured windows, every round together
 
     def __str__(self) -> str:
         db = f" + PostgreSQL {self.db_cpu:5.2f}" if self.db_cpu is not None else ""
-        return f"{self.rps:6.1f} req/s  p50 {self.p50:6.2f} ms  CPU {self.cpu:5.2f}{db} ms/req"
+        opened = f" ({self.opened} backends opened)" if self.opened else ""
+        return f"{self.rps:6.1f} req/s  p50 {self.p50:6.2f} ms  CPU {self.cpu:5.2f}{db} ms/req{opened}"
 
 
 def summary(samples: list[Sample], requests: int) -> Figures:
@@ -253,6 +273,7 @@ def summary(samples: list[Sample], requests: int) -> Figures:
         statistics.median(statistics.median(s.latencies) * 1000 for s in samples),
         statistics.median(s.cpu / requests * 1000 for s in samples),
         statistics.median(db) if db else None,
+        sum(s.opened for s in samples),
     )
 
 
