@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 
 LOCK_FLAGS := --quiet --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links
 
-.PHONY: venv lock run test lint bench clean
+.PHONY: venv lock run test lint bench bench-peers clean
 
 venv: $(VENV)/.installed
 
@@ -44,12 +44,17 @@ lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 
+# Every benchmark but bench/peers.py, which installs PostGraphile from the npm registry: `make bench-peers`.
 bench: venv
 	@set -e; for script in bench/*.py; do \
-		case "$$script" in bench/harness.py|bench/floor_server.py) continue;; esac; \
+		case "$$script" in bench/harness.py|bench/floor_server.py|bench/peers.py) continue;; esac; \
 		echo "== $$script"; \
 		$(PY) "$$script"; \
 	done
+
+# The API side by side with PostGraphile 4 (plain and with row-level security); skips without npm.
+bench-peers: venv
+	$(PY) bench/peers.py $(PEERS_ARGS)
 
 clean:
 	rm -rf .data
