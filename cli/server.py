@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import http.client
 import os
 import signal
-import socket
 import ssl
 import threading
 import time
@@ -18,6 +18,9 @@ from cli.wiring import Endpoints, Wiring, with_runtime
 from resolvers.workspaces import demo
 from settings import Settings
 from workers.process import WorkerProcess
+
+# How long the `--workers` supervisor waits for a worker's answer before it kills it as hung (uvicorn's default: 5).
+WORKER_HEALTHCHECK_S = 60
 
 
 def tls13_context(config: uvicorn.Config, default: Any) -> ssl.SSLContext:
@@ -72,7 +75,7 @@ def _serve_processes(ep: Endpoints, host: str, port: int, workers: int, ready: s
     os.environ["REGION_DATABASE_URLS"] = ",".join(f"{region}={url}" for region, url in ep.regions.items())
     if tls:
         os.environ["CRM_SERVE_TLS"] = "1"
-    announcer = threading.Thread(target=_announce_when_up, args=(host, port, ready), daemon=True)
+    announcer = threading.Thread(target=_announce_when_up, args=(host, port, ready, bool(tls)), daemon=True)
     announcer.start()
     uvicorn.run(
         "main:asgi_app",
@@ -82,19 +85,32 @@ def _serve_processes(ep: Endpoints, host: str, port: int, workers: int, ready: s
         workers=workers,
         log_level="warning",
         lifespan="on",
+        # A spawned worker imports main.py (the whole app) before it can answer the supervisor's ping: on a
+        # busy machine that took longer than uvicorn's 5 s, and the supervisor killed and respawned workers
+        # that never got to serve.
+        timeout_worker_healthcheck=WORKER_HEALTHCHECK_S,
         **tls,
     )
 
 
-def _announce_when_up(host: str, port: int, line: str) -> None:
+def _announce_when_up(host: str, port: int, line: str, tls: bool) -> None:
+    """Print `line` once a worker answers `/healthz` (the socket accepts as soon as the parent binds it)."""
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
+        connection = (
+            http.client.HTTPSConnection(host, port, timeout=2, context=ssl._create_unverified_context())
+            if tls else http.client.HTTPConnection(host, port, timeout=2)
+        )
         try:
-            with socket.create_connection((host, port), timeout=1):
+            connection.request("GET", "/healthz")
+            if connection.getresponse().status == 200:
                 print(line, flush=True)
                 return
         except OSError:
-            time.sleep(0.1)
+            pass
+        finally:
+            connection.close()
+        time.sleep(0.2)
 
 
 def start_worker(wiring: Wiring, settings: Settings, ep: Endpoints) -> Any:

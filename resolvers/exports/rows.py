@@ -39,7 +39,7 @@ class Tally(AuditBuffer):
         self.categories: dict[str, None] = {}
         self.withheld: dict[str, None] = {}
 
-    def read(self, entity_type: str, entity_id: str, fields: Any, categories: Any) -> None:
+    def read(self, entity_type: str, entity_id: str, fields: Any, categories: Any, at: Any = None) -> None:
         prefix = "" if entity_type == "contact" else f"{entity_type}."
         self.fields.update(dict.fromkeys(prefix + f for f in fields))
         self.categories.update(dict.fromkeys(categories))
