@@ -26,7 +26,7 @@ from __future__ import annotations
 from db.audit.buffer import ACTOR_KINDS, CHANGE_ACTIONS, AuditActor, AuditBuffer, AuditSavepoint
 from db.audit.canonical import AUDIT_COLUMNS, canonical_body, content_hash, group_rows, link_hash
 from db.audit.partitions import DEFAULT_RETENTION_MONTHS, MIN_RETENTION_MONTHS, maintain_partitions
-from db.audit.sealer import SEAL_LIMIT, seal, unsealed
+from db.audit.sealer import SEAL_LIMIT, SealNudge, seal, unsealed
 from db.audit.verify import ChainReport, verify_chain
 from db.audit.writer import CHAIN_LOCK_KEY, flush
 
@@ -42,6 +42,7 @@ __all__ = [
     "AuditBuffer",
     "AuditSavepoint",
     "ChainReport",
+    "SealNudge",
     "canonical_body",
     "content_hash",
     "flush",
