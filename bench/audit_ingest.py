@@ -14,15 +14,16 @@ every benchmark here: see bench/harness.py).
    time for those batches and the verification speed over the physical rows actually stored.
 
 2. Concurrent commits on one workspace. 1, 4 and 16 writers, each on its own connection, each commit one
-   request's audit (a list read of 20 contacts: build the buffer, flush, commit), for `ROUND_SECONDS`, in three
-   arms interleaved round by round (the order rotates, so machine load hits every arm alike):
+   request's audit (a list read of 20 contacts: build the buffer, flush, commit), in three arms interleaved in
+   short slices (`SLICES` x `SLICE_SECONDS` each, the order rotating, so machine load hits every arm alike):
    - "append": the product's path (`db.audit.flush`: canonical rows, digest, `audit_append`, no lock);
    - "plain insert": the same physical rows INSERTed into `audit_log` by SQLAlchemy, no digest, no batch row;
    - "old chain lock": the product's path plus the per-workspace `pg_advisory_xact_lock` held until COMMIT that
      `audit_append` took before the sealer (emulated here: what the issue measured).
-   A sealer runs once a second throughout (as the `audit.seal` nudges do). Prints commits/s per arm (median of
-   the rounds, with min-max), append / plain insert as a ratio, then how long the sealer takes to catch up: what
-   is left when the rounds end, and a 16-writer burst written with no sealer running, sealed from cold.
+   A sealer runs once a second throughout (as the `audit.seal` nudges do). Prints commits/s per arm (all slices'
+   commits over their time), append / plain insert as a ratio (and the per-slice ratios' median and quartiles),
+   then how long the sealer takes to catch up: what is left when the slices end, and a 16-writer burst written
+   with no sealer running, sealed from cold.
 """
 
 from __future__ import annotations
@@ -49,8 +50,9 @@ EVENTS_PER_BATCH = 1_000
 FIELDS = ("firstName", "lastName", "email", "phone", "company")
 CATEGORIES = ("name", "contact")
 WRITERS = (1, 4, 16)
-ROUNDS = 5
-ROUND_SECONDS = 3.0
+SLICES = 12  # per writer count: each arm runs once per slice, in rotating order
+SLICE_SECONDS = 0.75  # short slices, so that the machine's load changes hit every arm alike
+BURST_SECONDS = 3.0  # the cold-sealer burst
 REQUEST_RECORDS = 20  # the records one request reads (one grouped audit row)
 
 
@@ -185,8 +187,9 @@ ARMS: dict[str, Commit] = {"append": commit_append, "plain insert": commit_plain
 
 
 async def burst(sessions: async_sessionmaker[AsyncSession], actor: AuditActor, commit: Commit, writers: int,
-                seconds: float) -> float:
-    """`writers` tasks, each on its own connection, committing one request's audit after another; commits/s."""
+                seconds: float) -> tuple[int, float]:
+    """`writers` tasks, each on its own connection, committing one request's audit after another for `seconds`;
+    returns (commits, seconds elapsed)."""
     stop_at = time.perf_counter() + seconds
     counts = [0] * writers
 
@@ -199,7 +202,7 @@ async def burst(sessions: async_sessionmaker[AsyncSession], actor: AuditActor, c
 
     started = time.perf_counter()
     await asyncio.gather(*(writer(w) for w in range(writers)))
-    return sum(counts) / (time.perf_counter() - started)
+    return sum(counts), time.perf_counter() - started
 
 
 async def periodic_sealer(sessions: async_sessionmaker[AsyncSession], stop: asyncio.Event) -> None:
@@ -220,48 +223,51 @@ async def concurrency(tenant_engine: AsyncEngine, owner: AsyncEngine) -> None:
             await burst(sessions, actor, commit, max(WRITERS), 0.3)
         stop = asyncio.Event()
         sealer = asyncio.create_task(periodic_sealer(sessions, stop))
-        rates: dict[tuple[str, int], list[float]] = {}
+        totals: dict[tuple[str, int], list[float]] = {}  # (arm, writers): [commits, seconds]
+        slice_ratios: dict[int, list[float]] = {}
         names = list(ARMS)
-        for round_ in range(ROUNDS):
-            for writers in WRITERS:
-                order = names[round_ % len(names):] + names[: round_ % len(names)]
+        for writers in WRITERS:
+            for slice_ in range(SLICES):
+                order = names[slice_ % len(names):] + names[: slice_ % len(names)]
+                rate = {}
                 for name in order:
                     gc.collect()
-                    rate = await burst(sessions, actor, ARMS[name], writers, ROUND_SECONDS)
-                    rates.setdefault((name, writers), []).append(rate)
+                    commits, seconds = await burst(sessions, actor, ARMS[name], writers, SLICE_SECONDS)
+                    total = totals.setdefault((name, writers), [0.0, 0.0])
+                    total[0] += commits
+                    total[1] += seconds
+                    rate[name] = commits / seconds
+                slice_ratios.setdefault(writers, []).append(rate["append"] / max(rate["plain insert"], 1e-9))
         stop.set()
         await sealer
-        print(f"concurrent commits on one workspace ({REQUEST_RECORDS}-record list read per commit, "
-              f"median of {ROUNDS} rounds of {ROUND_SECONDS:.0f} s, min-max):")
+        print(f"concurrent commits on one workspace ({REQUEST_RECORDS}-record list read per commit; {SLICES} slices "
+              f"of {SLICE_SECONDS} s per arm, arms interleaved):")
         for writers in WRITERS:
-            med = {name: statistics.median(rates[(name, writers)]) for name in names}
-            cells = ", ".join(
-                f"{name} {med[name]:,.0f}/s ({min(rates[(name, writers)]):,.0f}-{max(rates[(name, writers)]):,.0f})"
-                for name in names
-            )
-            ratios = [a / p for a, p in zip(rates[("append", writers)], rates[("plain insert", writers)], strict=True)]
-            ratio = med["append"] / med["plain insert"]
-            print(f"  {writers:>2} writer(s): {cells}; append / plain insert = {ratio:.2f} "
-                  f"(per round {min(ratios):.2f}-{max(ratios):.2f}), append / old chain lock = "
-                  f"{med['append'] / med['old chain lock']:.2f}", flush=True)
+            rates = {name: totals[(name, writers)][0] / totals[(name, writers)][1] for name in names}
+            cells = ", ".join(f"{name} {rates[name]:,.0f}/s" for name in names)
+            quartiles = statistics.quantiles(slice_ratios[writers], n=4)
+            print(f"  {writers:>2} writer(s): {cells}; append / plain insert = "
+                  f"{rates['append'] / rates['plain insert']:.2f} (per slice: median "
+                  f"{statistics.median(slice_ratios[writers]):.2f}, quartiles {quartiles[0]:.2f}-{quartiles[2]:.2f}); "
+                  f"append / old chain lock = {rates['append'] / rates['old chain lock']:.2f}", flush=True)
 
         started = time.perf_counter()
         async with sessions() as session:
             left = int(await session.scalar(
                 text("SELECT count(*) FROM audit_batches WHERE chain_position IS NULL")) or 0)
         sealed = await seal_everything(sessions)
-        print(f"sealer catch-up after the rounds (sealer running once a second): {left} batches left unsealed, "
+        print(f"sealer catch-up after the slices (sealer running once a second): {left} batches left unsealed, "
               f"{sealed} sealed in {time.perf_counter() - started:.3f} s")
 
-        rate = await burst(sessions, actor, commit_append, max(WRITERS), ROUND_SECONDS)
+        commits, seconds = await burst(sessions, actor, commit_append, max(WRITERS), BURST_SECONDS)
         async with sessions() as session:
             left = int(await session.scalar(
                 text("SELECT count(*) FROM audit_batches WHERE chain_position IS NULL")) or 0)
         started = time.perf_counter()
         sealed = await seal_everything(sessions)
         elapsed = time.perf_counter() - started
-        print(f"sealer catch-up from cold: a {ROUND_SECONDS:.0f} s burst of {max(WRITERS)} writers with no sealer "
-              f"({rate:,.0f} commits/s) left {left} batches; sealed {sealed} in {elapsed:.3f} s "
+        print(f"sealer catch-up from cold: a {BURST_SECONDS:.0f} s burst of {max(WRITERS)} writers with no sealer "
+              f"({commits / seconds:,.0f} commits/s) left {left} batches; sealed {sealed} in {elapsed:.3f} s "
               f"({sealed / elapsed:,.0f} batches/s)")
 
         async with owner.begin() as conn:  # the plain-insert arm's rows name no batch: not part of the log
@@ -269,7 +275,7 @@ async def concurrency(tenant_engine: AsyncEngine, owner: AsyncEngine) -> None:
         async with sessions() as session:
             started = time.perf_counter()
             report = await verify_chain(session)
-        print(f"verify_chain after the concurrent rounds: ok={report.ok}, {report.checked_batches} batches, "
+        print(f"verify_chain after the concurrent writers: ok={report.ok}, {report.checked_batches} batches, "
               f"{report.unsealed} unsealed, {time.perf_counter() - started:.2f} s")
     finally:
         await engine.dispose()

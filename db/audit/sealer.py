@@ -54,19 +54,23 @@ class SealNudge:
         self._interval = interval
         self._clock = clock
         self._last: dict[str, float] = {}
-        self._pending: dict[str, asyncio.TimerHandle] = {}
+        self._pending: dict[str, tuple[asyncio.TimerHandle, float]] = {}  # slug: (trailing message, due at)
         self._tasks: set[asyncio.Task[None]] = set()
 
     def written(self, slug: str) -> None:
         """A unit of work on `slug` committed audit rows (call it after the commit, on the event loop)."""
-        if slug in self._pending:
-            return
+        now = self._clock()
+        pending = self._pending.get(slug)
+        if pending is not None and now < pending[1] + self._interval:
+            return  # a trailing message is due (one whose loop has gone, long overdue, is replaced)
         last = self._last.get(slug)
-        wait = 0.0 if last is None else self._interval - (self._clock() - last)
+        wait = 0.0 if last is None else self._interval - (now - last)
         if wait <= 0:
+            self._pending.pop(slug, None)
             self._fire(slug)
         else:
-            self._pending[slug] = asyncio.get_running_loop().call_later(wait, self._fire_pending, slug)
+            handle = asyncio.get_running_loop().call_later(wait, self._fire_pending, slug)
+            self._pending[slug] = (handle, now + wait)
 
     def _fire_pending(self, slug: str) -> None:
         self._pending.pop(slug, None)
@@ -83,9 +87,3 @@ class SealNudge:
             await self._send("audit.seal", {"slug": slug})
         except Exception:
             log.warning("could not ask for a sealer run of %s (the periodic audit.seal_all will)", slug, exc_info=True)
-
-    def close(self) -> None:
-        """Forget the trailing messages not sent yet (the process stops)."""
-        for handle in self._pending.values():
-            handle.cancel()
-        self._pending.clear()

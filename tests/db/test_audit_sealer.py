@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import time
 
 import pytest
 from alembic import command
@@ -20,6 +21,7 @@ from sqlalchemy.pool import NullPool
 from db.audit import (
     CHAIN_LOCK_KEY,
     ChainReport,
+    SealNudge,
     canonical_body,
     content_hash,
     flush,
@@ -324,3 +326,33 @@ async def test_a_chain_written_before_the_sealer_stays_valid_after_the_upgrade()
         async with admin.connect() as conn:
             await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         await admin.dispose()
+
+
+# --- asking for sealer runs ----------------------------------------------------------------------------------
+
+
+async def test_the_nudge_sends_at_once_then_one_trailing_message_per_window() -> None:
+    sent: list[str] = []
+
+    async def send(actor_name: str, kwargs: dict[str, str]) -> None:
+        assert actor_name == "audit.seal"
+        sent.append(kwargs["slug"])
+
+    nudge = SealNudge(send, interval=0.2)
+    nudge.written("a")
+    for _ in range(5):
+        nudge.written("a")
+    nudge.written("b")
+    await asyncio.sleep(0.05)
+    assert sorted(sent) == ["a", "b"]  # the first commit of each workspace: at once
+    await asyncio.sleep(0.25)
+    assert sorted(sent) == ["a", "a", "b"]  # one trailing message for a's five later commits
+    await asyncio.sleep(0.25)
+    assert len(sent) == 3
+    # A trailing message whose loop went away (long overdue) does not silence the workspace for good.
+    stale = asyncio.get_running_loop().call_later(3600, lambda: None)
+    stale.cancel()
+    nudge._pending["a"] = (stale, time.monotonic() - 10)
+    nudge.written("a")
+    await asyncio.sleep(0.05)
+    assert len(sent) == 4
