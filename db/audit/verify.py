@@ -22,7 +22,7 @@ _ROWS_PER_FETCH = 20_000  # audit_log rows (about) read per query by verify_chai
 @dataclass(frozen=True)
 class ChainReport:
     ok: bool
-    checked_batches: int  # batches whose links (and content, unless skipped) verified before any break
+    checked_batches: int  # batches (sealed: links too) whose content, unless skipped, verified before any break
     first_broken_seq: int | None
     reason: str | None
     content_skipped: int = 0  # batches older than the oldest partition: rows dropped by retention, links only
