@@ -64,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     audit_cmd = sub.add_parser("audit", help="the audit log").add_subparsers(dest="action", required=True)
     audit_cmd.add_parser("verify", help="verify a workspace's audit chain").add_argument("--workspace", required=True)
     audit_cmd.add_parser("maintain", help="create and drop audit partitions").add_argument("--workspace")
+    audit_cmd.add_parser("seal", help="link committed audit batches into the chain now").add_argument("--workspace")
     export = sub.add_parser("export", help="export data").add_subparsers(dest="action", required=True)
     export.add_parser("workspace", help="the workspace export, here, with a progress bar").add_argument(
         "--slug", required=True)

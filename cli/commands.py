@@ -99,7 +99,8 @@ def export(wiring: Wiring, settings: Settings, args: argparse.Namespace) -> int:
 
 
 def audit_command(wiring: Wiring, settings: Settings, args: argparse.Namespace) -> int:
-    """`audit verify --workspace S` (exit 1 when the chain is broken), `audit maintain [--workspace S]`."""
+    """`audit verify --workspace S` (exit 1 when the chain is broken), `audit maintain [--workspace S]`,
+    `audit seal [--workspace S]`."""
 
     async def verify(runtime: Runtime) -> int:
         report = await verify_workspace(runtime.units, args.workspace)
@@ -107,6 +108,8 @@ def audit_command(wiring: Wiring, settings: Settings, args: argparse.Namespace) 
             print(f"error: no workspace {args.workspace!r}", file=sys.stderr, flush=True)
             return 2
         skipped = f", {report.content_skipped} past retention (links only)" if report.content_skipped else ""
+        if report.unsealed:
+            skipped += f", {report.unsealed} not sealed yet (rows checked against their own digest)"
         if report.ok:
             print(f"audit chain of {args.workspace}: ok, {report.checked_batches} batch(es) verified{skipped}")
             return 0
@@ -122,8 +125,35 @@ def audit_command(wiring: Wiring, settings: Settings, args: argparse.Namespace) 
         print(f"maintained {done} workspace(s)", flush=True)
         return 0 if done == len(slugs) else 2
 
+    async def seal(runtime: Runtime) -> int:
+        slugs = [args.workspace] if args.workspace else await runtime.directory.all_slugs()
+        done = await seal_workspaces(runtime.units, slugs, report=lambda line: print(line, flush=True))
+        return 0 if done == len(slugs) else 2
+
+    action = {"verify": verify, "maintain": maintain, "seal": seal}[args.action]
     with wiring.endpoints(settings) as ep:
-        return int(asyncio.run(with_runtime(wiring, settings, ep, verify if args.action == "verify" else maintain)))
+        return int(asyncio.run(with_runtime(wiring, settings, ep, action)))
+
+
+async def seal_workspaces(units: Units, slugs: Sequence[str], *, report: Callable[[str], None]) -> int:
+    """Run the sealer for each workspace until nothing is left unsealed (or another sealer holds the lock);
+    returns how many workspaces were found."""
+    done = 0
+    for slug in slugs:
+        total = 0
+        while True:
+            async with units.workspace_of(slug) as unit:
+                sealed = None if unit is None else await audit_log.seal(unit.session)
+            total += sealed or 0
+            if unit is None or sealed is None or sealed < audit_log.SEAL_LIMIT:
+                break
+        if unit is None:
+            report(f"workspace {slug}: not found")
+            continue
+        busy = "" if sealed is not None else " (another sealer is at work on it)"
+        report(f"workspace {slug}: sealed {total} batch(es){busy}")
+        done += 1
+    return done
 
 
 async def verify_workspace(units: Units, slug: str) -> ChainReport | None:

@@ -49,16 +49,18 @@ class Unit:
     audit: AuditBuffer
     jobs: list[tuple[str, dict[str, str]]] = field(default_factory=list)
     after_commit: list[AfterCommit] = field(default_factory=list)
+    audit_written: int = 0  # audit events committed when the unit ended
 
     def enqueue(self, actor_name: str, **kwargs: str) -> None:
         """Send a Dramatiq message by actor name once the unit commits (dropped on rollback)."""
         self.jobs.append((actor_name, kwargs))
 
 
-async def finish(session: AsyncSession, audit: AuditBuffer, *, ok: bool) -> None:
+async def finish(session: AsyncSession, audit: AuditBuffer, *, ok: bool) -> int:
     """End a unit: on success flush the audit buffer and commit; otherwise roll back, then still write (and
-    commit) what the buffer kept (refused attempts). Any failure rolls back and propagates; the session is
-    closed either way."""
+    commit) what the buffer kept (refused attempts). Returns the audit events committed (a batch for the sealer
+    when > 0). Any failure rolls back and propagates; the session is closed either way."""
+    written = 0
     try:
         if isinstance(session, ShieldedSession):
             await session.settle()  # statements of cancelled resolvers run to their end first
@@ -66,8 +68,9 @@ async def finish(session: AsyncSession, audit: AuditBuffer, *, ok: bool) -> None
             await session.rollback()
             audit.discard(CHANGE_ACTIONS)  # the changes they describe are gone; reads and denials stay
         if len(audit):
-            await audit_log.flush(session, audit)
+            written = await audit_log.flush(session, audit)
         await session.commit()
+        return written
     except BaseException:
         await session.rollback()
         raise
@@ -97,9 +100,13 @@ async def after_commit(
 class Units:
     """Opens units of work for one process: on the catalog, and on any workspace of the directory."""
 
-    def __init__(self, directory: TenantDirectory, send: JobSender | None = None) -> None:
+    def __init__(
+        self, directory: TenantDirectory, send: JobSender | None = None, on_audit: Callable[[str], None] | None = None
+    ) -> None:
+        """`on_audit(slug)`: after a unit of `workspace_of` committed audit rows (asks for a sealer run)."""
         self.directory = directory
         self.send = send
+        self.on_audit = on_audit
 
     @asynccontextmanager
     async def catalog(self) -> AsyncIterator[AsyncConnection]:
@@ -120,7 +127,7 @@ class Units:
             except Exception:
                 log.exception("could not record the audit events of a failed unit of work")
             raise
-        await finish(unit.session, unit.audit, ok=True)
+        unit.audit_written = await finish(unit.session, unit.audit, ok=True)
         await after_commit(unit.after_commit, unit.jobs, self.send)
 
     @asynccontextmanager
@@ -132,6 +139,8 @@ class Units:
             return
         async with self.workspace(tenant.engine, audit) as unit:
             yield unit
+        if unit.audit_written and self.on_audit is not None:
+            self.on_audit(slug)
 
     @asynccontextmanager
     async def read(self, tenant: Tenant) -> AsyncIterator[AsyncSession]:

@@ -13,7 +13,7 @@ from authz.access import Access
 from authz.principal import Principal
 from authz.reload import PolicyVersions
 from authz.store import PolicyStore, WorkspacePolicy
-from db.audit import AuditBuffer
+from db.audit import AuditBuffer, SealNudge
 from db.models.base import utcnow
 from db.tenancy import Tenant, TenantDirectory
 from db.units import Units
@@ -48,6 +48,7 @@ class Runtime:
     import_batch_rows: int = 500  # CRM_IMPORT_BATCH_ROWS: file rows per import batch (one transaction each)
     # The business clock (deadlines, retention ages); tests replace it to move time.
     clock: Callable[[], datetime] = utcnow
+    _seal_nudge: SealNudge | None = field(default=None, init=False, repr=False)
 
     def now(self) -> datetime:
         return self.clock()
@@ -55,7 +56,15 @@ class Runtime:
     @property
     def units(self) -> Units:
         """Units of work on the catalog and the workspaces, for the work that needs several transactions."""
-        return Units(self.directory, self.send_job)
+        return Units(self.directory, self.send_job, self.audit_written)
+
+    def audit_written(self, slug: str) -> None:
+        """A unit of work on `slug` committed audit rows: ask for a sealer run soon (throttled per workspace)."""
+        if self.job_sender is None:
+            return  # no broker (a bench or a test running jobs in-process): `audit seal` or the caller seals
+        if self._seal_nudge is None:
+            self._seal_nudge = SealNudge(self.send_job)
+        self._seal_nudge.written(slug)
 
     async def send_job(self, actor_name: str, kwargs: dict[str, str]) -> None:
         """Enqueue a Dramatiq message; the broker's Redis client blocks, so it runs in the blocking pool."""

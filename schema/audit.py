@@ -284,6 +284,11 @@ class AuditChainReport:
     content_skipped: int = strawberry.field(
         description="Batches older than the oldest partition (rows dropped by retention): links checked only."
     )
+    unsealed_batches: int = strawberry.field(
+        default=0,
+        description="Of checkedBatches: not linked into the hash chain yet (the sealer links them within seconds); "
+        "their rows are checked against their own digest.",
+    )
 
 
 def contact_uuid(value: str, field: str = "contactId") -> uuid.UUID:
@@ -343,7 +348,8 @@ class AuditQueries:
         return ExposureReport.of(report, actor_id)
 
     @strawberry.field(
-        description="Verify the audit log's hash chain (admins). "
+        description="Verify the audit log (admins): the sealed hash chain's links and content, and each unsealed "
+        "batch's rows against its own digest. "
         + requires(Resource.AUDIT, Action.READ)
     )
     async def audit_chain(self, info: Info[Context, None]) -> AuditChainReport:
@@ -355,6 +361,7 @@ class AuditQueries:
             first_broken_seq=r.first_broken_seq,
             reason=r.reason,
             content_skipped=r.content_skipped,
+            unsealed_batches=r.unsealed,
         )
 
     @strawberry.field(

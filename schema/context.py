@@ -193,9 +193,11 @@ class Context:
         if session is None:
             return
         try:
-            await units.finish(session, self.audit, ok=ok)
+            written = await units.finish(session, self.audit, ok=ok)
         finally:
             self.session = None
+        if written and self.tenant is not None:
+            self.runtime.audit_written(self.tenant.slug)  # the sealer links the batch into the chain soon
         caller = self._caller
         if caller is not None and ok:
             await units.after_commit(caller.after_commit, caller.jobs, self.runtime.send_job)

@@ -105,16 +105,19 @@ audit_events = Table("audit_events", WorkspaceBase.metadata, *_audit_columns(Col
 
 
 class AuditBatch(WorkspaceBase):
-    """One flushed batch of audit rows, chained to the previous batch by hash (tamper evidence)."""
+    """One flushed batch of audit rows (one request's), with its own content digest; the sealer later links it
+    into the hash chain at `chain_position` (tamper evidence). Unsealed: the chain columns are null."""
 
     __tablename__ = "audit_batches"
 
-    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)  # audit_batch_seq
     created_at: Mapped[datetime] = created_at()
     row_count: Mapped[int]
     content_hash: Mapped[bytes] = mapped_column(LargeBinary)
-    prev_hash: Mapped[bytes] = mapped_column(LargeBinary)
-    chain_hash: Mapped[bytes] = mapped_column(LargeBinary)
+    prev_hash: Mapped[bytes | None] = mapped_column(LargeBinary)
+    chain_hash: Mapped[bytes | None] = mapped_column(LargeBinary)
+    chain_position: Mapped[int | None] = mapped_column(BigInteger, unique=True)
+    sealed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     first_occurred_at: Mapped[datetime]
     last_occurred_at: Mapped[datetime]
 

@@ -27,6 +27,7 @@ from db.audit import (
     ChainReport,
     flush,
     maintain_partitions,
+    seal,
     verify_chain,
 )
 from db.migrate import upgrade
@@ -123,14 +124,28 @@ async def write(sessions: async_sessionmaker[AsyncSession], buffer: AuditBuffer)
     return count
 
 
-async def check(sessions: async_sessionmaker[AsyncSession]) -> ChainReport:
+async def seal_all(sessions: async_sessionmaker[AsyncSession]) -> int:
+    async with sessions() as session:
+        sealed = await seal(session)
+        await session.commit()
+    assert sealed is not None
+    return sealed
+
+
+async def check(sessions: async_sessionmaker[AsyncSession], *, sealed: bool = True) -> ChainReport:
+    """The verification report, after a sealer run unless `sealed=False`."""
+    if sealed:
+        await seal_all(sessions)
     async with sessions() as session:
         return await verify_chain(session)
 
 
-async def three_batches(sessions: async_sessionmaker[AsyncSession]) -> None:
+async def three_batches(sessions: async_sessionmaker[AsyncSession], *, sealed: bool = True) -> None:
+    """Three batches (seq 1, 2, 3), sealed at positions 1, 2, 3 unless `sealed=False`."""
     for tag, n in (("a", 3), ("b", 4), ("c", 2)):
         await write(sessions, reads(n, tag=tag))
+    if sealed:
+        assert await seal_all(sessions) == 3
 
 
 async def a_row_of_batch(session: AsyncSession, seq: int) -> uuid.UUID:
@@ -224,10 +239,14 @@ async def test_flush_writes_rows_and_batch(sessions: async_sessionmaker[AsyncSes
         "id": str(uuid.UUID(int=7)),
     }
     assert rows[1].fields == ["contact.email", "contact.phone"] and rows[1].actor_kind == "user"
-    # the five reads name the same fields: one physical row, plus the export's
-    assert [(b.seq, b.row_count, b.prev_hash) for b in batches] == [(1, 2, bytes(32))]
+    # the five reads name the same fields: one physical row, plus the export's; not chained until sealed
+    assert [(b.seq, b.row_count, b.prev_hash, b.chain_position) for b in batches] == [(1, 2, None, None)]
     assert batches[0].first_occurred_at <= batches[0].last_occurred_at
+    assert await check(sessions, sealed=False) == ChainReport(True, 1, None, None, unsealed=1)
     assert await check(sessions) == ChainReport(True, 1, None, None)
+    async with sessions() as session:
+        sealed = (await session.execute(select(AuditBatch))).scalar_one()
+    assert (sealed.seq, sealed.chain_position, sealed.prev_hash) == (1, 1, bytes(32))
 
 
 async def test_flush_is_part_of_the_callers_transaction(sessions: async_sessionmaker[AsyncSession]) -> None:
@@ -367,6 +386,8 @@ async def test_forged_batch_is_caught(sessions: async_sessionmaker[AsyncSession]
         await session.execute(
             insert(AuditBatch.__table__).values(
                 seq=4,
+                chain_position=4,
+                sealed_at=NOW,
                 created_at=NOW,
                 row_count=0,
                 content_hash=bytes(32),
