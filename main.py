@@ -28,6 +28,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 import cli
 from authz.reload import PolicyVersions
 from authz.store import PolicyStore
+from cli import heap
 from console.app import mount as console_mount
 from db import migrate, roles, tenancy
 from db.embedded import EmbeddedServers
@@ -222,7 +223,9 @@ def asgi_app() -> Starlette:
     """The app of one `serve --workers N` process: the parent hands it the servers in the environment."""
     settings = Settings()
     with endpoints(settings) as ep:  # DATABASE_URL and REDIS_URL are set: this starts no server
-        return create_app(settings, ep, tls=os.environ.get("CRM_SERVE_TLS") == "1")
+        app = create_app(settings, ep, tls=os.environ.get("CRM_SERVE_TLS") == "1")
+    heap.settle()
+    return app
 
 
 WIRING = cli.Wiring(endpoints=endpoints, open_runtime=open_runtime, close_runtime=close_runtime, create_app=create_app)
