@@ -33,7 +33,7 @@ from console.app import mount as console_mount
 from db import migrate, roles, tenancy
 from db.embedded import EmbeddedServers
 from db.sessions import EngineRouter, create_engine
-from resolvers import loop_lag
+from resolvers import loop_lag, offload
 from resolvers.exports.options import ExportOptions
 from resolvers.identity.throttle import LoginLimits
 from resolvers.mail import Mailer
@@ -164,6 +164,7 @@ def create_app(settings: Settings, ep: Endpoints, *, tls: bool = False) -> Starl
     async def lifespan(app: Starlette) -> AsyncIterator[State]:
         runtime = await open_runtime(settings, ep)
         runtime.versions.start()
+        offload.start()  # the CPU pool's threads, before the first login waits for one
         try:
             async with loop_lag.running(settings.loop_lag_log):
                 yield {"runtime": runtime}

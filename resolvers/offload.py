@@ -6,12 +6,13 @@ enqueue is a blocking Redis round trip) stalls every other request. The pools ar
 than cores only queue), and `BLOCKING_THREADS` blocking I/O calls. Excess calls wait in the pool's queue,
 not on the loop.
 
-Moving argon2 to threads is not enough on its own: with the default `parallelism=4` each hash runs four native
-threads, so two hashes are eight CPU-bound threads that the kernel schedules as equals of the event loop's thread
-(measured: 20 concurrent logins on 2 cores stalled the loop 187 ms, the loop thread waiting for a core, not for
-the GIL). The CPU pool's threads therefore lower their own scheduling priority to `CPU_NICE` when they start
-(Linux keeps a nice value per thread and argon2's own threads inherit it): the loop's thread, at the process's
-priority, preempts a hash whenever it has work, and hashes still use every idle cycle.
+Moving argon2 to threads is not enough on its own: the hashing threads are CPU-bound, and the kernel schedules
+them as equals of the event loop's thread (measured: 20 concurrent logins on 2 cores stalled the loop 126-245 ms,
+asyncio's debug mode showing trivial callbacks "taking" 150 ms: the loop thread waiting for a core, not working).
+So hashes use one lane each (`credentials`), the CPU pool's threads lower their own scheduling priority by
+`CPU_NICE` when they start (Linux keeps a nice value per thread; argon2's native threads inherit it), so the
+loop's thread preempts a hash whenever it has work while hashes still use every idle cycle, and `start()` starts
+the pool's threads at start-up (a lazily started thread makes the loop wait for it).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from typing import ParamSpec, TypeVar
 
 CPU_THREADS = 2
 BLOCKING_THREADS = 4
-CPU_NICE = 10  # added to the process's nice value for the CPU pool's threads (weight ~1/10 of the loop's)
+CPU_NICE = 5  # added to the process's nice value for the CPU pool's threads (a third of the loop's weight)
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -42,6 +43,16 @@ def _lower_priority() -> None:
 
 _cpu = ThreadPoolExecutor(max_workers=CPU_THREADS, thread_name_prefix="crm-cpu", initializer=_lower_priority)
 _blocking = ThreadPoolExecutor(max_workers=BLOCKING_THREADS, thread_name_prefix="crm-blocking")
+
+
+def start() -> None:
+    """Start every thread of the CPU pool now (at the app's start-up): a pool starts its threads lazily, and
+    `Thread.start()` waits, on the calling thread, until the new thread runs: on a busy machine the first
+    logins of a process held the loop 214 ms that way (asyncio debug mode's slow-callback log)."""
+    barrier = threading.Barrier(CPU_THREADS)
+    for future in [_cpu.submit(barrier.wait, 5) for _ in range(CPU_THREADS)]:
+        with contextlib.suppress(threading.BrokenBarrierError):  # a thread busy already: it has started
+            future.result()
 
 
 async def _run(pool: ThreadPoolExecutor, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
