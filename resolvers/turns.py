@@ -32,9 +32,10 @@ _local = threading.local()  # one `Turns` per thread's running loop (tests run s
 class Turns:
     """The turns of one event loop."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, slice_s: float = SLICE_S) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, slice_s: float | None = None) -> None:
         self.loop = loop
-        self.slice_s = slice_s
+        self.slice_s = SLICE_S if slice_s is None else slice_s
+        self.ticks = 0  # slices run from the queue (for tests and probes)
         self._slice_start = float("-inf")  # when the current slice began (a turn of `_tick`)
         self._queue: deque[tuple[Callable[[], Any], asyncio.Future[Any], contextvars.Context]] = deque()
         self._tick_scheduled = False
@@ -58,6 +59,7 @@ class Turns:
     def _tick(self) -> None:
         """One slice: queued steps in order, until the queue is empty or `slice_s` has passed."""
         self._tick_scheduled = False
+        self.ticks += 1
         self._slice_start = start = time.perf_counter()
         self._draining = True
         try:
