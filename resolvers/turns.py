@@ -63,7 +63,7 @@ class Turns:
         self._slice_start = start = time.perf_counter()
         self._draining = True
         try:
-            while self._queue and time.perf_counter() - start < self.slice_s:
+            while self._queue:  # at least one step a slice, however short the slice
                 work, future, context = self._queue.popleft()
                 if future.cancelled():  # the request was cancelled (operation timeout, client gone)
                     continue
@@ -73,6 +73,8 @@ class Turns:
                     future.set_exception(exc)
                 else:
                     future.set_result(result)
+                if time.perf_counter() - start >= self.slice_s:
+                    break
         finally:
             self._draining = False
         if self._queue:

@@ -8,7 +8,6 @@ import asyncio
 import os
 import threading
 import time
-import uuid
 from collections.abc import Callable
 
 import pytest
@@ -219,13 +218,13 @@ async def test_passwords_hash_with_one_lane_and_older_hashes_are_replaced_at_log
     user = await ws.user("clerk", ["support"])
 
     async def stored_hash() -> str:
-        return str((await execute(runtime, ws.slug, "select password_hash from users where id = :id",
-                                  {"id": uuid.UUID(user["id"])})).scalar_one())
+        return str((await execute(runtime, ws.slug, "select password_hash from users where email = :e",
+                                  {"e": user["email"]})).scalar_one())
 
     assert (await stored_hash()).startswith("$argon2id$v=19$m=65536,t=3,p=1$")  # one native thread per hash
     four_lanes = PasswordHasher(time_cost=3, memory_cost=65536, parallelism=4).hash(PASSWORD)  # the former form
-    await execute(runtime, ws.slug, "update users set password_hash = :h where id = :id",
-                  {"h": four_lanes, "id": uuid.UUID(user["id"])})
+    await execute(runtime, ws.slug, "update users set password_hash = :h where email = :e",
+                  {"h": four_lanes, "e": user["email"]})
     wrong = await gql.raw(LOGIN, {"w": ws.slug, "e": user["email"], "p": "not the password"})
     assert wrong["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
     assert await stored_hash() == four_lanes  # a failed attempt changes nothing
