@@ -28,11 +28,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 import cli
 from authz.reload import PolicyVersions
 from authz.store import PolicyStore
+from cli import heap
 from console.app import mount as console_mount
 from db import migrate, roles, tenancy
 from db.embedded import EmbeddedServers
 from db.sessions import EngineRouter, create_engine
-from resolvers import loop_lag
+from resolvers import loop_lag, offload
 from resolvers.exports.options import ExportOptions
 from resolvers.identity.throttle import LoginLimits
 from resolvers.mail import Mailer
@@ -163,6 +164,7 @@ def create_app(settings: Settings, ep: Endpoints, *, tls: bool = False) -> Starl
     async def lifespan(app: Starlette) -> AsyncIterator[State]:
         runtime = await open_runtime(settings, ep)
         runtime.versions.start()
+        offload.start()  # the CPU pool's threads, before the first login waits for one
         try:
             async with loop_lag.running(settings.loop_lag_log):
                 yield {"runtime": runtime}
@@ -222,7 +224,9 @@ def asgi_app() -> Starlette:
     """The app of one `serve --workers N` process: the parent hands it the servers in the environment."""
     settings = Settings()
     with endpoints(settings) as ep:  # DATABASE_URL and REDIS_URL are set: this starts no server
-        return create_app(settings, ep, tls=os.environ.get("CRM_SERVE_TLS") == "1")
+        app = create_app(settings, ep, tls=os.environ.get("CRM_SERVE_TLS") == "1")
+    heap.settle()
+    return app
 
 
 WIRING = cli.Wiring(endpoints=endpoints, open_runtime=open_runtime, close_runtime=close_runtime, create_app=create_app)

@@ -14,6 +14,7 @@ from typing import Any
 import uvicorn
 from starlette.applications import Starlette
 
+from cli import heap
 from cli.wiring import Endpoints, Wiring, with_runtime
 from resolvers.workspaces import demo
 from settings import Settings
@@ -63,6 +64,7 @@ def serve(
             _serve_processes(ep, host, port, workers, "\n".join(ready), **tls)
             return
         app = wiring.create_app(settings, ep, tls=bool(ssl_certfile))
+        heap.settle()
         asyncio.run(_run_server(app, host, port, ready, **tls))
 
 

@@ -9,12 +9,15 @@ loader while holding it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
@@ -32,6 +35,8 @@ from resolvers.identity import accounts as identity
 from resolvers.runtime import Caller, Runtime
 from resolvers.workspaces.create import SLUG
 from schema.loaders import Loaders, build_loaders
+
+log = logging.getLogger("crm.graphql")
 
 
 @dataclass
@@ -58,6 +63,8 @@ class Context:
     _loaders: Loaders | None = None
     failed_auth: Exception | None = None
     idempotency: tuple[uuid.UUID, str] | None = None  # (API key, Idempotency-Key) claimed by schema.preflight
+    # `schema.selection.node_fields` per (field nodes, path): the 600 items of a list ask the same question
+    selections: dict[tuple[Any, ...], list[Any]] = field(default_factory=dict)
 
     async def caller(self) -> Caller:
         if self._caller is not None:
@@ -209,8 +216,14 @@ class Context:
             return
         try:
             await session.rollback()
-        finally:
             await session.close()
+        except SQLAlchemyError as exc:
+            # Cancelled while the session was still checking out its connection (IllegalStateChangeError): no
+            # statement ran on it, so nothing is written; drop the connection rather than answer a bare 500.
+            log.warning("request %s: the cancelled session could not be closed (%s); its connection is discarded",
+                        self.request_id, type(exc).__name__)
+            with contextlib.suppress(SQLAlchemyError):
+                await session.invalidate()
 
 
 def client_ip(request: Request) -> str | None:

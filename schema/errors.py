@@ -159,9 +159,11 @@ def _input_field(error: GraphQLError, document: DocumentNode | None) -> str | No
 
 
 def redaction_errors(ctx: Context) -> list[GraphQLError]:
+    """In the order of the response (by path, a record's own fields as they were recorded): the executor completes
+    a list's objects in turns of the event loop (`schema.execution`), so records may be redacted out of order."""
     out: list[GraphQLError] = []
     lists: dict[tuple[str | int, ...], list[dict[str, Any]]] = {}
-    for r in ctx.redactions:
+    for r in _in_response_order(ctx.redactions):
         if r.in_list:
             lists.setdefault(tuple(r.path), []).append({"path": _pattern(r.path, r.field), "count": r.count})
         else:
@@ -179,6 +181,19 @@ def redaction_errors(ctx: Context) -> list[GraphQLError]:
             )
         )
     return out
+
+
+def _in_response_order(redactions: list[Any]) -> list[Any]:
+    """Sorted by list index along their paths; field names keep the order in which they were first recorded, and a
+    record's fields (the last part of its path) the order in which they were recorded (a stable sort)."""
+    first_seen: dict[tuple[str | int, ...], int] = {}
+
+    def key(path: list[str | int]) -> list[int]:
+        return [part if isinstance(part, int) else first_seen.setdefault(tuple(path[: i + 1]), len(first_seen))
+                for i, part in enumerate(path)]
+
+    keys = [key(r.path if r.in_list else r.path[:-1]) for r in redactions]  # ranks given in the recorded order
+    return [r for _, r in sorted(zip(keys, redactions, strict=True), key=lambda pair: pair[0])]
 
 
 def _pattern(path: list[str | int], field: str) -> str:

@@ -21,6 +21,7 @@ from schema.context import Context
 from schema.data_requests import DataRequestMutations, DataRequestQueries
 from schema.documents import TrustedDocumentMutations, TrustedDocumentQueries
 from schema.errors import UnitOfWork
+from schema.execution import TurnTakingExecutionContext
 from schema.exports import ExportMutations, ExportQueries
 from schema.history import HistoryQueries
 from schema.identity import IdentityMutations, IdentityQueries, Team, User, team_of, user_of
@@ -131,6 +132,7 @@ def build_schema(*, production: bool = False, max_cost: int = DEFAULT_MAX_COST) 
         extensions=extensions,
         types=[Contact, Activity, User, Team],
         scalar_overrides=SCALAR_OVERRIDES,  # type: ignore[arg-type]
+        execution_context_class=TurnTakingExecutionContext,  # objects completed in fair turns of the loop
     )
     schema.documents = DocumentCache(schema._schema, schema_version(str(schema)))
     return schema

@@ -198,6 +198,8 @@ async def login(
         raise
     await throttle.succeeded(runtime.redis, attempt)
     user.last_login_at = runtime.now()
+    if credentials.needs_rehash(user.password_hash):  # an older form (parallelism=4): today's parameters
+        user.password_hash = await offload.cpu(credentials.hash_password, password)
     audit.actor = replace(audit.actor, actor_id=user.id, actor_kind="user")
     audit.event("LOGIN", entity_type="user", entity_id=str(user.id), details={"mfa": method} if method else None)
     issued = await sessions.start(session, runtime, tenant, user)

@@ -21,7 +21,11 @@ import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-_hasher = PasswordHasher()
+# argon2id with RFC 9106's second recommendation for memory and passes (64 MiB, t=3) but one lane: the reference
+# implementation runs one native thread per lane, and `parallelism=4` made two concurrent hashes eight CPU-bound
+# threads on two cores, taking them from the event loop's thread. The attacker's cost (memory x passes) is the
+# same; a hash of the old form is replaced at the next successful login (`needs_rehash`).
+_hasher = PasswordHasher(time_cost=3, memory_cost=65536, parallelism=1)
 # A real hash to verify against when the email is unknown, so timing does not reveal which emails exist.
 _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
 API_KEY_PREFIX = "crm"
@@ -30,6 +34,14 @@ VERIFIED_TOKENS = 4096  # access tokens remembered as verified (LRU); a few MB a
 
 def hash_password(password: str) -> str:
     return _hasher.hash(password)
+
+
+def needs_rehash(password_hash: str) -> bool:
+    """Whether a verified hash was made with other parameters than today's (it is replaced at login)."""
+    try:
+        return _hasher.check_needs_rehash(password_hash)
+    except (InvalidHashError, ValueError):
+        return False
 
 
 def verify_password(password_hash: str | None, password: str) -> bool:

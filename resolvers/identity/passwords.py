@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from db.audit import AuditBuffer
 from db.models import PasswordReset, User
 from db.tenancy import Tenant
+from resolvers import offload
 from resolvers.errors import BadInput, Unauthenticated
 from resolvers.identity import credentials, sessions
 from resolvers.identity.accounts import MIN_PASSWORD_LENGTH
@@ -35,10 +36,10 @@ async def change(session: AsyncSession, caller: Caller, current: str, new: str) 
     user = await session.get(User, user_id) if user_id is not None else None
     if user is None:
         raise Unauthenticated("only a signed-in user has a password to change")
-    if not credentials.verify_password(user.password_hash, current):
+    if not await offload.cpu(credentials.verify_password, user.password_hash, current):
         raise BadInput("the current password is wrong", field="currentPassword")
     _check_new(new, "newPassword")
-    user.password_hash = credentials.hash_password(new)
+    user.password_hash = await offload.cpu(credentials.hash_password, new)
     await sessions.end_all(session, caller.runtime, user.id, "password_changed", keep=caller.principal.session_id)
     caller.audit.event("UPDATE", entity_type="user", entity_id=str(user.id), fields=["password"],
                        details={"change": "changePassword"})
@@ -96,7 +97,7 @@ async def reset(
     if row is None or user is None or row.used_at is not None or row.expires_at <= now or not user.is_active:
         raise BadInput("the reset link is invalid or has expired", field="token")
     _check_new(new_password, "newPassword")
-    user.password_hash = credentials.hash_password(new_password)
+    user.password_hash = await offload.cpu(credentials.hash_password, new_password)
     await session.execute(
         update(PasswordReset)
         .where(PasswordReset.user_id == user.id, PasswordReset.used_at.is_(None))
