@@ -17,7 +17,7 @@ from starlette.applications import Starlette
 from cli.wiring import Endpoints, Wiring, with_runtime
 from resolvers.workspaces import demo
 from settings import Settings
-from workers.process import WorkerProcess
+from workers.process import WorkerProcess, freeze_startup_heap
 
 
 def tls13_context(config: uvicorn.Config, default: Any) -> ssl.SSLContext:
@@ -109,6 +109,7 @@ def worker(wiring: Wiring, settings: Settings) -> None:
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     with wiring.endpoints(settings) as ep:
         process = start_worker(wiring, settings, ep)
+        freeze_startup_heap()
         print("worker: running (Ctrl-C to stop)", flush=True)
         try:
             stop.wait()
