@@ -4,7 +4,8 @@ One event loop serves every workspace, so a call that holds it (argon2 takes ~50
 enqueue is a blocking Redis round trip) stalls every other request. The pools are bounded: at most
 `CPU_THREADS` password hashes at once (argon2 releases the GIL, so they run in parallel, but more of them
 than cores only queue), and `BLOCKING_THREADS` blocking I/O calls. Excess calls wait in the pool's queue,
-not on the loop.
+not on the loop. Bulk imports parse their next batch and seal a batch's history here too: pure Python, which
+holds the GIL, but runs while the loop waits on the database.
 
 Moving argon2 to threads is not enough on its own: the hashing threads are CPU-bound, and the kernel schedules
 them as equals of the event loop's thread (measured: 20 concurrent logins on 2 cores stalled the loop 126-245 ms,
@@ -61,7 +62,8 @@ async def _run(pool: ThreadPoolExecutor, fn: Callable[P, T], *args: P.args, **kw
 
 
 async def cpu(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-    """Run a CPU-bound call (password hashing) in the bounded CPU pool, at a lower priority than the loop."""
+    """Run a CPU-bound call (password hashing, an import batch's parsing) in the bounded CPU pool, at a lower
+    priority than the loop."""
     return await _run(_cpu, fn, *args, **kwargs)
 
 

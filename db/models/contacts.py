@@ -24,6 +24,7 @@ class Contact(WorkspaceBase):
         Index("ix_contacts_owner_id", "owner_id"),
         Index("ix_contacts_team_id", "team_id"),
         Index("ix_contacts_email", "email"),
+        Index("ix_contacts_email_lower", text("lower(email)")),  # dedupe by e-mail (imports), the e-mail filter
         Index("ix_contacts_phone", "phone"),
         Index("ix_contacts_hkid_bidx", "hkid_bidx"),
         Index("ix_contacts_tax_id_bidx", "tax_id_bidx"),

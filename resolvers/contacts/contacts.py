@@ -326,11 +326,15 @@ def history_rows(caller: Caller, contact_id: uuid.UUID, changes: Mapping[str, tu
     return rows
 
 
+# `json.dumps(value, default=str)`, without building an encoder for every value (imports seal thousands per batch)
+_HISTORY_JSON = json.JSONEncoder(default=str)
+
+
 def _seal(cipher: Any, history_id: uuid.UUID, column: str, value: Any) -> bytes | None:
     if value is None:
         return None
     loc = q.FieldLocation("contact_history", column, str(history_id))
-    return cipher.encrypt_str(loc, json.dumps(value, default=str))
+    return cipher.encrypt_str(loc, _HISTORY_JSON.encode(value))
 
 
 async def record_consent(

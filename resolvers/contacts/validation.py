@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from datetime import date, datetime, timedelta, timezone
@@ -9,6 +10,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
+from email_validator.rfc_constants import CASE_INSENSITIVE_MAILBOX_NAMES, DOT_ATOM_TEXT
 
 __all__ = [
     "InvalidValue",
@@ -71,11 +73,59 @@ def normalize_email(value: str) -> str:
         raise InvalidValue("must not be empty")
     if len(text) > _MAX_EMAIL_INPUT:
         raise InvalidValue("is too long")
+    simple = _simple_email(text)
+    if simple is not None:
+        return simple
     try:
         result = validate_email(text, check_deliverability=False)
     except EmailNotValidError as exc:
         raise InvalidValue(f"is not a valid e-mail address: {exc}") from None
     return result.normalized
+
+
+# The common address, `dot-atom@ascii.domain`, checked without email_validator's general parser (display names,
+# quoting, Unicode), which is most of the cost of validating it: the local part is valid exactly when it matches
+# email_validator's own dot-atom pattern (then it is its own normalised form), and a domain's verdict does not
+# depend on the local part, so it is asked of email_validator once per distinct domain. Anything else, and
+# anything this path would refuse, goes to email_validator itself: the same accept/reject set, normalised form
+# and messages (tests/unit/test_email_fast_path.py compares both on generated addresses).
+_SIMPLE_EMAIL_RE = re.compile("(" + DOT_ATOM_TEXT.pattern.removesuffix(r"\Z") + r")@([A-Za-z0-9.\-]+)")
+_EMAIL_DOMAINS: dict[str, tuple[str, str] | None] = {}  # domain as given -> (normalised, IDNA ASCII) or refused
+_EMAIL_DOMAINS_MAX = 10_000
+_EMAIL_MAX_LENGTH = 254  # email_validator's EMAIL_MAX_LENGTH, in UTF-8 bytes
+
+
+def _email_domain(domain: str) -> tuple[str, str] | None:
+    known = _EMAIL_DOMAINS.get(domain, ())
+    if known != ():
+        return known  # type: ignore[return-value]
+    try:
+        result = validate_email("a@" + domain, check_deliverability=False)
+        found: tuple[str, str] | None = (result.domain, result.ascii_domain)
+    except EmailNotValidError:
+        found = None
+    if len(_EMAIL_DOMAINS) >= _EMAIL_DOMAINS_MAX:
+        _EMAIL_DOMAINS.clear()
+    _EMAIL_DOMAINS[domain] = found
+    return found
+
+
+def _simple_email(text: str) -> str | None:
+    """The normalised form of a plain ASCII address email_validator accepts; None: ask email_validator."""
+    match = _SIMPLE_EMAIL_RE.fullmatch(text)
+    if match is None:
+        return None
+    local, domain_part = match.groups()
+    domain = _email_domain(domain_part)
+    if domain is None:
+        return None
+    if local.lower() in CASE_INSENSITIVE_MAILBOX_NAMES:
+        local = local.lower()
+    normalized = f"{local}@{domain[0]}"
+    for address in (text, normalized, f"{local}@{domain[1]}"):
+        if len(address.encode()) > _EMAIL_MAX_LENGTH:
+            return None  # email_validator refuses it, with its own message
+    return normalized
 
 
 def normalize_phone(value: str, default_region: str = "HK") -> str:
@@ -87,13 +137,23 @@ def normalize_phone(value: str, default_region: str = "HK") -> str:
         raise InvalidValue("is too long")
     if _PHONE_CHARS_RE.fullmatch(text) is None:
         raise InvalidValue("may contain only digits, spaces, '+', '-', '.', '(' and ')'")
+    e164 = _e164(text, default_region)
+    if e164 is None:
+        raise InvalidValue("is not a valid phone number")
+    return e164
+
+
+@functools.lru_cache(maxsize=8192)
+def _e164(text: str, default_region: str) -> str | None:
+    """phonenumbers' verdict on one input (None: not a valid number), parsed once per distinct input: a file
+    repeats its numbers (one person on several rows, a company's switchboard) and phonenumbers is slow."""
     try:
         number = phonenumbers.parse(text, default_region)
     except phonenumbers.NumberParseException:
-        raise InvalidValue("is not a valid phone number") from None
+        return None
     if number.extension or not phonenumbers.is_valid_number(number):
-        raise InvalidValue("is not a valid phone number")
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+        return None
+    return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
 
 
 def _hkid_char_value(char: str) -> int:

@@ -10,17 +10,19 @@ counts, the per-row report and a checkpoint in `import_jobs` / `import_rows`, th
   its report rows and counts are written on a second connection. Nothing else of it is written: no contact,
   no history, no audit row but the job's own, no webhook event.
 
-Memory stays flat: the file is streamed, `Runtime.import_batch_rows` rows are held at a time (resolvers/imports/rows.py
-applies each batch with a few set-based statements), and the report is streamed
+Memory stays flat: the file is streamed, `Runtime.import_batch_rows` rows are held at a time, two batches at most
+(the next one is read and validated in a worker thread while the current one is applied: `_Ahead`;
+resolvers/imports/rows.py applies each batch with a few set-based statements), and the report is streamed
 from the database to the file store.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import uuid
-from collections.abc import Iterator
+from collections.abc import Generator
 from datetime import timedelta
 from typing import cast
 
@@ -32,6 +34,7 @@ from db.audit import AuditActor, AuditBuffer
 from db.files import FileStore
 from db.models import ImportJob, ImportRow, ImportUpload
 from db.tenancy import Tenant
+from resolvers import offload
 from resolvers.errors import DomainError
 from resolvers.exports.context import ExportRefused
 from resolvers.exports.jobs import requester
@@ -90,7 +93,7 @@ async def _record(session: AsyncSession, runtime: Runtime, job: ImportJob, outco
     """Report rows, counts and the checkpoint, fenced on the job's attempt."""
     if not outcomes:
         return
-    await bulk.insert_many(session, cast(Table, ImportRow.__table__), [
+    await bulk.copy_many(session, cast(Table, ImportRow.__table__), [
         {"job_id": job.id, "row": o.row, "action": o.action, "contact_id": o.contact_id, "field": o.field,
          "reason": o.reason} for o in outcomes
     ])
@@ -105,7 +108,7 @@ async def _record(session: AsyncSession, runtime: Runtime, job: ImportJob, outco
         raise JobLost(str(job.id))
 
 
-def _batches(source: Source, after: int, size: int) -> Iterator[list[rows.Raw]]:
+def _batches(source: Source, after: int, size: int) -> Generator[list[rows.Raw], None, None]:
     batch: list[rows.Raw] = []
     for number, raw in source.rows():
         if number <= after:
@@ -118,26 +121,67 @@ def _batches(source: Source, after: int, size: int) -> Iterator[list[rows.Raw]]:
         yield batch
 
 
+class _Ahead:
+    """The file's batches, each parsed and validated (`rows.parse_batch`) in a worker thread while the job applies
+    the previous one: reading and validating the next batch overlaps the database's work on the current one. A
+    batch is parsed against the latest `rules` the job has set; `rows.apply_batch` parses it again if the rules it
+    applies it with differ. At most two batches are held."""
+
+    def __init__(self, source: Source, after: int, size: int, rules: rows.Rules) -> None:
+        self.rules = rules
+        self._source = source
+        self._batches = _batches(source, after, size)
+        self._pending: asyncio.Future[rows.Parsed | None] | None = None
+
+    def _read(self) -> rows.Parsed | None:
+        batch = next(self._batches, None)
+        return None if batch is None else rows.parse_batch(self.rules, batch, self._source.progress)
+
+    async def next(self) -> rows.Parsed | None:
+        current = await (self._pending or offload.cpu(self._read))
+        self._pending = None if current is None else asyncio.ensure_future(offload.cpu(self._read))
+        return current
+
+    async def close(self) -> None:
+        if self._pending is not None:  # the job stopped early: let the thread finish, then close the file
+            with contextlib.suppress(Exception):
+                await self._pending
+        self._batches.close()
+
+
 async def _real_run(runtime: Runtime, tenant: Tenant, job: ImportJob, source: Source) -> None:
-    for batch in _batches(source, job.rows_done, runtime.import_batch_rows):
-        async with runtime.units.workspace(tenant.engine, AuditBuffer(_actor(job))) as unit:
-            caller = await requester(unit.session, runtime, tenant, job, unit.audit)
-            plan = mapping.plan(caller, job.mapping, job.dedupe_by)
-            outcomes = await rows.apply_batch(unit.session, caller, plan, batch)
-            await _record(unit.session, runtime, job, outcomes, source.progress)
-            # sent once the batch commits: one webhook delivery message per webhook and batch
-            unit.jobs.extend({(a, tuple(sorted(k.items()))): (a, k) for a, k in caller.jobs}.values())
+    async with runtime.units.read(tenant) as session:  # the rules the first batch is parsed with
+        first = await requester(session, runtime, tenant, job, AuditBuffer(_actor(job)))
+        rules = rows.Rules(first.access.table.registry, mapping.plan(first, job.mapping, job.dedupe_by), tenant.cipher)
+    ahead = _Ahead(source, job.rows_done, runtime.import_batch_rows, rules)
+    try:
+        while (parsed := await ahead.next()) is not None:
+            async with runtime.units.workspace(tenant.engine, AuditBuffer(_actor(job))) as unit:
+                caller = await requester(unit.session, runtime, tenant, job, unit.audit)
+                plan = mapping.plan(caller, job.mapping, job.dedupe_by)
+                ahead.rules = rows.Rules(caller.access.table.registry, plan, tenant.cipher)
+                outcomes = await rows.apply_batch(unit.session, caller, plan, parsed)
+                await _record(unit.session, runtime, job, outcomes, parsed.progress)
+                # sent once the batch commits: one webhook delivery message per webhook and batch
+                unit.jobs.extend({(a, tuple(sorted(k.items()))): (a, k) for a, k in caller.jobs}.values())
+    finally:
+        await ahead.close()
 
 
 async def _dry_run(runtime: Runtime, tenant: Tenant, job: ImportJob, source: Source) -> None:
     async with runtime.units.read(tenant) as session:  # everything the rows do is rolled back
         caller = await requester(session, runtime, tenant, job, AuditBuffer(_actor(job)))
         plan = mapping.plan(caller, job.mapping, job.dedupe_by)
-        for batch in _batches(source, 0, runtime.import_batch_rows):
-            caller.audit, caller.jobs = AuditBuffer(_actor(job)), []  # what the real run would audit and send
-            outcomes = await rows.apply_batch(session, caller, plan, batch)
-            async with runtime.units.session(tenant.engine) as side:  # the report rows and progress are kept
-                await _record(side, runtime, job, outcomes, source.progress)
+        ahead = _Ahead(source, 0, runtime.import_batch_rows,
+                       rows.Rules(caller.access.table.registry, plan, tenant.cipher))
+        try:
+            while (parsed := await ahead.next()) is not None:
+                caller.audit, caller.jobs = AuditBuffer(_actor(job)), []  # what the real run would audit and send
+                outcomes = await rows.apply_batch(session, caller, plan, parsed)
+                async with runtime.units.session(tenant.engine) as side:  # the report rows and progress are kept
+                    await _record(side, runtime, job, outcomes, parsed.progress)
+        finally:
+            await ahead.close()
 
 
 async def _write_report(runtime: Runtime, tenant: Tenant, job: ImportJob) -> None:

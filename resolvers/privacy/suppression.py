@@ -11,8 +11,8 @@ import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import LargeBinary, any_, bindparam, select
+from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from authz.permissions import Action, Resource
@@ -53,7 +53,10 @@ async def listed(session: AsyncSession, candidates: Iterable[bytes]) -> set[byte
     wanted = list(set(candidates))
     if not wanted:
         return set()
-    return set((await session.execute(select(Suppression.hash).where(Suppression.hash.in_(wanted)))).scalars())
+    # One array parameter, not one bind parameter per hash: the same prepared statement for every batch.
+    candidates_param = bindparam("hashes", wanted, type_=ARRAY(LargeBinary))
+    return set((await session.execute(
+        select(Suppression.hash).where(Suppression.hash == any_(candidates_param)))).scalars())
 
 
 def refusal(kinds: Iterable[str]) -> Conflict:
