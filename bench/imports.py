@@ -23,10 +23,10 @@ import psutil
 from harness import bench_app
 from sqlalchemy import text
 
+from cli import heap
 from db.tenancy import Tenant
 from resolvers.imports import runner as import_runner
 from schema.ids import from_global
-from workers.process import freeze_startup_heap
 
 ROWS = int(os.environ.get("BENCH_IMPORT_ROWS", 100_000))
 RATE_TARGET = 2000
@@ -95,7 +95,7 @@ async def main() -> None:
         body = await b.gql("mutation($u:ID!){startImport(uploadId:$u, dryRun:false, dedupeBy:[\"email\"]){id}}",
                            {"u": response.json()["uploadId"]}, admin)
         job_id = from_global(body["data"]["startImport"]["id"])[1]
-        freeze_startup_heap()  # as `python main.py worker` does once it has started
+        heap.settle()  # as `python main.py worker` does once it has started
         db_before = await backend_cpu(tenant)
         with PeakRss() as rss:
             start, cpu_start = time.perf_counter(), time.process_time()

@@ -1,4 +1,7 @@
-"""The API process's garbage collector, settled once the app is built (`serve`, each `--workers` process).
+"""A long-running process's garbage collector, settled once it is built: `serve` (each `--workers` process) and
+`worker` (a long job holds tens of thousands of objects per batch, an import's rows and history, enough to set
+off a full collection every few batches, each of which walked the whole start-up heap: a third of an import's
+Python time).
 
 CPython's full collections scan every tracked object, and at start-up the API holds about 190,000 of them
 (modules, the schema, SQLAlchemy's and Strawberry's structures) that live as long as the process. Under the
@@ -7,7 +10,7 @@ callback timing each collection, with `/healthz` polled beside it). `settle()` c
 is alive (`gc.freeze()`: the start-up objects move to a permanent generation that collections skip): full
 collections then cost 25-55 ms of CPU. The thresholds stay CPython's: a young generation of 10,000 (tried) made
 the middle collections scan up to ten times as many of a request's live objects (75 ms of CPU each).
-Only serving processes call it: tests build many apps in one process.
+Only those processes call it: tests build many apps in one process.
 """
 
 from __future__ import annotations

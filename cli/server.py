@@ -18,7 +18,7 @@ from cli import heap
 from cli.wiring import Endpoints, Wiring, with_runtime
 from resolvers.workspaces import demo
 from settings import Settings
-from workers.process import WorkerProcess, freeze_startup_heap
+from workers.process import WorkerProcess
 
 # How long the `--workers` supervisor waits for a worker's answer before it kills it as hung (uvicorn's default: 5).
 WORKER_HEALTHCHECK_S = 60
@@ -127,7 +127,7 @@ def worker(wiring: Wiring, settings: Settings) -> None:
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     with wiring.endpoints(settings) as ep:
         process = start_worker(wiring, settings, ep)
-        freeze_startup_heap()
+        heap.settle()
         print("worker: running (Ctrl-C to stop)", flush=True)
         try:
             stop.wait()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import logging
 import threading
 from collections.abc import Awaitable, Callable
@@ -25,16 +24,6 @@ ACTOR_GROUPS: tuple[Callable[[WorkerRuntime], dict[str, Any]], ...] = (
     webhooks.actors,
     imports.actors,
 )
-
-
-def freeze_startup_heap() -> None:
-    """Collect once, then leave every object alive now (modules, actors, compiled schema) out of all later
-    collections (`gc.freeze`) in this process, which is a worker's for good. A long job holds tens of thousands of
-    objects per batch (an import's rows, patches, history rows), enough to set off a full collection every few
-    batches; each of those walked the whole startup heap (about 200k objects), a third of an import's Python time.
-    Frozen objects are still freed when nothing refers to them."""
-    gc.collect()
-    gc.freeze()
 
 
 class WorkerProcess:
