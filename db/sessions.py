@@ -12,12 +12,19 @@ never handed out once evicted (`Tenant.engine` asks the router each time); pools
 
 With `login` (user, password) set, workspace engines connect as that role (the app role, `db.roles`) instead
 of the server URL's user; `owner_engine` gives the URL's own user (the owner) for migrations and upkeep.
+
+With `poolers` ({server URL: PgBouncer URL}), the app role's connections to a server go through its PgBouncer
+in transaction mode (`PGBOUNCER_URLS`): no statement cache, prepared statements under unique names, and no
+`statement_timeout` startup parameter (PgBouncer refuses it; the owner sets it on the app role instead,
+`db.roles.ensure_role`). The owner's connections (migrations under a session advisory lock, CREATE DATABASE,
+grants) always go to the server itself.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 import weakref
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Coroutine
@@ -71,17 +78,35 @@ def server_settings(statement_timeout_ms: int = 0) -> dict[str, str]:
     return settings
 
 
+def statement_name() -> str:
+    """A prepared statement's name no other client of a PgBouncer server connection can have taken."""
+    return f"__crm_{uuid.uuid4().hex}__"
+
+
+# What asyncpg and SQLAlchemy's asyncpg adapter need behind PgBouncer in transaction mode: a client's next
+# statement may run on another server connection, so nothing may be kept there between transactions.
+PGBOUNCER_DRIVER_ARGS: dict[str, Any] = {"statement_cache_size": 0}  # asyncpg.connect
+PGBOUNCER_ADAPTER_ARGS: dict[str, Any] = {  # SQLAlchemy's adapter
+    "prepared_statement_cache_size": 0,
+    "prepared_statement_name_func": statement_name,
+}
+
+
 def create_engine(
     server_url: str, database: str, *, pool_size: int = 2, max_overflow: int = 3, statement_timeout_ms: int = 0,
-    login: tuple[str, str] | None = None,
+    login: tuple[str, str] | None = None, pooler_url: str | None = None,
 ) -> AsyncEngine:
+    """An engine on `database`; with `pooler_url` (a PgBouncer in front of `server_url`), through it."""
+    connect_args: dict[str, Any] = {"server_settings": server_settings(statement_timeout_ms)}
+    if pooler_url is not None:
+        connect_args = {"server_settings": server_settings(0), **PGBOUNCER_DRIVER_ARGS, **PGBOUNCER_ADAPTER_ARGS}
     return create_async_engine(
-        database_url(server_url, database, login),
+        database_url(pooler_url or server_url, database, login),
         pool_size=pool_size,
         max_overflow=max_overflow,
         pool_pre_ping=False,
         pool_recycle=1800,
-        connect_args={"server_settings": server_settings(statement_timeout_ms)},
+        connect_args=connect_args,
     )
 
 
@@ -187,8 +212,10 @@ class EngineRouter:
         pool_timeout: float = 30.0,
         statement_timeout_ms: int = 0,
         login: tuple[str, str] | None = None,
+        poolers: dict[str, str] | None = None,
     ) -> None:
         self._login = login
+        self._poolers = dict(poolers or {})
         self._owners: dict[tuple[str, str], AsyncEngine] = {}
         self._engines: OrderedDict[tuple[str, str], AsyncEngine] = OrderedDict()
         self._used: dict[tuple[str, str], float] = {}
@@ -247,31 +274,47 @@ class EngineRouter:
             )
         return engine
 
+    def pooler(self, server_url: str) -> str | None:
+        """The PgBouncer the app role's connections to `server_url` go through (None: the server itself)."""
+        return self._poolers.get(server_url)
+
     def _create(self, server_url: str, database: str) -> AsyncEngine:
-        url = database_url(server_url, database, self._login)
+        pooler = self.pooler(server_url)
+        url = database_url(pooler or server_url, database, self._login)
         _, params = PGDialect_asyncpg().create_connect_args(url)
         budget = self.budget(server_url)
         router = self
-        settings = server_settings(self._statement_timeout_ms)
+        if pooler is None:
+            driver: dict[str, Any] = {"server_settings": server_settings(self._statement_timeout_ms)}
+            adapter: dict[str, Any] = {}
+        else:
+            driver = {"server_settings": server_settings(0), **PGBOUNCER_DRIVER_ARGS}
+            adapter = PGBOUNCER_ADAPTER_ARGS
 
         async def connect() -> Any:
             await router._reserve(budget, server_url)
             budget.established += 1  # at once: the dialect's first-connect queries let other tasks run
             try:
-                return await asyncpg.connect(**params, server_settings=settings)
+                return await asyncpg.connect(**params, **driver)
             except BaseException:
                 budget.established -= 1
                 raise
 
+        engines: list[AsyncEngine] = []
+
+        def creator() -> Any:  # `async_creator` cannot pass the adapter's arguments: SQLAlchemy's own form of it
+            return engines[0].sync_engine.dialect.loaded_dbapi.connect(async_creator_fn=connect, **adapter)
+
         engine = create_async_engine(
             url,
-            async_creator=connect,
+            creator=creator,
             pool_size=self._pool_size,
             max_overflow=self._max_overflow,
             pool_timeout=self._timeout,
             pool_pre_ping=False,
             pool_recycle=1800,
         )
+        engines.append(engine)
         pool = engine.sync_engine.pool
         assert isinstance(pool, QueuePool)
         budget.pools.add(pool)
