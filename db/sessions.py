@@ -198,6 +198,12 @@ class ServerBudget:
         event.listen(engine.sync_engine, "close_detached", closed)
 
 
+def _close_on_return(dbapi_connection: Any, record: Any) -> None:
+    """A disposed pool's checkin: the connection is closed (the pool's close event counts it out of the budget)."""
+    if dbapi_connection is not None:
+        record.invalidate()
+
+
 class EngineRouter:
     """Workspace engines in an LRU touched on every use; connections bounded per server (`ServerBudget`)."""
 
@@ -362,6 +368,10 @@ class EngineRouter:
 
     @staticmethod
     async def _dispose(engine: AsyncEngine, budget: ServerBudget | None) -> None:
+        """Close the engine's idle connections now and each checked-out one when it comes back: the old pool
+        is never used again, so a connection returned to it would only sit there, open and out of reach."""
+        old = engine.sync_engine.pool
+        event.listen(old, "checkin", _close_on_return)
         await engine.dispose()
         if budget is not None:  # dispose() gives the engine a fresh pool: count it too
             pool = engine.sync_engine.pool
