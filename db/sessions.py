@@ -234,6 +234,7 @@ class EngineRouter:
         self._timeout = pool_timeout
         self._statement_timeout_ms = statement_timeout_ms
         self._disposals: set[asyncio.Task[Any]] = set()
+        self._sweeper: asyncio.Task[None] | None = None
 
     @property
     def connection_bound(self) -> int:
@@ -256,6 +257,7 @@ class EngineRouter:
         self._engines.move_to_end(key)
         self._used[key] = now
         self._close_idle(now)
+        self._sweep_while_used()
         while len(self._engines) > self._max:
             old_key, old = self._engines.popitem(last=False)
             self._used.pop(old_key, None)
@@ -357,6 +359,17 @@ class EngineRouter:
             if isinstance(pool, QueuePool) and pool.checkedin() > 0:
                 self._dispose_later(engine)
 
+    def _sweep_while_used(self) -> None:
+        """Idle pools are also closed when no request comes: a task, started by the first use, looks every
+        `idle_seconds / 4` (at most 5 s) until `dispose()`."""
+        if self._sweeper is None or self._sweeper.done():
+            self._sweeper = asyncio.get_running_loop().create_task(self._sweep())
+
+    async def _sweep(self) -> None:
+        while True:
+            await asyncio.sleep(min(max(self._idle / 4, 0.05), 5.0))
+            self._close_idle(time.monotonic())
+
     def _dispose_later(self, engine: AsyncEngine) -> None:
         # Idle connections are closed now; checked-out ones stay valid and are closed when they come back.
         budget = next((b for b in self._budgets.values() if engine.sync_engine.pool in b.pools), None)
@@ -388,6 +401,11 @@ class EngineRouter:
             await engine.dispose()
 
     async def dispose(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            if self._sweeper.get_loop() is asyncio.get_running_loop():
+                await asyncio.gather(self._sweeper, return_exceptions=True)
+            self._sweeper = None
         engines = [*self._engines.values(), *self._owners.values()]
         self._engines.clear()
         self._owners.clear()

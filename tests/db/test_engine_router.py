@@ -191,3 +191,21 @@ async def test_many_workspaces_over_http_stay_under_the_bound(
         await watcher
         await main.close_runtime(own)
     assert 1 <= peak <= 4
+
+
+async def test_idle_pools_are_closed_without_further_requests(runtime: Runtime, settings: Settings) -> None:
+    server, names = await _databases(runtime, settings, "quiet")
+    router = EngineRouter(max_engines=10, max_connections_per_server=10, idle_seconds=0.3)
+    try:
+        for name in names[:3]:
+            async with router.engine(server, name).connect() as conn:
+                await conn.execute(text("select 1"))
+        assert await _open(runtime, names) == 3
+        for _ in range(100):  # nobody asks the router for anything now
+            if await _open(runtime, names) == 0:
+                break
+            await asyncio.sleep(0.05)
+        assert await _open(runtime, names) == 0
+        assert router.budget(server).open_connections() == 0
+    finally:
+        await router.dispose()
