@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import resource
 import statistics
 import time
 
@@ -146,7 +147,9 @@ async def run(counts: list[int], requests: int) -> None:
             results[n] = rps, p99, peak_ws, peak_all = await round_robin(b, tokens[:n], requests)
             print(
                 f"{n:4} workspaces: {rps:6.1f} req/s, p99 {p99:6.1f} ms, peak connections {peak_all:3} "
-                f"({peak_ws} workspace) | throughput vs {counts[0]}: {rps / results[counts[0]][0]:.2f}x",
+                f"({peak_ws} workspace), {len(b.runtime.directory.router)} engines, peak RSS "
+                f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024} MB | "
+                f"throughput vs {counts[0]}: {rps / results[counts[0]][0]:.2f}x",
                 flush=True,
             )
         small, large = counts[0], counts[-1]
