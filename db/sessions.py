@@ -384,8 +384,11 @@ class EngineRouter:
         """Close the engine's idle connections now and each checked-out one when it comes back: the old pool
         is never used again, so a connection returned to it would only sit there, open and out of reach."""
         old = engine.sync_engine.pool
-        event.listen(old, "checkin", _close_on_return)
         await engine.dispose()
+        # Only now: the fresh pool copies the old one's listeners when dispose() makes it.
+        event.listen(old, "checkin", _close_on_return)
+        if isinstance(old, QueuePool) and old.checkedin() > 0:  # came back while the pool was being closed
+            await greenlet_spawn(old.dispose)
         if budget is not None:  # dispose() gives the engine a fresh pool: count it too
             pool = engine.sync_engine.pool
             if isinstance(pool, QueuePool):

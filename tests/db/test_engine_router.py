@@ -209,3 +209,26 @@ async def test_idle_pools_are_closed_without_further_requests(runtime: Runtime, 
         assert router.budget(server).open_connections() == 0
     finally:
         await router.dispose()
+
+
+async def test_a_workspace_whose_pool_was_closed_keeps_its_next_idle_connection(
+    runtime: Runtime, settings: Settings
+) -> None:
+    """The closed pool's rule (close what comes back) is not inherited by the fresh pool the engine gets."""
+    server, names = await _databases(runtime, settings, "again")
+    router = EngineRouter(max_engines=10, max_connections_per_server=10, idle_seconds=0.2)
+    try:
+        engine = router.engine(server, names[0])
+        async with engine.connect() as conn:
+            await conn.execute(text("select 1"))
+        for _ in range(100):  # closed as idle
+            if await _connections_to(runtime, names[0]) == 0:
+                break
+            await asyncio.sleep(0.05)
+        assert await _connections_to(runtime, names[0]) == 0
+        for _ in range(3):  # used again: one connection, kept idle between uses
+            async with router.engine(server, names[0]).connect() as conn:
+                await conn.execute(text("select 1"))
+            assert await _connections_to(runtime, names[0]) == 1
+    finally:
+        await router.dispose()
