@@ -22,7 +22,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from db import migrate, roles, tenancy
-from db.sessions import create_engine, session_factory
+from db.sessions import create_engine, server_admin, session_factory
 from resolvers.workspaces import create as workspaces
 
 QUERY = "{contacts(first:20){edges{node{id firstName lastName email company}}}}"
@@ -79,6 +79,21 @@ async def make_workspaces(b: Bench, count: int) -> list[str]:
             return await b.login(slug, ADMIN)
 
     return list(await asyncio.gather(*(one(i) for i in range(count))))
+
+
+async def drop_in_parallel(server: str, prefix: str) -> None:
+    """DROP DATABASE waits for a checkpoint: sixteen at a time share them (one after another, 500 take an hour
+    on a busy server). The harness then drops what is left (catalog, template)."""
+    async with server_admin(server) as conn:
+        query = text("select datname from pg_database where datname like :p")
+        names = list((await conn.execute(query, {"p": f"{prefix}\\_%"})).scalars())
+    gate = asyncio.Semaphore(16)
+
+    async def drop(name: str) -> None:
+        async with gate:
+            await tenancy.drop_database(server, name)
+
+    await asyncio.gather(*(drop(name) for name in names))
 
 
 async def connections(b: Bench) -> tuple[int, int]:
@@ -162,6 +177,10 @@ async def run(counts: list[int], requests: int) -> None:
             flush=True,
         )
         role = b.settings.app_role()[0]
+        await b.runtime.directory.router.dispose()
+        start = time.perf_counter()
+        await drop_in_parallel(b.ep.database_url, f"{b.settings.db_prefix}_ws")
+        print(f"workspace databases dropped in {time.perf_counter() - start:.0f} s", flush=True)
     await roles.drop_role(b.ep.database_url, role)  # the run's own app role (its databases are dropped already)
 
 
