@@ -49,6 +49,10 @@ from workers.broker import make_broker, sender
 
 log = logging.getLogger(__name__)
 
+# The catalog engine's pool (the app role): part of the documented connection bound (README "Connections").
+CATALOG_POOL_SIZE = 3
+CATALOG_MAX_OVERFLOW = 5
+
 
 @dataclass(frozen=True)
 class Endpoints:
@@ -72,10 +76,22 @@ def endpoints(settings: Settings) -> Iterator[Endpoints]:
         yield Endpoints(regions[settings.default_region], regions, redis_url)
 
 
+def server_poolers(settings: Settings, ep: Endpoints) -> dict[str, str]:
+    """Server URL -> the PgBouncer in front of it (`PGBOUNCER_URLS`, by region)."""
+    poolers: dict[str, str] = {}
+    for region, url in settings.poolers().items():
+        if region not in ep.regions:
+            known = ", ".join(sorted(ep.regions))
+            raise ValueError(f"PGBOUNCER_URLS names the region {region!r}, which has no server (configured: {known})")
+        poolers[ep.regions[region]] = url
+    return poolers
+
+
 async def open_runtime(settings: Settings, ep: Endpoints) -> Runtime:
     app_role = roles.AppRole(*settings.app_role())
-    await ensure_app_role(ep, app_role)
-    catalog = await open_catalog(settings, ep, app_role)
+    poolers = server_poolers(settings, ep)
+    await ensure_app_role(ep, app_role, poolers, settings.statement_timeout_ms)
+    catalog = await open_catalog(settings, ep, app_role, poolers.get(ep.database_url))
     redis = Redis.from_url(ep.redis_url)
     directory = tenancy.TenantDirectory(
         catalog=catalog,
@@ -87,6 +103,7 @@ async def open_runtime(settings: Settings, ep: Endpoints) -> Runtime:
             idle_seconds=settings.pool_idle_seconds,
             statement_timeout_ms=settings.statement_timeout_ms,
             login=(app_role.name, app_role.password),
+            poolers=poolers,
         ),
         regions=ep.regions,
         master_key=settings.master_key(),
@@ -115,8 +132,11 @@ async def open_runtime(settings: Settings, ep: Endpoints) -> Runtime:
     )
 
 
-async def open_catalog(settings: Settings, ep: Endpoints, app_role: roles.AppRole) -> AsyncEngine:
-    """The catalog, migrated and granted by the owner, then opened as the app role (which owns nothing)."""
+async def open_catalog(
+    settings: Settings, ep: Endpoints, app_role: roles.AppRole, pooler_url: str | None = None
+) -> AsyncEngine:
+    """The catalog, migrated and granted by the owner, then opened as the app role (which owns nothing), through
+    the default region's PgBouncer when there is one."""
     name = f"{settings.db_prefix}_catalog"
     await tenancy.create_database(ep.database_url, name)
     owner = create_engine(ep.database_url, name, pool_size=1, max_overflow=0)
@@ -126,17 +146,25 @@ async def open_catalog(settings: Settings, ep: Endpoints, app_role: roles.AppRol
             await roles.grant_catalog(conn, app_role.name)
     finally:
         await owner.dispose()
-    return create_engine(ep.database_url, name, pool_size=3, max_overflow=5,
-                         login=(app_role.name, app_role.password))
+    return create_engine(ep.database_url, name, pool_size=CATALOG_POOL_SIZE, max_overflow=CATALOG_MAX_OVERFLOW,
+                         login=(app_role.name, app_role.password), pooler_url=pooler_url)
 
 
-async def ensure_app_role(ep: Endpoints, role: roles.AppRole) -> None:
+async def ensure_app_role(
+    ep: Endpoints, role: roles.AppRole, poolers: dict[str, str] | None = None, statement_timeout_ms: int = 0
+) -> None:
     """The app role on every region's server, created by the owner; a region other than the default that
-    cannot be reached now is left to `migrate` (its workspaces cannot be used either)."""
-    await roles.ensure_role(ep.database_url, role)
+    cannot be reached now is left to `migrate` (its workspaces cannot be used either). On a server behind
+    PgBouncer, which refuses `statement_timeout` as a startup parameter, the role carries the timeout itself."""
+    poolers = poolers or {}
+
+    def timeout(server: str) -> int | None:
+        return statement_timeout_ms if server in poolers else None
+
+    await roles.ensure_role(ep.database_url, role, statement_timeout_ms=timeout(ep.database_url))
     for server in set(ep.regions.values()) - {ep.database_url}:
         try:
-            await roles.ensure_role(server, role)
+            await roles.ensure_role(server, role, statement_timeout_ms=timeout(server))
         except (OSError, SQLAlchemyError) as exc:
             log.warning("app role not ensured on a region server: %s", type(exc).__name__)
 

@@ -26,6 +26,9 @@ class Settings(BaseSettings):
 
     database_url: str | None = None
     region_database_urls: str | None = None
+    # `hk=postgresql://host:6432,...` (or one URL: the default region): a PgBouncer in transaction mode in front
+    # of a region's server, which the app role's connections go through (README "PgBouncer").
+    pgbouncer_urls: str | None = None
     default_region: str = Field(default="hk", alias="CRM_DEFAULT_REGION")
     redis_url: str | None = None
     crm_data_dir: Path = Path("./.data")
@@ -104,6 +107,20 @@ class Settings(BaseSettings):
                 mapping[code.strip()] = url.strip()
         if self.database_url and self.default_region not in mapping:
             mapping[self.default_region] = self.database_url
+        return mapping
+
+    def poolers(self) -> dict[str, str]:
+        """Region code -> the PgBouncer URL in front of that region's server (`PGBOUNCER_URLS`); a URL without
+        `code=` is the default region's."""
+        mapping: dict[str, str] = {}
+        for part in (self.pgbouncer_urls or "").split(","):
+            part = part.strip()
+            if not part:
+                continue
+            code, sep, url = part.partition("=")
+            if not sep or "://" in code:
+                code, url = self.default_region, part
+            mapping[code.strip()] = url.strip()
         return mapping
 
     def app_role(self) -> tuple[str, str]:

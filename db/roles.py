@@ -49,18 +49,27 @@ def _literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-async def ensure_role(server_url: str, role: AppRole) -> None:
-    """Create the login role on the server if missing, or reset its password and attributes (by the owner)."""
+async def ensure_role(server_url: str, role: AppRole, *, statement_timeout_ms: int | None = None) -> None:
+    """Create the login role on the server if missing, or reset its password and attributes (by the owner).
+
+    `statement_timeout_ms` (a server behind PgBouncer, where it cannot be a startup parameter): the role's own
+    `statement_timeout`, so every session of the role has it; None resets it (sessions then send their own)."""
     attributes = "LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS INHERIT"
     password = _literal(role.password)
+    if statement_timeout_ms is None:
+        timeout = f'ALTER ROLE "{role.name}" RESET statement_timeout;'
+    else:
+        timeout = f"""ALTER ROLE "{role.name}" SET statement_timeout = {int(statement_timeout_ms)};"""
     statement = f"""
 DO $$
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = {_literal(role.name)}) THEN
         CREATE ROLE "{role.name}" {attributes} PASSWORD {password};
+        {timeout}
     ELSE
         BEGIN
             ALTER ROLE "{role.name}" {attributes} PASSWORD {password};
+            {timeout}
         EXCEPTION WHEN insufficient_privilege THEN
             RAISE NOTICE 'role % exists and is managed elsewhere', {_literal(role.name)};
         END;

@@ -12,12 +12,19 @@ never handed out once evicted (`Tenant.engine` asks the router each time); pools
 
 With `login` (user, password) set, workspace engines connect as that role (the app role, `db.roles`) instead
 of the server URL's user; `owner_engine` gives the URL's own user (the owner) for migrations and upkeep.
+
+With `poolers` ({server URL: PgBouncer URL}), the app role's connections to a server go through its PgBouncer
+in transaction mode (`PGBOUNCER_URLS`): no statement cache, prepared statements under unique names, and no
+`statement_timeout` startup parameter (PgBouncer refuses it; the owner sets it on the app role instead,
+`db.roles.ensure_role`). The owner's connections (migrations under a session advisory lock, CREATE DATABASE,
+grants) always go to the server itself.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 import weakref
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Coroutine
@@ -71,17 +78,35 @@ def server_settings(statement_timeout_ms: int = 0) -> dict[str, str]:
     return settings
 
 
+def statement_name() -> str:
+    """A prepared statement's name no other client of a PgBouncer server connection can have taken."""
+    return f"__crm_{uuid.uuid4().hex}__"
+
+
+# What asyncpg and SQLAlchemy's asyncpg adapter need behind PgBouncer in transaction mode: a client's next
+# statement may run on another server connection, so nothing may be kept there between transactions.
+PGBOUNCER_DRIVER_ARGS: dict[str, Any] = {"statement_cache_size": 0}  # asyncpg.connect
+PGBOUNCER_ADAPTER_ARGS: dict[str, Any] = {  # SQLAlchemy's adapter
+    "prepared_statement_cache_size": 0,
+    "prepared_statement_name_func": statement_name,
+}
+
+
 def create_engine(
     server_url: str, database: str, *, pool_size: int = 2, max_overflow: int = 3, statement_timeout_ms: int = 0,
-    login: tuple[str, str] | None = None,
+    login: tuple[str, str] | None = None, pooler_url: str | None = None,
 ) -> AsyncEngine:
+    """An engine on `database`; with `pooler_url` (a PgBouncer in front of `server_url`), through it."""
+    connect_args: dict[str, Any] = {"server_settings": server_settings(statement_timeout_ms)}
+    if pooler_url is not None:
+        connect_args = {"server_settings": server_settings(0), **PGBOUNCER_DRIVER_ARGS, **PGBOUNCER_ADAPTER_ARGS}
     return create_async_engine(
-        database_url(server_url, database, login),
+        database_url(pooler_url or server_url, database, login),
         pool_size=pool_size,
         max_overflow=max_overflow,
         pool_pre_ping=False,
         pool_recycle=1800,
-        connect_args={"server_settings": server_settings(statement_timeout_ms)},
+        connect_args=connect_args,
     )
 
 
@@ -173,6 +198,12 @@ class ServerBudget:
         event.listen(engine.sync_engine, "close_detached", closed)
 
 
+def _close_on_return(dbapi_connection: Any, record: Any) -> None:
+    """A disposed pool's checkin: the connection is closed (the pool's close event counts it out of the budget)."""
+    if dbapi_connection is not None:
+        record.invalidate()
+
+
 class EngineRouter:
     """Workspace engines in an LRU touched on every use; connections bounded per server (`ServerBudget`)."""
 
@@ -187,8 +218,10 @@ class EngineRouter:
         pool_timeout: float = 30.0,
         statement_timeout_ms: int = 0,
         login: tuple[str, str] | None = None,
+        poolers: dict[str, str] | None = None,
     ) -> None:
         self._login = login
+        self._poolers = dict(poolers or {})
         self._owners: dict[tuple[str, str], AsyncEngine] = {}
         self._engines: OrderedDict[tuple[str, str], AsyncEngine] = OrderedDict()
         self._used: dict[tuple[str, str], float] = {}
@@ -201,6 +234,7 @@ class EngineRouter:
         self._timeout = pool_timeout
         self._statement_timeout_ms = statement_timeout_ms
         self._disposals: set[asyncio.Task[Any]] = set()
+        self._sweeper: asyncio.Task[None] | None = None
 
     @property
     def connection_bound(self) -> int:
@@ -223,6 +257,7 @@ class EngineRouter:
         self._engines.move_to_end(key)
         self._used[key] = now
         self._close_idle(now)
+        self._sweep_while_used()
         while len(self._engines) > self._max:
             old_key, old = self._engines.popitem(last=False)
             self._used.pop(old_key, None)
@@ -247,31 +282,47 @@ class EngineRouter:
             )
         return engine
 
+    def pooler(self, server_url: str) -> str | None:
+        """The PgBouncer the app role's connections to `server_url` go through (None: the server itself)."""
+        return self._poolers.get(server_url)
+
     def _create(self, server_url: str, database: str) -> AsyncEngine:
-        url = database_url(server_url, database, self._login)
+        pooler = self.pooler(server_url)
+        url = database_url(pooler or server_url, database, self._login)
         _, params = PGDialect_asyncpg().create_connect_args(url)
         budget = self.budget(server_url)
         router = self
-        settings = server_settings(self._statement_timeout_ms)
+        if pooler is None:
+            driver: dict[str, Any] = {"server_settings": server_settings(self._statement_timeout_ms)}
+            adapter: dict[str, Any] = {}
+        else:
+            driver = {"server_settings": server_settings(0), **PGBOUNCER_DRIVER_ARGS}
+            adapter = PGBOUNCER_ADAPTER_ARGS
 
         async def connect() -> Any:
             await router._reserve(budget, server_url)
             budget.established += 1  # at once: the dialect's first-connect queries let other tasks run
             try:
-                return await asyncpg.connect(**params, server_settings=settings)
+                return await asyncpg.connect(**params, **driver)
             except BaseException:
                 budget.established -= 1
                 raise
 
+        engines: list[AsyncEngine] = []
+
+        def creator() -> Any:  # `async_creator` cannot pass the adapter's arguments: SQLAlchemy's own form of it
+            return engines[0].sync_engine.dialect.loaded_dbapi.connect(async_creator_fn=connect, **adapter)
+
         engine = create_async_engine(
             url,
-            async_creator=connect,
+            creator=creator,
             pool_size=self._pool_size,
             max_overflow=self._max_overflow,
             pool_timeout=self._timeout,
             pool_pre_ping=False,
             pool_recycle=1800,
         )
+        engines.append(engine)
         pool = engine.sync_engine.pool
         assert isinstance(pool, QueuePool)
         budget.pools.add(pool)
@@ -308,6 +359,17 @@ class EngineRouter:
             if isinstance(pool, QueuePool) and pool.checkedin() > 0:
                 self._dispose_later(engine)
 
+    def _sweep_while_used(self) -> None:
+        """Idle pools are also closed when no request comes: a task, started by the first use, looks every
+        `idle_seconds / 4` (at most 5 s) until `dispose()`."""
+        if self._sweeper is None or self._sweeper.done():
+            self._sweeper = asyncio.get_running_loop().create_task(self._sweep())
+
+    async def _sweep(self) -> None:
+        while True:
+            await asyncio.sleep(min(max(self._idle / 4, 0.05), 5.0))
+            self._close_idle(time.monotonic())
+
     def _dispose_later(self, engine: AsyncEngine) -> None:
         # Idle connections are closed now; checked-out ones stay valid and are closed when they come back.
         budget = next((b for b in self._budgets.values() if engine.sync_engine.pool in b.pools), None)
@@ -319,7 +381,14 @@ class EngineRouter:
 
     @staticmethod
     async def _dispose(engine: AsyncEngine, budget: ServerBudget | None) -> None:
+        """Close the engine's idle connections now and each checked-out one when it comes back: the old pool
+        is never used again, so a connection returned to it would only sit there, open and out of reach."""
+        old = engine.sync_engine.pool
         await engine.dispose()
+        # Only now: the fresh pool copies the old one's listeners when dispose() makes it.
+        event.listen(old, "checkin", _close_on_return)
+        if isinstance(old, QueuePool) and old.checkedin() > 0:  # came back while the pool was being closed
+            await greenlet_spawn(old.dispose)
         if budget is not None:  # dispose() gives the engine a fresh pool: count it too
             pool = engine.sync_engine.pool
             if isinstance(pool, QueuePool):
@@ -335,6 +404,11 @@ class EngineRouter:
             await engine.dispose()
 
     async def dispose(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            if self._sweeper.get_loop() is asyncio.get_running_loop():
+                await asyncio.gather(self._sweeper, return_exceptions=True)
+            self._sweeper = None
         engines = [*self._engines.values(), *self._owners.values()]
         self._engines.clear()
         self._owners.clear()

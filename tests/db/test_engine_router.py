@@ -4,14 +4,18 @@ busy, idle pools are closed for busier ones, and an evicted engine is never hand
 from __future__ import annotations
 
 import asyncio
+import gc
+from typing import Any
 
+import httpx
 from sqlalchemy import text
 
+import main
 from db import tenancy
 from db.sessions import EngineRouter
 from resolvers.runtime import Runtime
 from settings import Settings
-from tests.factories.workspaces import WorkspaceFactory
+from tests.factories.workspaces import GraphQLClient, WorkspaceFactory
 
 WORKSPACES = 6
 
@@ -103,3 +107,128 @@ async def test_a_cached_tenant_never_uses_an_evicted_engine(runtime: Runtime, wo
             assert (await conn.execute(text("select count(*) from users"))).scalar_one() >= 1
     finally:
         await directory.router.dispose()
+
+
+async def _connections_to(runtime: Runtime, name: str) -> int:
+    return await _open(runtime, [name])
+
+
+async def test_a_connection_out_when_its_engine_is_evicted_is_closed_when_it_comes_back(
+    runtime: Runtime, settings: Settings
+) -> None:
+    server, names = await _databases(runtime, settings, "evict")
+    router = EngineRouter(max_engines=1, max_connections_per_server=4)
+    try:
+        first = router.engine(server, names[0])
+        async with first.connect() as held:
+            await held.execute(text("select 1"))
+            async with router.engine(server, names[1]).connect() as conn:  # evicts the first engine meanwhile
+                await conn.execute(text("select 1"))
+            assert router.engine(server, names[1]) is not first
+            await asyncio.sleep(0.05)
+            assert await _connections_to(runtime, names[0]) == 1  # still in use: left alone
+        # Back from its request: closed, not kept idle in a pool nobody can reach.
+        for _ in range(100):
+            if await _connections_to(runtime, names[0]) == 0:
+                break
+            await asyncio.sleep(0.02)
+        assert await _connections_to(runtime, names[0]) == 0
+        gc.collect()
+        assert router.budget(server).open_connections() == await _open(runtime, names)
+    finally:
+        await router.dispose()
+
+
+async def test_many_workspaces_over_http_stay_under_the_bound(
+    settings: Settings, endpoints: main.Endpoints, runtime: Runtime, workspaces: WorkspaceFactory
+) -> None:
+    """Nine workspaces read round-robin over HTTP by eight clients, through an API process allowed three engines
+    and four connections per server: every answer right (no evicted engine's pool is used), and its connections
+    to those databases (pg_stat_activity) never over the bound."""
+    created = [await workspaces.create() for _ in range(9)]
+    for ws in created:
+        await ws.contact(firstName=f"Only{ws.slug}", lastName="Wong")
+    names = [runtime.directory.database_name(ws.slug) for ws in created]
+    server = runtime.directory.server_for(settings.default_region)
+    for name in names:  # the session's own process leaves them: only the small one's connections are counted
+        await runtime.directory.router.forget(server, name)
+    small = Settings(CRM_MAX_CONNECTIONS_PER_SERVER=4, CRM_MAX_ENGINES=3)
+    own = await main.open_runtime(small, endpoints)
+    own.versions.start()
+    app = main.create_app(small, endpoints)
+
+    async def with_state(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        scope["state"] = {"runtime": own}
+        await app(scope, receive, send)
+
+    peak = 0
+    done = asyncio.Event()
+
+    async def watch() -> None:
+        nonlocal peak
+        while not done.is_set():
+            peak = max(peak, await _open(runtime, names))
+            await asyncio.sleep(0.01)
+
+    counter = 0
+
+    async def client(gql: GraphQLClient) -> None:
+        nonlocal counter
+        while counter < 90:
+            ws = created[counter % len(created)]
+            counter += 1
+            body = await gql.ok("{contacts(first:5){edges{node{firstName}}}}", None, ws.admin_token)
+            assert [e["node"]["firstName"] for e in body["contacts"]["edges"]] == [f"Only{ws.slug}"]
+
+    watcher = asyncio.create_task(watch())
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=with_state), base_url="http://small") as http:
+            await asyncio.gather(*(client(GraphQLClient(http)) for _ in range(8)))
+        assert own.directory.router.budget(server).open_connections() <= 4
+        assert len(own.directory.router) <= 3
+    finally:
+        done.set()
+        await watcher
+        await main.close_runtime(own)
+    assert 1 <= peak <= 4
+
+
+async def test_idle_pools_are_closed_without_further_requests(runtime: Runtime, settings: Settings) -> None:
+    server, names = await _databases(runtime, settings, "quiet")
+    router = EngineRouter(max_engines=10, max_connections_per_server=10, idle_seconds=0.3)
+    try:
+        for name in names[:3]:
+            async with router.engine(server, name).connect() as conn:
+                await conn.execute(text("select 1"))
+        assert await _open(runtime, names) == 3
+        for _ in range(100):  # nobody asks the router for anything now
+            if await _open(runtime, names) == 0:
+                break
+            await asyncio.sleep(0.05)
+        assert await _open(runtime, names) == 0
+        assert router.budget(server).open_connections() == 0
+    finally:
+        await router.dispose()
+
+
+async def test_a_workspace_whose_pool_was_closed_keeps_its_next_idle_connection(
+    runtime: Runtime, settings: Settings
+) -> None:
+    """The closed pool's rule (close what comes back) is not inherited by the fresh pool the engine gets."""
+    server, names = await _databases(runtime, settings, "again")
+    router = EngineRouter(max_engines=10, max_connections_per_server=10, idle_seconds=0.2)
+    try:
+        engine = router.engine(server, names[0])
+        async with engine.connect() as conn:
+            await conn.execute(text("select 1"))
+        for _ in range(100):  # closed as idle
+            if await _connections_to(runtime, names[0]) == 0:
+                break
+            await asyncio.sleep(0.05)
+        assert await _connections_to(runtime, names[0]) == 0
+        for _ in range(3):  # used again: one connection, kept idle between uses
+            async with router.engine(server, names[0]).connect() as conn:
+                await conn.execute(text("select 1"))
+            assert await _connections_to(runtime, names[0]) == 1
+    finally:
+        await router.dispose()
