@@ -65,13 +65,12 @@ class Sample:
     latencies: list[float]
 
 
-async def measure(arm: Arm, token: str, requests: int, clients: int) -> Sample:
-    proc = psutil.Process(arm.pid)
-    procs = [proc, *proc.children(recursive=True)]
+async def drive(arm: Arm, client: httpx.AsyncClient, token: str, requests: int, clients: int) -> list[float]:
+    """`requests` calls to `arm` from `clients` concurrent loops on `client`; their latencies (s)."""
     latencies: list[float] = []
     left = requests
 
-    async def client_loop(client: httpx.AsyncClient) -> None:
+    async def client_loop() -> None:
         nonlocal left
         while left > 0:
             left -= 1
@@ -79,15 +78,27 @@ async def measure(arm: Arm, token: str, requests: int, clients: int) -> Sample:
             await arm.one(client, token)
             latencies.append(time.perf_counter() - start)
 
+    await asyncio.gather(*(client_loop() for _ in range(clients)))
+    return latencies
+
+
+def server_cpu(procs: list[psutil.Process]) -> float:
+    """User + system CPU seconds of a server's processes."""
+    return sum(sum(p.cpu_times()[:2]) for p in procs)
+
+
+async def measure(arm: Arm, token: str, requests: int, clients: int) -> Sample:
+    proc = psutil.Process(arm.pid)
+    procs = [proc, *proc.children(recursive=True)]
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     async with httpx.AsyncClient(limits=limits, timeout=60) as client:
         for _ in range(5):  # warm the connections and the server's caches (a fresh server's first is not compiled)
             await arm.one(client, token, check=False)
-        before = sum(sum(p.cpu_times()[:2]) for p in procs)
+        before = server_cpu(procs)
         start = time.perf_counter()
-        await asyncio.gather(*(client_loop(client) for _ in range(clients)))
+        latencies = await drive(arm, client, token, requests, clients)
         seconds = time.perf_counter() - start
-        after = sum(sum(p.cpu_times()[:2]) for p in procs)
+        after = server_cpu(procs)
     return Sample(seconds, after - before, latencies)
 
 

@@ -40,7 +40,7 @@ from pathlib import Path
 import asyncpg
 import httpx
 import psutil
-from contacts_http import FIELDS, QUERY, Arm, users
+from contacts_http import FIELDS, QUERY, Arm, drive, server_cpu, users
 from harness import RUN, Bench, bench_app, free_port, serve_api, wait_http
 from sqlalchemy.engine import make_url
 
@@ -224,28 +224,17 @@ async def measure(arm: Arm, backends: Backends | None, token: str, requests: int
     plus the CPU of the target's PostgreSQL backends."""
     proc = psutil.Process(arm.pid)
     procs = [proc, *proc.children(recursive=True)]
-    latencies: list[float] = []
-    left = requests
-
-    async def client_loop(client: httpx.AsyncClient) -> None:
-        nonlocal left
-        while left > 0:
-            left -= 1
-            start = time.perf_counter()
-            await arm.one(client, token)
-            latencies.append(time.perf_counter() - start)
-
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     stop = asyncio.Event()
     async with httpx.AsyncClient(limits=limits, timeout=60) as client:
         for _ in range(5):
             await arm.one(client, token, check=False)
         watcher = asyncio.create_task(backends.watch(await backends.cpu(), stop)) if backends else None
-        before = sum(sum(p.cpu_times()[:2]) for p in procs)
+        before = server_cpu(procs)
         start = time.perf_counter()
-        await asyncio.gather(*(client_loop(client) for _ in range(clients)))
+        latencies = await drive(arm, client, token, requests, clients)
         seconds = time.perf_counter() - start
-        after = sum(sum(p.cpu_times()[:2]) for p in procs)
+        after = server_cpu(procs)
         stop.set()
         db_cpu, opened = await watcher if watcher else (None, 0)
     return Sample(seconds, after - before, db_cpu, opened, latencies)
