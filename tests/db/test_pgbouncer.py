@@ -117,6 +117,11 @@ class PgBouncer:
 @pytest.fixture(scope="module")
 def pgbouncer(settings: Settings, endpoints: main.Endpoints) -> Iterator[PgBouncer]:
     owner = make_url(endpoints.database_url)
+    if not owner.host:
+        # The embedded server listens only on its private unix socket, which pgbouncer (run as `nobody` when the
+        # tests run as root) may not open: these tests run against a TCP server (DATABASE_URL, as `.ci/run`'s
+        # second pass does).
+        pytest.skip("the test server is reached by a private unix socket (embedded); PgBouncer needs TCP")
     app_role, app_password = settings.app_role()
     users = {app_role: app_password, owner.username or "postgres": owner.password or ""}
     bouncer = PgBouncer(endpoints.database_url, users)
