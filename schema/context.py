@@ -37,6 +37,8 @@ from resolvers.workspaces.create import SLUG
 from schema.loaders import Loaders, build_loaders
 
 log = logging.getLogger("crm.graphql")
+# How long an abandoned request waits for its cancelled statements before it drops their connection instead.
+ABANDON_WAIT_S = 5.0
 
 
 @dataclass
@@ -215,6 +217,16 @@ class Context:
         if session is None:
             return
         try:
+            # A cancelled resolver's statement may still be running on the connection (shielded): a rollback sent
+            # beside it would leave the connection in a state the next request trips on ("cannot use
+            # Connection.transaction() in a manually started transaction"). Let it end first, or drop it.
+            settled = await _settled(session, ABANDON_WAIT_S)
+            if not settled:
+                log.warning("request %s: a cancelled statement is still running; its connection is discarded",
+                            self.request_id)
+                with contextlib.suppress(SQLAlchemyError):
+                    await session.invalidate()
+                return
             await session.rollback()
             await session.close()
         except SQLAlchemyError as exc:
@@ -224,6 +236,15 @@ class Context:
                         self.request_id, type(exc).__name__)
             with contextlib.suppress(SQLAlchemyError):
                 await session.invalidate()
+
+
+async def _settled(session: ShieldedSession, seconds: float) -> bool:
+    """Whether the session's in-flight statements ended within `seconds` (they run on whatever happens)."""
+    try:
+        await asyncio.wait_for(session.settle(), seconds)
+    except TimeoutError:
+        return False
+    return True
 
 
 def client_ip(request: Request) -> str | None:
