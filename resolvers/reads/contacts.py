@@ -11,7 +11,6 @@ of the same filtered query, as the plain path.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -19,12 +18,12 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from authz.access import FieldPlan
-from authz.decisions import DecisionTable
 from db.models import Contact
 from db.queries import contacts as q
 from resolvers import pagination
 from resolvers.contacts.contacts import ENTITY, ContactFilter, ContactOrder, _conditions, _scoped_select
 from resolvers.projection import Record, Selection, in_slices
+from resolvers.reads.kept import Kept
 from resolvers.reads.projection import projector
 from resolvers.runtime import Caller
 
@@ -33,9 +32,8 @@ TOTAL = "_total"
 
 # Scoped statements by (decision table, principal, shape): the record scope, scope flags, field plan and order
 # of a caller are built once per role set and policy version (the table) and caller (their own id and team are
-# in the scope), not per request. Bounded; an entry keeps its table alive so that its id cannot be reused.
-_STATEMENTS: OrderedDict[tuple[Any, ...], tuple[DecisionTable, Scoped]] = OrderedDict()
-MAX_STATEMENTS = 512
+# in the scope), not per request.
+_STATEMENTS: Kept[Scoped] = Kept(512)
 
 
 @dataclass(frozen=True)
@@ -65,17 +63,8 @@ def _scoped(caller: Caller, selection: Selection, order: ContactOrder, flt: Cont
             size: int) -> Scoped:
     if flt is not None:  # filter values are the caller's input: not kept
         return _build(caller, selection, order, flt, window, size)
-    table = caller.access.table
-    key = (id(table), caller.access.principal, selection.names, order.field, order.descending, window, size)
-    found = _STATEMENTS.get(key)
-    if found is not None and found[0] is table:
-        _STATEMENTS.move_to_end(key)
-        return found[1]
-    made = _build(caller, selection, order, flt, window, size)
-    _STATEMENTS[key] = (table, made)
-    while len(_STATEMENTS) > MAX_STATEMENTS:
-        _STATEMENTS.popitem(last=False)
-    return made
+    key = (caller.access.principal, selection.names, order.field, order.descending, window, size)
+    return _STATEMENTS.get((caller.access.table,), key, lambda: _build(caller, selection, order, flt, window, size))
 
 
 async def list_contacts(

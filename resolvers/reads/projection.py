@@ -11,7 +11,6 @@ exactly `project`'s: the same `Record` values, denied names, and READ / DENIED e
 from __future__ import annotations
 
 import operator
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +23,7 @@ from db.audit import AuditBuffer
 from db.crypto import WorkspaceCipher
 from db.queries import contacts as q
 from resolvers.projection import CUSTOM_FIELDS, DENIED, MASKED_SUFFIX, Record, audit_name
+from resolvers.reads.kept import Kept
 
 # A field's stored value from a row and the row's id as text (bound into an encrypted value's associated data).
 Reader = Callable[[Sequence[Any], str], Any]
@@ -192,21 +192,12 @@ class Projector:
         return records
 
 
-_PROJECTORS: OrderedDict[tuple[Any, ...], tuple[Any, Any, Projector]] = OrderedDict()
-MAX_PROJECTORS = 256
+_PROJECTORS: Kept[Projector] = Kept(256)
 
 
 def projector(table: Any, plan: FieldPlan, keys: Sequence[str], cipher: WorkspaceCipher,
               masked_wanted: frozenset[str]) -> Projector:
-    """The projector of a plan of this decision table over rows with these columns (cached by identity of the
-    table and cipher, which the entry keeps alive; bounded)."""
-    key = (id(table), id(cipher), plan.entity, tuple(r.spec.name for r in plan.rulings), tuple(keys), masked_wanted)
-    found = _PROJECTORS.get(key)
-    if found is not None and found[0] is table and found[1] is cipher:
-        _PROJECTORS.move_to_end(key)
-        return found[2]
-    made = Projector(plan, {k: i for i, k in enumerate(keys)}, cipher, masked_wanted)
-    _PROJECTORS[key] = (table, cipher, made)
-    while len(_PROJECTORS) > MAX_PROJECTORS:
-        _PROJECTORS.popitem(last=False)
-    return made
+    """The projector of a plan of this decision table over rows with these columns (kept per table and cipher)."""
+    key = (plan.entity, tuple(r.spec.name for r in plan.rulings), tuple(keys), masked_wanted)
+    return _PROJECTORS.get((table, cipher), key,
+                           lambda: Projector(plan, {k: i for i, k in enumerate(keys)}, cipher, masked_wanted))
