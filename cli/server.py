@@ -95,12 +95,21 @@ def _serve_processes(ep: Endpoints, host: str, port: int, workers: int, ready: s
     )
 
 
+def _own_certificate() -> ssl.SSLContext:
+    """A client context for asking our own server on `host:port` whether it is up (its certificate may name
+    another host, or be self-signed): nothing is sent but `GET /healthz`."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
 def _announce_when_up(host: str, port: int, line: str, tls: bool) -> None:
     """Print `line` once a worker answers `/healthz` (the socket accepts as soon as the parent binds it)."""
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         connection = (
-            http.client.HTTPSConnection(host, port, timeout=2, context=ssl._create_unverified_context())
+            http.client.HTTPSConnection(host, port, timeout=2, context=_own_certificate())
             if tls else http.client.HTTPConnection(host, port, timeout=2)
         )
         try:
