@@ -75,14 +75,22 @@ class Quota:
 def window_quota(
     limit: int, expiry: int, allowed: bool, previous: tuple[int, float], current: tuple[int, float]
 ) -> Quota:
-    """The `RateLimit-*` numbers from the two windows' (count, seconds to expiry), as `limits` computes them."""
+    """The `RateLimit-*` numbers from the two windows' (count, seconds to expiry), as `limits` computes them (but
+    for a window that has just begun: see `_left_of_period`)."""
     (previous_count, previous_ttl), (current_count, current_ttl) = previous, current
     remaining = max(0, limit - math.floor(previous_count * previous_ttl / expiry + current_count))
     if not (previous_count or current_count):
         return Quota(limit, remaining, 0, allowed)
-    previous_reset = previous_ttl % (expiry / previous_count) if previous_count else math.inf
-    current_reset = current_ttl % expiry if current_count else math.inf
+    previous_reset = _left_of_period(previous_ttl, expiry / previous_count) if previous_count else math.inf
+    current_reset = _left_of_period(current_ttl, expiry) if current_count else math.inf
     return Quota(limit, remaining, max(math.ceil(min(previous_reset, current_reset)), 0), allowed)
+
+
+def _left_of_period(ttl: float, period: float) -> float:
+    """`ttl % period` as `limits` takes it, but in (0, period]: a window that has just begun (its key's TTL an exact
+    multiple of the period) has the whole period left, not 0 s."""
+    left = ttl % period
+    return period if left == 0 and ttl > 0 else left
 
 
 class RequestLimits:

@@ -18,7 +18,7 @@ from redis.asyncio import Redis
 
 import main
 from authz.principal import Principal
-from resolvers.rate_limits import RequestLimits
+from resolvers.rate_limits import RequestLimits, window_quota
 from resolvers.runtime import Runtime
 from tests.factories.workspaces import GraphQLClient, Workspace, WorkspaceFactory
 
@@ -145,3 +145,11 @@ async def test_the_count_is_the_limits_librarys_sliding_window_in_one_round_trip
     refused = await ours.hit("acme", principal)
     assert (refused.allowed, refused.remaining) == (False, 0) and "Retry-After" in refused.headers()
     assert not await theirs.test(ours.item, key)
+
+
+def test_a_window_that_has_just_begun_resets_in_a_full_window_not_zero() -> None:
+    # The current window's key lives two windows; at the instant it is made its TTL is exactly 120 s.
+    assert window_quota(5, 60, True, (0, 0.0), (1, 120.0)).reset_seconds == 60
+    assert window_quota(5, 60, True, (0, 0.0), (1, 119.5)).reset_seconds == 60
+    assert window_quota(5, 60, True, (0, 0.0), (1, 61.0)).reset_seconds == 1
+    assert window_quota(5, 60, True, (2, 30.0), (0, 0.0)).reset_seconds == 30  # 30 % (60 / 2) left: a full 30

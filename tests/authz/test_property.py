@@ -787,6 +787,9 @@ class Checker:
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 @given(extra=policies(), data=st.data())
+# The strategies use no `random`; other threads of the test process (the Redis and Dramatiq clients' jitter)
+# may draw from it while hypothesis generates an example, which it would take for the strategy's own use.
+@pytest.mark.filterwarnings("ignore:Do not use the `random` module inside strategies")
 async def test_responses_follow_the_reference_decisions(
     world: World, gql: GraphQLClient, extra: list[R], data: st.DataObject
 ) -> None:
