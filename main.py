@@ -186,6 +186,8 @@ def create_app(settings: Settings, ep: Endpoints, *, tls: bool = False) -> Starl
         production=settings.production,
         max_document_chars=settings.max_document_chars,
         operation_timeout_s=settings.operation_timeout_s,
+        heavy_cost=settings.heavy_query_cost,
+        heavy_at_once=settings.heavy_queries_at_once,
     )
 
     @contextlib.asynccontextmanager
@@ -248,13 +250,13 @@ class HSTSMiddleware:
         await self.app(scope, receive, send_with_hsts)
 
 
-def asgi_app() -> Starlette:
+def asgi_app() -> ASGIApp:
     """The app of one `serve --workers N` process: the parent hands it the servers in the environment."""
     settings = Settings()
     with endpoints(settings) as ep:  # DATABASE_URL and REDIS_URL are set: this starts no server
         app = create_app(settings, ep, tls=os.environ.get("CRM_SERVE_TLS") == "1")
     heap.settle()
-    return app
+    return heap.QuietCollections(app)
 
 
 WIRING = cli.Wiring(endpoints=endpoints, open_runtime=open_runtime, close_runtime=close_runtime, create_app=create_app)

@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 import uvicorn
-from starlette.applications import Starlette
+from starlette.types import ASGIApp
 
 from cli import heap
 from cli.wiring import Endpoints, Wiring, with_runtime
@@ -31,7 +31,7 @@ def tls13_context(config: uvicorn.Config, default: Any) -> ssl.SSLContext:
     return context
 
 
-async def _run_server(app: Starlette, host: str, port: int, on_ready: list[str], **ssl: Any) -> None:
+async def _run_server(app: ASGIApp, host: str, port: int, on_ready: list[str], **ssl: Any) -> None:
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on", **ssl)
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
@@ -65,7 +65,7 @@ def serve(
             return
         app = wiring.create_app(settings, ep, tls=bool(ssl_certfile))
         heap.settle()
-        asyncio.run(_run_server(app, host, port, ready, **tls))
+        asyncio.run(_run_server(heap.QuietCollections(app), host, port, ready, **tls))
 
 
 def _serve_processes(ep: Endpoints, host: str, port: int, workers: int, ready: str, **tls: Any) -> None:
