@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
+import orjson
 from sqlalchemy import Select, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
@@ -51,8 +52,9 @@ def _sealed_at(kind: str) -> FieldLocation:
 
 
 def encode_cursor(sort_value: Any, row_id: uuid.UUID, kind: str, *, cipher: WorkspaceCipher | None = None) -> str:
-    raw = sort_value.isoformat() if isinstance(sort_value, datetime) else sort_value
-    payload = json.dumps([kind, raw, str(row_id)], separators=(",", ":")).encode()
+    """A page of nested activities encodes thousands at once, in one step of the loop: orjson writes the
+    datetime (its `isoformat()`) as `decode_cursor` reads it, several times faster than `json`."""
+    payload = orjson.dumps([kind, sort_value, str(row_id)])  # asyncpg hands out its own UUID subclass
     if cipher is not None:
         payload = cipher.encrypt(_sealed_at(kind), payload)
     return base64.urlsafe_b64encode(payload).decode().rstrip("=")
