@@ -10,6 +10,8 @@
   (the same bytes); outside production the header `X-Crm-Executor: plain` forces the executor and a compiled
   answer says `X-Crm-Executor: compiled` (for tests that hold the two to the same answer). Responses are
   serialised with orjson.
+* An operation whose static cost is at least `heavy_cost` runs in the loop's heavy lane (`resolvers.heavy_lane`):
+  `heavy_at_once` at a time, in the order they came, inside the operation timeout.
 """
 
 from __future__ import annotations
@@ -30,14 +32,17 @@ from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.schema import BaseSchema
 from strawberry.types import ExecutionResult
 
+from resolvers.heavy_lane import HeavyLane
 from resolvers.runtime import Runtime
 from schema import graphiql, preflight
+from schema.compiled.documents import DocumentCache
 from schema.compiled.run import Compiled
 from schema.context import Context, build_context
 from schema.preflight import PersistedRequestData
 from schema.transport import JSON, error_body
 
 log = logging.getLogger("crm.graphql")
+DEFAULT_HEAVY_COST = 5_000  # a quarter of the default budget (`contacts(first:100)` of nine fields: about 1,000)
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 EXECUTOR_HEADER = "x-crm-executor"
 
@@ -64,14 +69,23 @@ def _is_request_error(data: Any) -> bool:
 
 class CrmGraphQL(GraphQL[Context, None]):
     def __init__(
-        self, schema: BaseSchema, *, production: bool, max_document_chars: int, operation_timeout_s: float
+        self,
+        schema: BaseSchema,
+        *,
+        production: bool,
+        max_document_chars: int,
+        operation_timeout_s: float,
+        heavy_cost: int = DEFAULT_HEAVY_COST,
+        heavy_at_once: int = 1,
     ) -> None:
         super().__init__(schema, graphql_ide=None if production else "graphiql", allow_queries_via_get=False)
         self.max_document_chars = max_document_chars
         self.operation_timeout_s = operation_timeout_s
         self.production = production
-        documents = getattr(schema, "documents", None)
-        self.compiled = Compiled(schema, documents) if documents is not None else None  # type: ignore[arg-type]
+        self.documents: DocumentCache | None = getattr(schema, "documents", None)
+        self.compiled = Compiled(schema, self.documents) if self.documents is not None else None  # type: ignore[arg-type]
+        self.heavy_cost, self.heavy_at_once = heavy_cost, heavy_at_once
+        self.lane: HeavyLane | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -141,20 +155,21 @@ class CrmGraphQL(GraphQL[Context, None]):
                 answered = await preflight.prepare(context, request_data)
                 if answered is not None:
                     return answered
-                if self.compiled is not None and request.method == "POST" and not self._plain(request):
-                    answered = await self.compiled.execute(context, request_data)
-                    if answered is not None:
-                        if not self.production:
-                            sub_response.headers[EXECUTOR_HEADER] = "compiled"
-                        return answered
-                try:
-                    return await super().execute_single(
-                        request=request, request_adapter=request_adapter, sub_response=sub_response,
-                        context=context, root_value=root_value, request_data=request_data,
-                    )
-                except HTTPException:
-                    await context.abandon()  # refused before the operation ran (the preflight opened a session)
-                    raise
+                async with self._lane().turn(self._cost_of(request_data)):
+                    if self.compiled is not None and request.method == "POST" and not self._plain(request):
+                        answered = await self.compiled.execute(context, request_data)
+                        if answered is not None:
+                            if not self.production:
+                                sub_response.headers[EXECUTOR_HEADER] = "compiled"
+                            return answered
+                    try:
+                        return await super().execute_single(
+                            request=request, request_adapter=request_adapter, sub_response=sub_response,
+                            context=context, root_value=root_value, request_data=request_data,
+                        )
+                    except HTTPException:
+                        await context.abandon()  # refused before the operation ran (the preflight opened a session)
+                        raise
         except TimeoutError:
             log.warning("request %s: cancelled after %s s", context.request_id, self.operation_timeout_s)
             await context.abandon()
@@ -163,6 +178,17 @@ class CrmGraphQL(GraphQL[Context, None]):
                 extensions={"code": "INTERNAL", "requestId": context.request_id},
             )
             return ExecutionResult(data=None, errors=[error])
+
+    def _lane(self) -> HeavyLane:
+        loop = asyncio.get_running_loop()
+        if self.lane is None or self.lane.loop is not loop:
+            self.lane = HeavyLane(loop, heavy_cost=self.heavy_cost, at_once=self.heavy_at_once)
+        return self.lane
+
+    def _cost_of(self, request_data: GraphQLRequestData) -> int | None:
+        if self.documents is None or not request_data.query:
+            return None
+        return self.documents.operation_cost(request_data.query, request_data.operation_name)
 
     def _plain(self, request: Request) -> bool:
         return not self.production and request.headers.get(EXECUTOR_HEADER) == "plain"

@@ -21,19 +21,23 @@ from graphql import DocumentNode, GraphQLError, GraphQLSchema, parse
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.schema import validate_document
 
+from schema.limits import operation_costs
+
 MAX_DOCUMENTS = 512
 
 
 @dataclass
 class Entry:
     """One document: its parse (with the parse options it was parsed with), its validation errors once
-    validated (with the rules), the compiled plans by operation name."""
+    validated (with the rules), the compiled plans by operation name, the static cost of each operation (by
+    name, and by None when the document holds one operation)."""
 
     document: DocumentNode
     options: tuple[tuple[str, Any], ...]
     errors: list[GraphQLError] | None = None
     rules: tuple[Any, ...] | None = None
     plans: dict[str | None, Any] = field(default_factory=dict)
+    costs: dict[str | None, int] | None = None
 
     @property
     def valid(self) -> bool:
@@ -81,6 +85,20 @@ class DocumentCache:
             entry.errors = validate_document(self.schema, entry.document, self.rules)
             entry.rules = self.rules
         return entry if entry.valid else None
+
+    def operation_cost(self, text: str, operation_name: str | None) -> int | None:
+        """The static cost estimate (`schema.limits`) of the operation a request names in a valid document;
+        None when the document is not (yet) known to be valid or names no such operation."""
+        entry = self.validated(text)
+        if entry is None:
+            return None
+        if entry.costs is None:
+            costs = [(op.name.value if op.name else None, cost) for op, cost in operation_costs(self.schema,
+                                                                                                entry.document)]
+            entry.costs = dict(costs)
+            if len(costs) == 1:
+                entry.costs[None] = costs[0][1]
+        return entry.costs.get(operation_name)
 
     def parsed(self, text: str, options: Mapping[str, Any]) -> Entry | None:
         """The entry of `text`, parsing it on a miss; None when it does not parse."""
