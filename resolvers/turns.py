@@ -24,7 +24,10 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-SLICE_S = 0.004  # CPU-bound steps run between two polls of the sockets (plus the one step that overruns)
+# CPU-bound steps run between two polls of the sockets (plus the one step that overruns). A request that arrives
+# beside a heavy one waits about a slice at each of its own steps: with 4 ms, `/healthz` took 15 ms at the median
+# under bench/abuse.py's load, with 1 ms about 3-6 ms.
+SLICE_S = 0.001
 
 _local = threading.local()  # one `Turns` per thread's running loop (tests run servers in threads)
 
