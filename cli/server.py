@@ -152,6 +152,8 @@ def demo_server(wiring: Wiring, settings: Settings, host: str, port: int) -> Non
             ready = [f"GraphQL: http://{host}:{port}/graphql", f"Console: http://{host}:{port}/admin"]
             ready += [f"login: {d.role} {d.email} {d.password}" for d in demo.logins()]
             ready.append(f"workspace: {demo.SLUG}")
-            asyncio.run(_run_server(wiring.create_app(settings, ep), host, port, ready))
+            app = wiring.create_app(settings, ep)
+            heap.settle()
+            asyncio.run(_run_server(heap.QuietCollections(app), host, port, ready))
         finally:
             process.stop()
