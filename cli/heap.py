@@ -1,7 +1,7 @@
-"""A long-running process's garbage collector, settled once it is built: `serve` (each `--workers` process) and
-`worker` (a long job holds tens of thousands of objects per batch, an import's rows and history, enough to set
-off a full collection every few batches, each of which walked the whole start-up heap: a third of an import's
-Python time).
+"""A long-running process's garbage collector, settled once it is built: `serve` (each `--workers` process, and
+`demo`) and `worker` (a long job holds tens of thousands of objects per batch, an import's rows and history,
+enough to set off a full collection every few batches, each of which walked the whole start-up heap: a third of
+an import's Python time).
 
 CPython's full collections scan every tracked object, and at start-up the API holds about 190,000 of them
 (modules, the schema, SQLAlchemy's and Strawberry's structures) that live as long as the process. Under the
