@@ -3,7 +3,8 @@ uploaded through `POST /imports` and imported for real by the job the `imports.r
 rows/s and this process's peak RSS while the job runs (targets: >= 2,000 rows/s, < 250 MB).
 
 It also prints the CPU time the job used, in this process and in the workspace database's server processes (when
-PostgreSQL runs on this machine): on a shared machine the wall time depends on the other work, the CPU time less.
+PostgreSQL runs on this machine; a connection closed during the job counts through the postmaster's reaped
+children): on a shared machine the wall time depends on the other work, the CPU time less.
 
 BENCH_IMPORT_ROWS scales the file down when the machine is small.
 """
@@ -11,6 +12,7 @@ BENCH_IMPORT_ROWS scales the file down when the machine is small.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import io
 import os
@@ -71,16 +73,24 @@ class PeakRss:
 
 
 async def backend_cpu(tenant: Tenant) -> dict[int, float]:
-    """CPU seconds so far of each PostgreSQL process serving the workspace's database (none if not local)."""
+    """CPU seconds so far of each PostgreSQL process serving the workspace's database (none if not local), and
+    (key 0) of the server's processes that have exited (a connection the job opened and closed), as the postmaster
+    has collected them."""
     async with tenant.engine.connect() as conn:
         pids = (await conn.execute(PIDS)).scalars()
         out = {}
         for pid in pids:
             try:
-                times = psutil.Process(pid).cpu_times()
+                process = psutil.Process(pid)
+                times = process.cpu_times()
+                postmaster = process.parent()
             except (psutil.NoSuchProcess, psutil.AccessDenied):
                 continue
             out[pid] = times.user + times.system
+            if postmaster is not None:
+                with contextlib.suppress(psutil.Error):
+                    reaped = postmaster.cpu_times()
+                    out[0] = reaped.children_user + reaped.children_system
         return out
 
 

@@ -97,6 +97,23 @@ async def after_commit(
             log.exception("could not send %s after commit (its reconciler re-sends it)", actor_name)
 
 
+@dataclass
+class ReadLane:
+    """A connection held by `Units.reads`."""
+
+    connection: AsyncConnection
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncSession]:
+        """A read-only session on the lane's connection, its transaction rolled back when the block ends (so it
+        holds no snapshot or transaction id between blocks)."""
+        async with AsyncSession(bind=self.connection, expire_on_commit=False, autoflush=False) as session:
+            try:
+                yield session
+            finally:
+                await session.rollback()
+
+
 class Units:
     """Opens units of work for one process: on the catalog, and on any workspace of the directory."""
 
@@ -153,6 +170,14 @@ class Units:
         """`workspace`'s session alone, for work that audits nothing itself."""
         async with self.workspace(engine) as unit:
             yield unit.session
+
+    @asynccontextmanager
+    async def reads(self, tenant: Tenant) -> AsyncIterator[ReadLane]:
+        """One connection held for the block, for many short read-only transactions (`ReadLane.read`) while other
+        units run: a bulk import reads batch N+1 while batch N is written. Through the pool, each would open and
+        close a connection of its own (the pool keeps one; a second at a time is an overflow one)."""
+        async with tenant.engine.connect() as conn:
+            yield ReadLane(conn)
 
     @asynccontextmanager
     async def snapshot(self, tenant: Tenant) -> AsyncIterator[AsyncSession]:

@@ -16,6 +16,7 @@ from authz.access import Access, FieldPlan
 from authz.errors import AccessDenied
 from authz.permissions import Action, Resource
 from db.models import Consent, Contact, ContactHistory, Team, User
+from db.models.base import ordered_uuid
 from db.queries import contacts as q
 from resolvers import pagination
 from resolvers.contacts import validation, writes
@@ -310,7 +311,7 @@ def history_rows(caller: Caller, contact_id: uuid.UUID, changes: Mapping[str, tu
     cipher = caller.tenant.cipher
     rows = []
     for name, (old, new) in changes.items():
-        history_id = uuid.uuid4()
+        history_id = ordered_uuid()  # in time order: a bulk import's history COPY appends to its index
         rows.append(
             {
                 "id": history_id,

@@ -4,14 +4,17 @@ counts, the per-row report and a checkpoint in `import_jobs` / `import_rows`, th
 * A real run commits each batch of rows with its report rows, counts and checkpoint as one unit of work
   (`runtime.units`; nothing here commits itself): a worker killed midway
   leaves a consistent prefix, and the next delivery of the message (or a takeover after `STALE_SECONDS`)
-  resumes after the checkpoint.
+  resumes after the checkpoint. It is a pipeline (`_pipeline`): batch N+1 is read and decided on a connection
+  of its own (`Units.reads`), its decisions and sealing in a worker thread, while batch N is stored and
+  committed; batch N+1 starts from what batch N wrote (`rows.Earlier`: the database may not show it yet), and
+  is decided again once N has committed if N had to be redone one row at a time.
 * A dry run applies every row the same way inside ONE transaction that is rolled back at the end, so a later
   row sees what an earlier one would have created (duplicates inside the file) exactly as the real run will;
   its report rows and counts are written on a second connection. Nothing else of it is written: no contact,
   no history, no audit row but the job's own, no webhook event.
 
-Memory stays flat: the file is streamed, `Runtime.import_batch_rows` rows are held at a time, two batches at most
-(the next one is read and validated in a worker thread while the current one is applied: `_Ahead`;
+Memory stays flat: the file is streamed, `Runtime.import_batch_rows` rows are held at a time, three batches at
+most (one being stored, one decided, the one after it read and validated in a worker thread: `_Ahead`;
 resolvers/imports/rows.py applies each batch with a few set-based statements), and the report is streamed
 from the database to the file store.
 """
@@ -22,7 +25,8 @@ import asyncio
 import contextlib
 import csv
 import uuid
-from collections.abc import Generator
+from collections.abc import Awaitable, Generator
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import cast
 
@@ -34,6 +38,7 @@ from db.audit import AuditActor, AuditBuffer
 from db.files import FileStore
 from db.models import ImportJob, ImportRow, ImportUpload
 from db.tenancy import Tenant
+from db.units import ReadLane
 from resolvers import offload
 from resolvers.errors import DomainError
 from resolvers.exports.context import ExportRefused
@@ -41,7 +46,7 @@ from resolvers.exports.jobs import requester
 from resolvers.ids import global_id
 from resolvers.imports import mapping, rows
 from resolvers.imports.source import Source
-from resolvers.runtime import Runtime
+from resolvers.runtime import Caller, Runtime
 
 # A running job's heartbeat moves on with every batch (well under a second each): a job silent this long has lost
 # its worker (killed), and the next delivery of its message takes it over.
@@ -149,23 +154,72 @@ class _Ahead:
         self._batches.close()
 
 
+@dataclass
+class _Next:
+    """A batch decided ahead, with the requester and plan it was decided for."""
+
+    caller: Caller
+    plan: mapping.Plan
+    decided: rows.Decided
+
+
+async def _decide(runtime: Runtime, tenant: Tenant, job: ImportJob, lane: ReadLane, ahead: _Ahead,
+                  parsed: rows.Parsed, earlier: rows.Earlier) -> _Next:
+    """A batch decided on a connection of its own (the requester as they are now, then its reads), so that it runs
+    while the previous batch is stored: `earlier` is what that batch wrote."""
+    async with lane.read() as session:
+        caller = await requester(session, runtime, tenant, job, AuditBuffer(_actor(job)))
+        plan = mapping.plan(caller, job.mapping, job.dedupe_by)
+        ahead.rules = rows.Rules(caller.access.table.registry, plan, tenant.cipher)
+        return _Next(caller, plan, await rows.decide(session, caller, plan, parsed, earlier))
+
+
+async def _store(runtime: Runtime, tenant: Tenant, job: ImportJob, batch: _Next) -> bool:
+    """One unit of work: the batch's writes, its report rows, counts and checkpoint, its audit events; whether it
+    was redone one row at a time (`rows.store`)."""
+    async with runtime.units.workspace(tenant.engine, batch.caller.audit) as unit:
+        outcomes, redone = await rows.store(unit.session, batch.caller, batch.plan, batch.decided)
+        await _record(unit.session, runtime, job, outcomes, batch.decided.parsed.progress)
+        # sent once the batch commits: one webhook delivery message per webhook and batch
+        unit.jobs.extend({(a, tuple(sorted(k.items()))): (a, k) for a, k in batch.caller.jobs}.values())
+    return redone
+
+
 async def _real_run(runtime: Runtime, tenant: Tenant, job: ImportJob, source: Source) -> None:
+    """Batch N+1 is parsed, decided and sealed while batch N is stored: the job's Python and the database's work
+    overlap. At most one batch is being stored, one decided and one parsed; batch N+1 starts from what batch N
+    wrote (`rows.Earlier`), and is decided again, after N commits, if N was redone one row at a time."""
     async with runtime.units.read(tenant) as session:  # the rules the first batch is parsed with
         first = await requester(session, runtime, tenant, job, AuditBuffer(_actor(job)))
         rules = rows.Rules(first.access.table.registry, mapping.plan(first, job.mapping, job.dedupe_by), tenant.cipher)
     ahead = _Ahead(source, job.rows_done, runtime.import_batch_rows, rules)
     try:
-        while (parsed := await ahead.next()) is not None:
-            async with runtime.units.workspace(tenant.engine, AuditBuffer(_actor(job))) as unit:
-                caller = await requester(unit.session, runtime, tenant, job, unit.audit)
-                plan = mapping.plan(caller, job.mapping, job.dedupe_by)
-                ahead.rules = rows.Rules(caller.access.table.registry, plan, tenant.cipher)
-                outcomes = await rows.apply_batch(unit.session, caller, plan, parsed)
-                await _record(unit.session, runtime, job, outcomes, parsed.progress)
-                # sent once the batch commits: one webhook delivery message per webhook and batch
-                unit.jobs.extend({(a, tuple(sorted(k.items()))): (a, k) for a, k in caller.jobs}.values())
+        async with runtime.units.reads(tenant) as lane:
+            await _pipeline(runtime, tenant, job, lane, ahead)
     finally:
         await ahead.close()
+
+
+async def _pipeline(runtime: Runtime, tenant: Tenant, job: ImportJob, lane: ReadLane, ahead: _Ahead) -> None:
+    def decide(parsed: rows.Parsed, earlier: rows.Earlier) -> Awaitable[_Next]:
+        return _decide(runtime, tenant, job, lane, ahead, parsed, earlier)
+
+    parsed = await ahead.next()
+    current = None if parsed is None else await decide(parsed, rows.NOTHING_EARLIER)
+    while current is not None:
+        storing = asyncio.ensure_future(_store(runtime, tenant, job, current))
+        try:
+            upcoming = None if (parsed := await ahead.next()) is None else await decide(parsed, current.decided.earlier)
+        except Exception:
+            await storing  # batch N ends (commits) first, as it did before batch N+1 was looked at
+            raise
+        except BaseException:  # cancelled: so is the batch being stored (rolled back), as an awaited one would be
+            storing.cancel()
+            await asyncio.gather(storing, return_exceptions=True)
+            raise
+        if await storing and upcoming is not None:  # redone: batch N+1 was decided from writes not made
+            upcoming = await decide(upcoming.decided.parsed, rows.NOTHING_EARLIER)
+        current = upcoming
 
 
 async def _dry_run(runtime: Runtime, tenant: Tenant, job: ImportJob, source: Source) -> None:
