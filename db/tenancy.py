@@ -7,7 +7,11 @@ smaller bound of their own so they never push real workspaces out.
 
 Past the TTL the catalog is always read again (one query: the workspace row and its wrapped keys); when that
 row and those keys are exactly what the cached `Tenant` was built from, the cached one is kept (its unwrapped
-keys and derived index keys included) instead of unwrapping every key again.
+keys and derived index keys included) instead of unwrapping every key again. The same query also reads up to
+`refresh_ahead` other cached workspaces whose entries are past half their TTL (least recently used first): an
+unchanged one is fresh again, a changed, closed or missing one is dropped (read afresh on its next use). A
+process serving many workspaces so reads the catalog once per `refresh_ahead` of them, and no entry is ever
+used older than the TTL.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ CATALOG_ROW = text(
     "w.wrapped_index_key, "
     "array(select k.version from data_keys k where k.workspace_id = w.id order by k.version) as key_versions, "
     "array(select k.wrapped from data_keys k where k.workspace_id = w.id order by k.version) as wrapped_keys "
-    "from workspaces w where w.slug = :slug"
+    "from workspaces w where w.slug = any(:slugs)"
 )
 
 
@@ -83,6 +87,7 @@ class TenantDirectory:
         ttl_seconds: float = 2.0,
         max_cached: int = 1024,
         max_unknown: int = 128,
+        refresh_ahead: int = 63,
     ) -> None:
         self.catalog = catalog
         self.router = router
@@ -94,6 +99,7 @@ class TenantDirectory:
         self._unknown: OrderedDict[str, float] = OrderedDict()
         self._max_cached = max_cached
         self._max_unknown = max_unknown
+        self._refresh_ahead = refresh_ahead
 
     def server_for(self, region: str) -> str:
         try:
@@ -135,7 +141,11 @@ class TenantDirectory:
         missing_since = self._unknown.get(slug)
         if missing_since is not None and now - missing_since < self._ttl:
             return None
-        row = await self._read(slug)
+        others = self._half_stale(slug, now)
+        rows = await self._read([slug, *others])
+        for other in others:
+            self._refresh(other, now, rows.get(other))
+        row = rows.get(slug)
         if row is None or row.status == "PURGED":
             self._remember(slug, now, None)
             return None
@@ -143,6 +153,26 @@ class TenantDirectory:
         tenant = cached[1] if cached is not None and cached[2] == row else self._tenant(row)
         self._remember(slug, now, (tenant, row))
         return tenant
+
+    def _half_stale(self, slug: str, now: float) -> list[str]:
+        """Cached workspaces (not `slug`) past half their TTL, least recently used first, at most `refresh_ahead`."""
+        found: list[str] = []
+        for other, (since, _, _) in self._cache.items():
+            if len(found) >= self._refresh_ahead:
+                break
+            if other != slug and now - since >= self._ttl / 2:
+                found.append(other)
+        return found
+
+    def _refresh(self, slug: str, now: float, row: CatalogRow | None) -> None:
+        """Fresh again if the catalog still says what the entry was built from (its place in the LRU kept)."""
+        cached = self._cache.get(slug)
+        if cached is None:
+            return
+        if row is not None and cached[2] == row:
+            self._cache[slug] = (now, cached[1], row)
+        else:
+            del self._cache[slug]
 
     def _remember(self, slug: str, now: float, loaded: tuple[Tenant, CatalogRow] | None) -> None:
         self.invalidate(slug)
@@ -162,9 +192,9 @@ class TenantDirectory:
                 stmt = stmt.where(Workspace.status != "PURGED")
             return list((await conn.execute(stmt)).scalars())
 
-    async def _read(self, slug: str) -> CatalogRow | None:
+    async def _read(self, slugs: list[str]) -> dict[str, CatalogRow]:
         async with self.catalog.connect() as conn:
-            return (await conn.execute(CATALOG_ROW, {"slug": slug})).one_or_none()
+            return {row.slug: row for row in await conn.execute(CATALOG_ROW, {"slugs": slugs})}
 
     def _tenant(self, row: CatalogRow) -> Tenant:
         slug = row.slug
