@@ -225,8 +225,8 @@ async def measure(b: Bench, counts: list[int], requests: int) -> None:
         print(
             f"{n:4} workspaces: {rps:6.1f} req/s, p99 {p99:6.1f} ms, CPU/req {cpu / requests * 1000:5.1f} ms here "
             f"+ {db / requests * 1000:5.1f} ms PostgreSQL, peak connections {peak_all:3} "
-            f"({peak_ws} workspace), {engines} engines, peak RSS "
-            f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024} MB | "
+            f"({peak_ws} workspace), {engines} engines, RSS {me.memory_info().rss >> 20} MB (peak "
+            f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024} MB) | "
             f"throughput vs {counts[0]}: {rps / results[counts[0]][0]:.2f}x",
             flush=True,
         )
