@@ -44,7 +44,7 @@ class Settings(BaseSettings):
     workspace_grace_days: int = Field(default=30, alias="CRM_WORKSPACE_GRACE_DAYS")
     # Workspace connections: engines kept (LRU), per-engine pool, the bound on connections to one server from one
     # process (whatever the number of workspaces), and how long an unused workspace pool stays open.
-    max_engines: int = Field(default=64, alias="CRM_MAX_ENGINES")
+    max_engines: int = Field(default=1024, alias="CRM_MAX_ENGINES")
     pool_size: int = Field(default=1, alias="CRM_POOL_SIZE")
     pool_max_overflow: int = Field(default=4, alias="CRM_POOL_MAX_OVERFLOW")
     max_connections_per_server: int = Field(default=40, alias="CRM_MAX_CONNECTIONS_PER_SERVER")

@@ -6,6 +6,11 @@ to workspace i mod N, in-process over ASGI. While it runs it samples `pg_stat_ac
 workspace connections. Prints requests/s, p99 and peak connections per N, the throughput ratio to the
 smallest N (target: 500 within 20% of 10), and the documented bound (CRM_MAX_CONNECTIONS_PER_SERVER).
 
+CPU per request, since wall time on a shared machine depends on the other work: this process's (user + system),
+and PostgreSQL's when it runs on this machine: the run's backends still open (their own CPU times) plus those
+that exited meanwhile (counted by the postmaster's children times once it has reaped them, so the pools are
+closed before the second reading; another client's backends exiting meanwhile count too).
+
     .venv/bin/python bench/workspaces_round_robin.py [--counts 10,50,500] [--requests 1000]
 """
 
@@ -13,10 +18,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import resource
 import statistics
 import time
 
+import psutil
 from harness import PASSWORD, Bench, bench_app, bulk_contacts
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -110,6 +117,37 @@ async def connections(b: Bench) -> tuple[int, int]:
         return int(row[0]), int(row[1])
 
 
+async def backends(b: Bench) -> dict[int, float]:
+    """CPU seconds of this run's PostgreSQL backends still open, by pid (empty when the server is elsewhere)."""
+    prefix = b.settings.db_prefix
+    async with b.runtime.directory.catalog.connect() as conn:
+        query = text("select pid from pg_stat_activity where datname like :all")
+        pids = list((await conn.execute(query, {"all": f"{prefix}\\_%"})).scalars())
+    times: dict[int, float] = {}
+    for pid in pids:
+        with contextlib.suppress(psutil.Error):
+            times[pid] = sum(psutil.Process(pid).cpu_times()[:2])
+    return times
+
+
+async def postmaster(b: Bench) -> psutil.Process | None:
+    async with b.runtime.directory.catalog.connect() as conn:
+        pid = int((await conn.execute(text("select pg_backend_pid()"))).scalar_one())
+    with contextlib.suppress(psutil.Error):
+        return psutil.Process(pid).parent()
+    return None
+
+
+async def db_cpu(b: Bench, server: psutil.Process | None) -> float:
+    """The run's backends' CPU seconds so far: live ones, plus every reaped child of the postmaster."""
+    if server is None:
+        return 0.0
+    with contextlib.suppress(psutil.Error):
+        reaped = server.cpu_times()
+        return sum((await backends(b)).values()) + reaped.children_user + reaped.children_system
+    return 0.0
+
+
 async def round_robin(b: Bench, tokens: list[str], requests: int) -> tuple[float, float, int, int]:
     """Requests/s, p99 (ms), peak workspace connections and peak connections in all over `requests` requests."""
     latencies: list[float] = []
@@ -172,14 +210,23 @@ async def measure(b: Bench, counts: list[int], requests: int) -> None:
         flush=True,
     )
     results: dict[int, tuple[float, float, int, int]] = {}
+    server = await postmaster(b)
+    me = psutil.Process()
     for n in counts:
         await b.runtime.directory.router.dispose()  # every count starts with no workspace connection open
         await round_robin(b, tokens[:n], min(requests, 4 * n))  # warm: every workspace once or more
+        cpu, db = sum(me.cpu_times()[:2]), await db_cpu(b, server)
         results[n] = rps, p99, peak_ws, peak_all = await round_robin(b, tokens[:n], requests)
+        cpu = sum(me.cpu_times()[:2]) - cpu
+        engines = len(b.runtime.directory.router)
+        await b.runtime.directory.router.dispose()  # closed, so their backends' CPU is the postmaster's to count
+        await asyncio.sleep(0.5)
+        db = await db_cpu(b, server) - db
         print(
-            f"{n:4} workspaces: {rps:6.1f} req/s, p99 {p99:6.1f} ms, peak connections {peak_all:3} "
-            f"({peak_ws} workspace), {len(b.runtime.directory.router)} engines, peak RSS "
-            f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024} MB | "
+            f"{n:4} workspaces: {rps:6.1f} req/s, p99 {p99:6.1f} ms, CPU/req {cpu / requests * 1000:5.1f} ms here "
+            f"+ {db / requests * 1000:5.1f} ms PostgreSQL, peak connections {peak_all:3} "
+            f"({peak_ws} workspace), {engines} engines, RSS {me.memory_info().rss >> 20} MB (peak "
+            f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024} MB) | "
             f"throughput vs {counts[0]}: {rps / results[counts[0]][0]:.2f}x",
             flush=True,
         )

@@ -13,6 +13,11 @@ never handed out once evicted (`Tenant.engine` asks the router each time); pools
 With `login` (user, password) set, workspace engines connect as that role (the app role, `db.roles`) instead
 of the server URL's user; `owner_engine` gives the URL's own user (the owner) for migrations and upkeep.
 
+Connections to a server on this machine (a loopback address, `localhost` or a unix socket) whose URL names no
+`ssl` / `sslmode` skip TLS: asyncpg's default (`prefer`) first asks the server for TLS and, when offered, makes a
+handshake on every new connection, which protects nothing on loopback. Any other host keeps asyncpg's default;
+a URL that asks for TLS (`?ssl=require`, `?sslmode=verify-full`, ...) gets it, loopback or not.
+
 With `poolers` ({server URL: PgBouncer URL}), the app role's connections to a server go through its PgBouncer
 in transaction mode (`PGBOUNCER_URLS`): no statement cache, prepared statements under unique names, and no
 `statement_timeout` startup parameter (PgBouncer refuses it; the owner sets it on the app role instead,
@@ -23,6 +28,7 @@ grants) always go to the server itself.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import time
 import uuid
 import weakref
@@ -56,6 +62,28 @@ def database_url(server_url: str, database: str, login: tuple[str, str] | None =
     if login is not None:
         url = url.set(username=login[0], password=login[1])
     return url
+
+
+def _is_local(host: str) -> bool:
+    if host.startswith("/") or host == "localhost":
+        return True
+    if host.count(":") == 1:  # name:port (an IPv6 address has more colons)
+        host = host.split(":")[0]
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def tls_args(url: URL) -> dict[str, Any]:
+    """`ssl=False` for a server on this machine when the URL does not ask for TLS (see the module docstring)."""
+    if "ssl" in url.query or "sslmode" in url.query:
+        return {}
+    hosts = url.query.get("host", url.host)  # asyncpg also takes hosts (and unix socket paths) from ?host=
+    if hosts is None:
+        return {"ssl": False}  # no host at all: the local unix socket
+    names = [name for entry in ([hosts] if isinstance(hosts, str) else hosts) for name in entry.split(",")]
+    return {"ssl": False} if all(_is_local(name) for name in names) else {}
 
 
 @asynccontextmanager
@@ -97,11 +125,14 @@ def create_engine(
     login: tuple[str, str] | None = None, pooler_url: str | None = None,
 ) -> AsyncEngine:
     """An engine on `database`; with `pooler_url` (a PgBouncer in front of `server_url`), through it."""
-    connect_args: dict[str, Any] = {"server_settings": server_settings(statement_timeout_ms)}
+    url = database_url(pooler_url or server_url, database, login)
+    connect_args: dict[str, Any] = {"server_settings": server_settings(statement_timeout_ms), **tls_args(url)}
     if pooler_url is not None:
-        connect_args = {"server_settings": server_settings(0), **PGBOUNCER_DRIVER_ARGS, **PGBOUNCER_ADAPTER_ARGS}
+        connect_args = {
+            "server_settings": server_settings(0), **tls_args(url), **PGBOUNCER_DRIVER_ARGS, **PGBOUNCER_ADAPTER_ARGS,
+        }
     return create_async_engine(
-        database_url(pooler_url or server_url, database, login),
+        url,
         pool_size=pool_size,
         max_overflow=max_overflow,
         pool_pre_ping=False,
@@ -210,7 +241,7 @@ class EngineRouter:
     def __init__(
         self,
         *,
-        max_engines: int = 64,
+        max_engines: int = 1024,
         pool_size: int = 1,
         max_overflow: int = 4,
         max_connections_per_server: int = 40,
@@ -293,10 +324,10 @@ class EngineRouter:
         budget = self.budget(server_url)
         router = self
         if pooler is None:
-            driver: dict[str, Any] = {"server_settings": server_settings(self._statement_timeout_ms)}
+            driver: dict[str, Any] = {"server_settings": server_settings(self._statement_timeout_ms), **tls_args(url)}
             adapter: dict[str, Any] = {}
         else:
-            driver = {"server_settings": server_settings(0), **PGBOUNCER_DRIVER_ARGS}
+            driver = {"server_settings": server_settings(0), **tls_args(url), **PGBOUNCER_DRIVER_ARGS}
             adapter = PGBOUNCER_ADAPTER_ARGS
 
         async def connect() -> Any:

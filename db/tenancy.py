@@ -4,6 +4,14 @@
 logins and keys across processes within that time (and at once in the process that closed it). The cache
 is bounded (least recently used first out), and unknown slugs, which anyone can make up, are kept in a
 smaller bound of their own so they never push real workspaces out.
+
+Past the TTL the catalog is always read again (one query: the workspace row and its wrapped keys); when that
+row and those keys are exactly what the cached `Tenant` was built from, the cached one is kept (its unwrapped
+keys and derived index keys included) instead of unwrapping every key again. The same query also reads up to
+`refresh_ahead` other cached workspaces whose entries are past half their TTL (least recently used first): an
+unchanged one is fresh again, a changed, closed or missing one is dropped (read afresh on its next use). A
+process serving many workspaces so reads the catalog once per `refresh_ahead` of them, and no entry is ever
+used older than the TTL.
 """
 
 from __future__ import annotations
@@ -13,13 +21,24 @@ import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import Row, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from db import crypto
-from db.models import DataKey, Workspace
+from db.models import Workspace
 from db.sessions import EngineRouter, server_admin
+
+# What a Tenant is built from: the workspace's catalog row and its wrapped data keys (versions ascending).
+CatalogRow = Row[Any]
+CATALOG_ROW = text(
+    "select w.id, w.slug, w.name, w.region, w.database_name, w.status, w.purge_after, w.current_key_version, "
+    "w.wrapped_index_key, "
+    "array(select k.version from data_keys k where k.workspace_id = w.id order by k.version) as key_versions, "
+    "array(select k.wrapped from data_keys k where k.workspace_id = w.id order by k.version) as wrapped_keys "
+    "from workspaces w where w.slug = any(:slugs)"
+)
 
 
 class UnknownRegion(ValueError):
@@ -68,6 +87,7 @@ class TenantDirectory:
         ttl_seconds: float = 2.0,
         max_cached: int = 1024,
         max_unknown: int = 128,
+        refresh_ahead: int = 63,
     ) -> None:
         self.catalog = catalog
         self.router = router
@@ -75,10 +95,11 @@ class TenantDirectory:
         self.master_key = master_key
         self.db_prefix = db_prefix
         self._ttl = ttl_seconds
-        self._cache: OrderedDict[str, tuple[float, Tenant]] = OrderedDict()
+        self._cache: OrderedDict[str, tuple[float, Tenant, CatalogRow]] = OrderedDict()
         self._unknown: OrderedDict[str, float] = OrderedDict()
         self._max_cached = max_cached
         self._max_unknown = max_unknown
+        self._refresh_ahead = refresh_ahead
 
     def server_for(self, region: str) -> str:
         try:
@@ -120,18 +141,47 @@ class TenantDirectory:
         missing_since = self._unknown.get(slug)
         if missing_since is not None and now - missing_since < self._ttl:
             return None
-        tenant = await self._load(slug)
-        self._remember(slug, now, tenant)
+        others = self._half_stale(slug, now)
+        rows = await self._read([slug, *others])
+        for other in others:
+            self._refresh(other, now, rows.get(other))
+        row = rows.get(slug)
+        if row is None or row.status == "PURGED":
+            self._remember(slug, now, None)
+            return None
+        # Unchanged since the cached Tenant was built: keep it, and its unwrapped keys.
+        tenant = cached[1] if cached is not None and cached[2] == row else self._tenant(row)
+        self._remember(slug, now, (tenant, row))
         return tenant
 
-    def _remember(self, slug: str, now: float, tenant: Tenant | None) -> None:
+    def _half_stale(self, slug: str, now: float) -> list[str]:
+        """Cached workspaces (not `slug`) past half their TTL, least recently used first, at most `refresh_ahead`."""
+        found: list[str] = []
+        for other, (since, _, _) in self._cache.items():
+            if len(found) >= self._refresh_ahead:
+                break
+            if other != slug and now - since >= self._ttl / 2:
+                found.append(other)
+        return found
+
+    def _refresh(self, slug: str, now: float, row: CatalogRow | None) -> None:
+        """Fresh again if the catalog still says what the entry was built from (its place in the LRU kept)."""
+        cached = self._cache.get(slug)
+        if cached is None:
+            return
+        if row is not None and cached[2] == row:
+            self._cache[slug] = (now, cached[1], row)
+        else:
+            del self._cache[slug]
+
+    def _remember(self, slug: str, now: float, loaded: tuple[Tenant, CatalogRow] | None) -> None:
         self.invalidate(slug)
-        if tenant is None:
+        if loaded is None:
             self._unknown[slug] = now
             while len(self._unknown) > self._max_unknown:
                 self._unknown.popitem(last=False)
         else:
-            self._cache[slug] = (now, tenant)
+            self._cache[slug] = (now, *loaded)
             while len(self._cache) > self._max_cached:
                 self._cache.popitem(last=False)
 
@@ -142,26 +192,28 @@ class TenantDirectory:
                 stmt = stmt.where(Workspace.status != "PURGED")
             return list((await conn.execute(stmt)).scalars())
 
-    async def _load(self, slug: str) -> Tenant | None:
+    async def _read(self, slugs: list[str]) -> dict[str, CatalogRow]:
         async with self.catalog.connect() as conn:
-            ws = (await conn.execute(select(Workspace).where(Workspace.slug == slug))).one_or_none()
-            if ws is None or ws.status == "PURGED":
-                return None
-            keys = (await conn.execute(select(DataKey).where(DataKey.workspace_id == ws.id))).all()
-        data_keys = {k.version: crypto.unwrap_data_key(self.master_key, slug, k.wrapped, k.version) for k in keys}
-        index_key = crypto.unwrap_index_key(self.master_key, slug, ws.wrapped_index_key)
-        server = self.server_for(ws.region)
+            return {row.slug: row for row in await conn.execute(CATALOG_ROW, {"slugs": slugs})}
+
+    def _tenant(self, row: CatalogRow) -> Tenant:
+        slug = row.slug
+        data_keys = {
+            version: crypto.unwrap_data_key(self.master_key, slug, wrapped, version)
+            for version, wrapped in zip(row.key_versions, row.wrapped_keys, strict=True)
+        }
+        index_key = crypto.unwrap_index_key(self.master_key, slug, row.wrapped_index_key)
         return Tenant(
-            id=ws.id,
-            slug=ws.slug,
-            name=ws.name,
-            region=ws.region,
-            database_name=ws.database_name,
-            status=ws.status,
-            purge_after=ws.purge_after,
-            server_url=server,
+            id=row.id,
+            slug=slug,
+            name=row.name,
+            region=row.region,
+            database_name=row.database_name,
+            status=row.status,
+            purge_after=row.purge_after,
+            server_url=self.server_for(row.region),
             router=self.router,
-            cipher=crypto.WorkspaceCipher(slug, data_keys, ws.current_key_version, index_key),
+            cipher=crypto.WorkspaceCipher(slug, data_keys, row.current_key_version, index_key),
         )
 
 
