@@ -3,11 +3,13 @@
 Every response of `/graphql` carries `Cache-Control: no-store`, `X-Content-Type-Options: nosniff` and
 `X-Request-Id`, the id the audit log records for the request (the client's own when it sends a short,
 plain one, else a new one). The body is read while it streams in and refused with 413, in JSON, as soon
-as it passes `max_body_bytes` (or at once when `Content-Length` says so): a 30 MB body is never held.
+as it passes `max_body_bytes` (or at once when `Content-Length` says so): a 30 MB body is never held. A large
+answer is written in pieces, with the event loop free between them.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import uuid
@@ -17,6 +19,23 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 JSON = "application/json"
+
+
+WRITE_CHUNK = 64 * 1024
+
+
+async def _send_in_pieces(send: Send, message: Message) -> None:
+    """A large body in pieces of `WRITE_CHUNK`, the loop free between two: one socket write of half a megabyte
+    (a heavy query's answer) held the event loop 2-5 ms, in the kernel, while every other request waited."""
+    body: bytes = message["body"]
+    more = message.get("more_body", False)
+    view = memoryview(body)
+    for start in range(0, len(body), WRITE_CHUNK):
+        piece = bytes(view[start : start + WRITE_CHUNK])
+        last = start + WRITE_CHUNK >= len(body)
+        await send({"type": "http.response.body", "body": piece, "more_body": more or not last})
+        if not last:
+            await asyncio.sleep(0)
 
 
 def error_body(message: str, code: str = "BAD_USER_INPUT") -> bytes:
@@ -54,6 +73,9 @@ class GraphQLTransport:
                 out["cache-control"] = "no-store"
                 out["x-content-type-options"] = "nosniff"
                 out["x-request-id"] = request_id
+            elif message["type"] == "http.response.body" and len(message.get("body", b"")) > WRITE_CHUNK:
+                await _send_in_pieces(send, message)
+                return
             await send(message)
 
         if self._declared_length(scope) > self.max_body_bytes:
