@@ -10,7 +10,6 @@ import secrets
 import shutil
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -36,6 +35,7 @@ import main  # noqa: E402
 from db import roles, tenancy  # noqa: E402 - the environment above must be set first
 from resolvers.runtime import Runtime  # noqa: E402
 from settings import Settings  # noqa: E402
+from tests.api.helpers import on_runtime  # noqa: E402
 from tests.factories.workspaces import GraphQLClient, WorkspaceFactory  # noqa: E402
 
 
@@ -72,9 +72,7 @@ async def runtime(settings: Settings, endpoints: main.Endpoints) -> AsyncIterato
 async def http(settings: Settings, endpoints: main.Endpoints, runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
     app = main.create_app(settings, endpoints)
 
-    async def with_state(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        scope["state"] = {"runtime": runtime}
-        await app(scope, receive, send)
+    with_state = on_runtime(app, runtime)
 
     transport = httpx.ASGITransport(app=with_state, client=("10.1.2.3", 5555))
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:

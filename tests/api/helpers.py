@@ -11,10 +11,22 @@ from typing import Any
 
 import httpx
 import uvicorn
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 import main
 from resolvers.runtime import Runtime
 from settings import Settings
+
+
+def on_runtime(app: ASGIApp, runtime: Runtime) -> ASGIApp:
+    """`app` with `runtime` in every request's state, as its lifespan would set it (httpx's ASGI transport runs no
+    lifespan)."""
+
+    async def with_state(scope: Scope, receive: Receive, send: Send) -> None:
+        scope["state"] = {"runtime": runtime}
+        await app(scope, receive, send)
+
+    return with_state
 
 
 @asynccontextmanager
@@ -24,9 +36,7 @@ async def app_client(
     """An HTTP client of the app built from `settings` with `overrides` (e.g. crm_env), on the session's runtime."""
     app = main.create_app(settings.model_copy(update=overrides), endpoints)
 
-    async def with_state(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        scope["state"] = {"runtime": runtime}
-        await app(scope, receive, send)
+    with_state = on_runtime(app, runtime)
 
     transport = httpx.ASGITransport(app=with_state, client=("10.9.8.7", 5555))
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:

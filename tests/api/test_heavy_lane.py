@@ -17,6 +17,7 @@ from resolvers.projection import Record
 from resolvers.runtime import Runtime
 from schema.http_view import CrmGraphQL
 from settings import Settings
+from tests.api.helpers import on_runtime
 from tests.factories.workspaces import Workspace, WorkspaceFactory
 
 NESTED = (
@@ -47,9 +48,7 @@ async def _client(settings: Settings, endpoints: main.Endpoints, runtime: Runtim
     view = transport.app
     assert isinstance(view, CrmGraphQL)
 
-    async def with_state(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        scope["state"] = {"runtime": runtime}
-        await app(scope, receive, send)
+    with_state = on_runtime(app, runtime)
 
     client = httpx.AsyncClient(transport=httpx.ASGITransport(app=with_state), base_url="http://testserver")
     return client, view

@@ -18,6 +18,7 @@ import main
 from resolvers.identity import credentials
 from resolvers.runtime import Runtime
 from settings import Settings
+from tests.api.helpers import on_runtime
 from tests.audit.helpers import rows
 from tests.factories.workspaces import PASSWORD, GraphQLClient, Workspace, WorkspaceFactory
 
@@ -30,9 +31,7 @@ def client_at(settings: Settings, endpoints: main.Endpoints, runtime: Runtime) -
     """GraphQL clients that connect from a client address of their own."""
     app = main.create_app(settings, endpoints)
 
-    async def with_state(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        scope["state"] = {"runtime": runtime}
-        await app(scope, receive, send)
+    with_state = on_runtime(app, runtime)
 
     @asynccontextmanager
     async def open_client(address: str) -> AsyncIterator[GraphQLClient]:

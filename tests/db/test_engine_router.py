@@ -8,7 +8,6 @@ import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
 
 import httpx
 from sqlalchemy import text
@@ -18,6 +17,7 @@ from db import tenancy
 from db.sessions import EngineRouter
 from resolvers.runtime import Runtime
 from settings import Settings
+from tests.api.helpers import on_runtime
 from tests.factories.workspaces import GraphQLClient, WorkspaceFactory
 
 WORKSPACES = 6
@@ -173,11 +173,7 @@ async def test_many_workspaces_over_http_stay_under_the_bound(
     own.versions.start()
     app = main.create_app(small, endpoints)
 
-    async def with_state(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        scope["state"] = {"runtime": own}
-        await app(scope, receive, send)
-
-
+    with_state = on_runtime(app, own)
     counter = 0
 
     async def client(gql: GraphQLClient) -> None:

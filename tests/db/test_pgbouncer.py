@@ -28,6 +28,7 @@ from db import roles
 from db.sessions import statement_name
 from resolvers.runtime import Runtime
 from settings import Settings
+from tests.api.helpers import on_runtime
 from tests.factories.workspaces import GraphQLClient, WorkspaceFactory
 
 PGBOUNCER = shutil.which("pgbouncer") or next((p for p in ("/usr/sbin/pgbouncer",) if os.path.exists(p)), None)
@@ -145,9 +146,7 @@ async def pooled(settings: Settings, endpoints: main.Endpoints, pgbouncer: PgBou
     runtime.versions.start()
     app = main.create_app(through, endpoints)
 
-    async def with_state(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        scope["state"] = {"runtime": runtime}
-        await app(scope, receive, send)
+    with_state = on_runtime(app, runtime)
 
     try:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=with_state), base_url="http://pooled") as http:

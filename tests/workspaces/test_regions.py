@@ -7,7 +7,6 @@ import dataclasses
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import httpx
 import pytest
@@ -22,6 +21,7 @@ from resolvers.runtime import Runtime
 from resolvers.workspaces import create as workspaces
 from resolvers.workspaces import life as workspace_life
 from settings import Settings
+from tests.api.helpers import on_runtime
 from tests.factories.workspaces import PASSWORD, GraphQLClient, WorkspaceFactory
 
 pytestmark = [pytest.mark.embedded, pytest.mark.slow]
@@ -67,9 +67,7 @@ async def regions(settings: Settings, endpoints: main.Endpoints) -> AsyncIterato
     runtime.versions.start()
     app = main.create_app(own, ep)
 
-    async def with_state(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        scope["state"] = {"runtime": runtime}
-        await app(scope, receive, send)
+    with_state = on_runtime(app, runtime)
 
     try:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=with_state), base_url="http://regions") as http:
