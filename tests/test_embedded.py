@@ -67,7 +67,7 @@ async def _pg(url: str, sql: str) -> object:
     host = url.split("host=", 1)[1]
     conn = await asyncpg.connect(host=host, user="postgres", database="postgres")
     try:
-        if sql.lstrip().lower().startswith("select"):
+        if sql.lstrip().lower().startswith(("select", "show")):
             return await conn.fetchval(sql)
         return await conn.execute(sql)
     finally:
@@ -134,6 +134,22 @@ def test_postgres_start_attach_stop_restart(data_dir: Path) -> None:
     assert not pg.started and pg.owned
     pg.stop()
     assert _postmaster_pid(data_dir) is None and not _alive(pid)
+
+
+def test_postgres_takes_its_max_connections_from_us(data_dir: Path) -> None:
+    """initdb's 100 is below what `serve --workers 2`, a worker and the console open; the value is ours, and a new
+    one takes effect at the next start (never by editing a running server's files behind its back)."""
+    pg = start_postgres(data_dir, max_connections=257)
+    try:
+        assert asyncio.run(_pg(pg.url, "show max_connections")) == "257"
+    finally:
+        pg.stop()
+    pg = start_postgres(data_dir, max_connections=311)
+    try:
+        assert asyncio.run(_pg(pg.url, "show max_connections")) == "311"
+        assert "crm.conf" in (data_dir / "pg" / "postgresql.conf").read_text()
+    finally:
+        pg.stop()
 
 
 def test_redis_start_attach_stop_restart(data_dir: Path) -> None:

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import httpx
+import pytest
 from sqlalchemy import text
 
 import main
@@ -236,3 +238,19 @@ async def test_a_workspace_whose_pool_was_closed_keeps_its_next_idle_connection(
             assert await _connections_to(runtime, names[0]) == 1
     finally:
         await router.dispose()
+
+
+async def test_a_bound_above_what_the_server_accepts_is_logged(
+    runtime: Runtime, settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with runtime.directory.catalog.connect() as conn:
+        room = int((await conn.execute(text(
+            "select current_setting('max_connections')::int - current_setting('superuser_reserved_connections')::int"
+        ))).scalar_one())
+        with caplog.at_level(logging.WARNING, logger="main"):
+            await main.warn_if_server_too_small(conn, Settings(CRM_MAX_CONNECTIONS_PER_SERVER=room - 20))
+            assert not caplog.records
+            await main.warn_if_server_too_small(conn, Settings(CRM_MAX_CONNECTIONS_PER_SERVER=room))
+    [record] = caplog.records
+    assert f"server accepts {room}" in record.getMessage()
+    assert f"CRM_MAX_CONNECTIONS_PER_SERVER={room}" in record.getMessage()
