@@ -45,8 +45,8 @@ class Settings(BaseSettings):
     # Workspace connections: engines kept (LRU), per-engine pool, the bound on connections to one server from one
     # process (whatever the number of workspaces), and how long an unused workspace pool stays open.
     max_engines: int = Field(default=1024, alias="CRM_MAX_ENGINES")
-    pool_size: int = Field(default=1, alias="CRM_POOL_SIZE")
-    pool_max_overflow: int = Field(default=4, alias="CRM_POOL_MAX_OVERFLOW")
+    pool_size: int = Field(default=5, alias="CRM_POOL_SIZE")
+    pool_max_overflow: int = Field(default=0, alias="CRM_POOL_MAX_OVERFLOW")
     max_connections_per_server: int = Field(default=40, alias="CRM_MAX_CONNECTIONS_PER_SERVER")
     pool_idle_seconds: float = Field(default=60.0, alias="CRM_POOL_IDLE_SECONDS")
     # The embedded PostgreSQL's max_connections (development and tests; a real server has its own setting).
