@@ -1,10 +1,12 @@
 """Many workspaces, one process: throughput, p99 and PostgreSQL connections when requests go round-robin.
 
 Creates the largest count of workspaces asked for (each its own database, 20 contacts, an admin token), then
-for each count N (10, 50, 500 by default) sends `contacts(first:20)` from 8 concurrent clients, request i
+in each of `--rounds` rounds and for each count N (10, 50, 500 by default; the counts alternate within a round)
+sends `contacts(first:20)` from 8 concurrent clients, request i
 to workspace i mod N, in-process over ASGI. While it runs it samples `pg_stat_activity` for this process's
 workspace connections. Prints requests/s, p99 and peak connections per N, the throughput ratio to the
-smallest N (target: 500 within 20% of 10), and the documented bound (CRM_MAX_CONNECTIONS_PER_SERVER).
+smallest N (target: 500 within 20% of 10; medians over the rounds, and each round's), and the documented bound
+(CRM_MAX_CONNECTIONS_PER_SERVER).
 
 CPU per request, since wall time on a shared machine depends on the other work: this process's (user + system),
 and PostgreSQL's when it runs on this machine: the run's backends still open (their own CPU times) plus those
@@ -189,12 +191,12 @@ async def round_robin(b: Bench, tokens: list[str], requests: int) -> tuple[float
     return requests / seconds, p99, peak_ws, peak_all
 
 
-async def run(counts: list[int], requests: int) -> None:
+async def run(counts: list[int], requests: int, rounds: int) -> None:
     settings = Settings()
     try:
         async with bench_app() as b:
             try:
-                await measure(b, counts, requests)
+                await measure(b, counts, requests, rounds)
             finally:  # also after a failure: 500 databases must not be left behind
                 await b.runtime.directory.router.dispose()
                 start = time.perf_counter()
@@ -205,7 +207,7 @@ async def run(counts: list[int], requests: int) -> None:
             await roles.drop_role(server, settings.app_role()[0])  # the run's own app role
 
 
-async def measure(b: Bench, counts: list[int], requests: int) -> None:
+async def measure(b: Bench, counts: list[int], requests: int, rounds: int) -> None:
     start = time.perf_counter()
     tokens = await make_workspaces(b, max(counts))
     ws_bound = b.runtime.directory.router.connection_bound
@@ -218,34 +220,38 @@ async def measure(b: Bench, counts: list[int], requests: int) -> None:
         f"= {bound}; the server's max_connections: {server_max}",
         flush=True,
     )
-    results: dict[int, tuple[float, float, int, int]] = {}
+    results: dict[int, list[tuple[float, float, int, int]]] = {n: [] for n in counts}
     server = await postmaster(b)
     me = psutil.Process()
-    for n in counts:
-        await b.runtime.directory.router.dispose()  # every count starts with no workspace connection open
-        await round_robin(b, tokens[:n], min(requests, 4 * n))  # warm: every workspace once or more
-        cpu, db = sum(me.cpu_times()[:2]), await db_cpu(b, server)
-        results[n] = rps, p99, peak_ws, peak_all = await round_robin(b, tokens[:n], requests)
-        cpu = sum(me.cpu_times()[:2]) - cpu
-        engines = len(b.runtime.directory.router)
-        await b.runtime.directory.router.dispose()  # closed, so their backends' CPU is the postmaster's to count
-        await asyncio.sleep(0.5)
-        db = await db_cpu(b, server) - db
-        print(
-            f"{n:4} workspaces: {rps:6.1f} req/s, p99 {p99:6.1f} ms, CPU/req {cpu / requests * 1000:5.1f} ms here "
-            f"+ {db / requests * 1000:5.1f} ms PostgreSQL, peak connections {peak_all:3} "
-            f"({peak_ws} workspace), {engines} engines, RSS {me.memory_info().rss >> 20} MB (peak "
-            f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024} MB) | "
-            f"throughput vs {counts[0]}: {rps / results[counts[0]][0]:.2f}x",
-            flush=True,
-        )
+    for round_ in range(1, rounds + 1):  # the counts alternate, so a slower minute of the machine hits each alike
+        for n in counts:
+            await b.runtime.directory.router.dispose()  # every count starts with no workspace connection open
+            await round_robin(b, tokens[:n], min(requests, 4 * n))  # warm: every workspace once or more
+            cpu, db = sum(me.cpu_times()[:2]), await db_cpu(b, server)
+            rps, p99, peak_ws, peak_all = sample = await round_robin(b, tokens[:n], requests)
+            results[n].append(sample)
+            cpu = sum(me.cpu_times()[:2]) - cpu
+            engines = len(b.runtime.directory.router)
+            await b.runtime.directory.router.dispose()  # closed, so their backends' CPU is the postmaster's to count
+            await asyncio.sleep(0.5)
+            db = await db_cpu(b, server) - db
+            print(
+                f"round {round_} {n:4} workspaces: {rps:6.1f} req/s, p99 {p99:6.1f} ms, CPU/req "
+                f"{cpu / requests * 1000:5.1f} ms here + {db / requests * 1000:5.1f} ms PostgreSQL, peak connections "
+                f"{peak_all:3} ({peak_ws} workspace), {engines} engines, RSS {me.memory_info().rss >> 20} MB (peak "
+                f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024} MB) | throughput vs {counts[0]}: "
+                f"{rps / results[counts[0]][-1][0]:.2f}x",
+                flush=True,
+            )
     small, large = counts[0], counts[-1]
-    ratio = results[large][0] / results[small][0]
-    peak = max(r[3] for r in results.values())
+    median = {n: statistics.median(r[0] for r in results[n]) for n in counts}
+    ratio = median[large] / median[small]
+    per_round = ", ".join(f"{a[0] / b_[0]:.2f}x" for a, b_ in zip(results[large], results[small], strict=True))
+    peak = max(r[3] for rs in results.values() for r in rs)
     print(
-        f"{large} vs {small} workspaces: throughput {ratio:.2f}x (target >= 0.80: "
-        f"{'met' if ratio >= 0.8 else 'NOT met'}); peak connections {peak} <= bound {bound}: "
-        f"{'yes' if peak <= bound else 'NO'}",
+        f"{large} vs {small} workspaces, medians of {rounds} rounds: {median[large]:.1f} / {median[small]:.1f} req/s "
+        f"= {ratio:.2f}x (target >= 0.80: {'met' if ratio >= 0.8 else 'NOT met'}; by round: {per_round}); peak "
+        f"connections {peak} <= bound {bound}: {'yes' if peak <= bound else 'NO'}",
         flush=True,
     )
 
@@ -254,9 +260,10 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--counts", default="10,50,500")
     parser.add_argument("--requests", type=int, default=1000)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections-per-server", type=int, help="CRM_MAX_CONNECTIONS_PER_SERVER for this run")
     args = parser.parse_args()
     if args.connections_per_server:
         os.environ["CRM_MAX_CONNECTIONS_PER_SERVER"] = str(args.connections_per_server)
         os.environ.setdefault("CRM_EMBEDDED_MAX_CONNECTIONS", str(args.connections_per_server + 60))
-    asyncio.run(run([int(c) for c in args.counts.split(",")], args.requests))
+    asyncio.run(run([int(c) for c in args.counts.split(",")], args.requests, args.rounds))

@@ -255,7 +255,9 @@ class EngineRouter:
         self._poolers = dict(poolers or {})
         self._owners: dict[tuple[str, str], AsyncEngine] = {}
         self._engines: OrderedDict[tuple[str, str], AsyncEngine] = OrderedDict()
-        self._used: dict[tuple[str, str], float] = {}
+        # Last use of each engine whose pool may hold connections, oldest first (an engine whose pool the sweep
+        # closed leaves it until it is used again, so a sweep never walks the engines it already closed).
+        self._used: OrderedDict[tuple[str, str], float] = OrderedDict()
         self._budgets: dict[str, ServerBudget] = {}
         self._max = max_engines
         self._pool_size = pool_size
@@ -287,6 +289,7 @@ class EngineRouter:
             self._engines[key] = engine
         self._engines.move_to_end(key)
         self._used[key] = now
+        self._used.move_to_end(key)
         self._close_idle(now)
         self._sweep_while_used()
         while len(self._engines) > self._max:
@@ -383,12 +386,21 @@ class EngineRouter:
         return False
 
     def _close_idle(self, now: float) -> None:
-        for key, engine in list(self._engines.items()):
-            if now - self._used.get(key, now) < self._idle:
+        idle: list[tuple[str, str]] = []
+        for key, used in self._used.items():  # least recently used first: stop at the first one used since
+            if now - used < self._idle:
                 break
-            pool = engine.sync_engine.pool
-            if isinstance(pool, QueuePool) and pool.checkedin() > 0:
+            idle.append(key)
+        for key in idle:
+            engine = self._engines.get(key)
+            pool = engine.sync_engine.pool if engine is not None else None
+            if engine is None or not isinstance(pool, QueuePool):
+                self._used.pop(key, None)
+                continue
+            if pool.checkedin() > 0:
                 self._dispose_later(engine)
+            if pool.checkedout() == 0:  # nothing left to close later: out of the sweep until used again
+                self._used.pop(key, None)
 
     def _sweep_while_used(self) -> None:
         """Idle pools are also closed when no request comes: a task, started by the first use, looks every

@@ -192,7 +192,7 @@ class Projector:
         return records
 
 
-_PROJECTORS: Kept[Projector] = Kept(256)
+_PROJECTORS: Kept[Projector] = Kept(1024)  # one per workspace and role set in use: as many as CRM_MAX_ENGINES
 
 
 def projector(table: Any, plan: FieldPlan, keys: Sequence[str], cipher: WorkspaceCipher,
