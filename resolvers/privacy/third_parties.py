@@ -35,16 +35,21 @@ MAX_REVIEW = 500
 PLACEHOLDER = {"EN": "[another person]", "ZH": "[其他人士]"}
 
 
+_NOT_DIGIT = re.compile(r"\D")
+_NOT_HKID = re.compile(r"[^A-Z0-9]")
+_HAN_CHAR = re.compile(f"[{HAN}]")
+
+
 def _digits(value: str) -> str:
-    return re.sub(r"\D", "", value)
+    return _NOT_DIGIT.sub("", value)
 
 
 def _hkid(value: str) -> str:
-    return re.sub(r"[^A-Z0-9]", "", value.upper())
+    return _NOT_HKID.sub("", value.upper())
 
 
 def is_han(name: str) -> bool:
-    return bool(re.search(f"[{HAN}]", name))
+    return _HAN_CHAR.search(name) is not None
 
 
 def candidates(texts: Iterable[str | None], into: set[str]) -> None:
