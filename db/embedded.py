@@ -94,8 +94,6 @@ def write_server_settings(pgdata: Path, values: dict[str, str]) -> None:
     """`values` in `pgdata/crm.conf`, included by `postgresql.conf` (the include is added once), owned like it."""
     conf = pgdata / "postgresql.conf"
     ours = pgdata / SETTINGS_FILE
-    if os.environ.get("EXP_SB"):
-        values = {**values, "shared_buffers": os.environ["EXP_SB"]}
     ours.write_text("".join(f"{name} = '{value}'\n" for name, value in values.items()))
     include = f"include_if_exists = '{SETTINGS_FILE}'\n"
     text = conf.read_text()
