@@ -261,7 +261,7 @@ async def test_a_busy_workspace_keeps_the_connections_it_opened(
 ) -> None:
     """Five bursts of sixteen requests at once on one workspace open at most CRM_POOL_SIZE backends in all: a
     pool keeps what it opened. (With one kept and four overflow, each burst closed four backends and the next
-    opened them again: 21 backends, and `serve --workers 2` scaled 1.7x instead of 2.2x in bench/scaling.py.)"""
+    opened them again: 20 backends, and `serve --workers 2` scaled 1.7x instead of 2.2x in bench/scaling.py.)"""
     ws = await workspaces.create()
     await ws.contact(firstName="Busy", lastName="Wong")
     server = runtime.directory.server_for(settings.default_region)
