@@ -174,8 +174,9 @@ class Units:
     @asynccontextmanager
     async def reads(self, tenant: Tenant) -> AsyncIterator[ReadLane]:
         """One connection held for the block, for many short read-only transactions (`ReadLane.read`) while other
-        units run: a bulk import reads batch N+1 while batch N is written. Through the pool, each would open and
-        close a connection of its own (the pool keeps one; a second at a time is an overflow one)."""
+        units run: a bulk import reads batch N+1 while batch N is written. Held, it is the lane's for the whole job:
+        each read checked out of the pool anew would go back between batches and compete with the writes and the
+        workspace's other requests for the pool's connections."""
         async with tenant.engine.connect() as conn:
             yield ReadLane(conn)
 
