@@ -29,7 +29,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 import cli
 from authz.reload import PolicyVersions
 from authz.store import PolicyStore
-from cli import heap
+from cli import heap, heavy_lane
 from console.app import mount as console_mount
 from db import migrate, roles, tenancy
 from db.embedded import EmbeddedServers
@@ -42,6 +42,7 @@ from resolvers.rate_limits import RequestLimits
 from resolvers.runtime import Runtime
 from resolvers.webhooks.options import WebhookOptions
 from schema import attachments, downloads, export_downloads, graphiql, imports, letter_downloads
+from schema.heavy_relay import HeavyRelay
 from schema.http_view import CrmGraphQL
 from schema.root import build_schema
 from schema.transport import GraphQLTransport
@@ -200,7 +201,11 @@ class State(TypedDict):
     runtime: Runtime
 
 
-def create_app(settings: Settings, ep: Endpoints, *, tls: bool = False) -> Starlette:
+def create_app(
+    settings: Settings, ep: Endpoints, *, tls: bool = False, heavy_lane_socket: str | None = None
+) -> Starlette:
+    """The app. With `heavy_lane_socket`, heavy operations are relayed to the heavy-lane process listening there
+    (`schema.heavy_relay`, started by `serve`); without, they run in this process's own lane."""
     graphql = CrmGraphQL(
         build_schema(production=settings.production, max_cost=settings.max_query_cost),
         production=settings.production,
@@ -209,6 +214,7 @@ def create_app(settings: Settings, ep: Endpoints, *, tls: bool = False) -> Starl
         heavy_cost=settings.heavy_query_cost,
         heavy_at_once=settings.heavy_queries_at_once,
     )
+    relay = HeavyRelay(graphql, view=graphql, socket_path=heavy_lane_socket) if heavy_lane_socket else None
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[State]:
@@ -219,6 +225,8 @@ def create_app(settings: Settings, ep: Endpoints, *, tls: bool = False) -> Starl
             async with loop_lag.running(settings.loop_lag_log):
                 yield {"runtime": runtime}
         finally:
+            if relay is not None:
+                await relay.aclose()
             await close_runtime(runtime)
 
     async def healthz(request: Request) -> Response:
@@ -235,7 +243,8 @@ def create_app(settings: Settings, ep: Endpoints, *, tls: bool = False) -> Starl
         return JSONResponse({"status": "ready"})
 
     routes = [
-        Route("/graphql", GraphQLTransport(graphql, max_body_bytes=settings.max_body_bytes), methods=["GET", "POST"]),
+        Route("/graphql", GraphQLTransport(relay or graphql, max_body_bytes=settings.max_body_bytes),
+              methods=["GET", "POST"]),
         *([] if settings.production else graphiql.routes()),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
@@ -274,7 +283,8 @@ def asgi_app() -> ASGIApp:
     """The app of one `serve --workers N` process: the parent hands it the servers in the environment."""
     settings = Settings()
     with endpoints(settings) as ep:  # DATABASE_URL and REDIS_URL are set: this starts no server
-        app = create_app(settings, ep, tls=os.environ.get("CRM_SERVE_TLS") == "1")
+        app = create_app(settings, ep, tls=os.environ.get("CRM_SERVE_TLS") == "1",
+                         heavy_lane_socket=os.environ.get(heavy_lane.SOCKET_ENV) or None)
     heap.settle()
     return heap.QuietCollections(app)
 

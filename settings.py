@@ -71,6 +71,8 @@ class Settings(BaseSettings):
     # Operations whose cost is at least this run a few at a time per process, in order (resolvers/heavy_lane.py).
     heavy_query_cost: int = Field(default=5_000, ge=1, alias="CRM_HEAVY_QUERY_COST")
     heavy_queries_at_once: int = Field(default=1, ge=1, alias="CRM_HEAVY_QUERIES_AT_ONCE")
+    # `serve` and `demo` run those operations in a process of their own, at a lower OS priority (cli/heavy_lane.py).
+    heavy_lane_process: bool = Field(default=True, alias="CRM_HEAVY_LANE_PROCESS")
     statement_timeout_ms: int = Field(default=10_000, alias="CRM_STATEMENT_TIMEOUT_MS")
     rate_limit_per_minute: int = Field(default=1200, alias="CRM_RATE_LIMIT_PER_MINUTE")
     # Login attempts allowed per window: per (workspace, e-mail), per client address, per workspace.

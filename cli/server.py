@@ -1,4 +1,5 @@
-"""The long-running commands: `serve` (uvicorn, TLS 1.3 only when it terminates TLS), `worker`, `demo`."""
+"""The long-running commands: `serve` (uvicorn, TLS 1.3 only when it terminates TLS, with its heavy-lane process),
+`worker`, `demo`."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from typing import Any
 import uvicorn
 from starlette.types import ASGIApp
 
-from cli import heap
+from cli import heap, heavy_lane
 from cli.wiring import Endpoints, Wiring, with_runtime
 from resolvers.workspaces import demo
 from settings import Settings
@@ -51,8 +52,13 @@ def serve(
     ssl_certfile: str | None,
     ssl_keyfile: str | None,
     workers: int = 1,
+    heavy_lane_socket: str | None = None,
 ) -> None:
-    with wiring.endpoints(settings) as ep:
+    if heavy_lane_socket is not None:
+        _serve_heavy_lane(wiring, settings, heavy_lane_socket)
+        return
+    # SIGTERM unwinds this block (db.embedded turns it into SystemExit), so the heavy-lane process is stopped.
+    with wiring.endpoints(settings) as ep, heavy_lane.running(settings.heavy_lane_process, endpoint_env(ep)) as lane:
         scheme = "https" if ssl_certfile else "http"
         tls = (
             {"ssl_certfile": ssl_certfile, "ssl_keyfile": ssl_keyfile, "ssl_context_factory": tls13_context}
@@ -61,20 +67,37 @@ def serve(
         )
         ready = [f"GraphQL: {scheme}://{host}:{port}/graphql", f"Console: {scheme}://{host}:{port}/admin"]
         if workers > 1:
-            _serve_processes(ep, host, port, workers, "\n".join(ready), **tls)
+            _serve_processes(ep, host, port, workers, "\n".join(ready), lane, **tls)
             return
-        app = wiring.create_app(settings, ep, tls=bool(ssl_certfile))
+        app = wiring.create_app(settings, ep, tls=bool(ssl_certfile), heavy_lane_socket=lane)
         heap.settle()
         asyncio.run(_run_server(heap.QuietCollections(app), host, port, ready, **tls))
 
 
-def _serve_processes(ep: Endpoints, host: str, port: int, workers: int, ready: str, **tls: Any) -> None:
+def endpoint_env(ep: Endpoints) -> dict[str, str]:
+    """This process's environment with the servers it runs or names as DATABASE_URL / REDIS_URL /
+    REGION_DATABASE_URLS: what a child process of the API needs to reach the same ones (it starts none)."""
+    regions = ",".join(f"{region}={url}" for region, url in ep.regions.items())
+    return {**os.environ, "DATABASE_URL": ep.database_url, "REDIS_URL": ep.redis_url, "REGION_DATABASE_URLS": regions}
+
+
+def _serve_heavy_lane(wiring: Wiring, settings: Settings, socket_path: str) -> None:
+    """The heavy-lane process (`cli.heavy_lane`): the parent's endpoints are in the environment."""
+    with wiring.endpoints(settings) as ep:
+        app = wiring.create_app(settings, ep)
+        heap.settle()
+        heavy_lane.serve_heavy_lane(heap.QuietCollections(app), socket_path)
+
+
+def _serve_processes(
+    ep: Endpoints, host: str, port: int, workers: int, ready: str, lane: str | None, **tls: Any
+) -> None:
     """`workers` uvicorn processes on one socket. They share state only through PostgreSQL and Redis (policy
     reload, rate limits, login throttles, caches' invalidation), so they reach the servers this process runs or
-    names: the endpoints go to them as DATABASE_URL / REDIS_URL / REGION_DATABASE_URLS."""
-    os.environ["DATABASE_URL"] = ep.database_url
-    os.environ["REDIS_URL"] = ep.redis_url
-    os.environ["REGION_DATABASE_URLS"] = ",".join(f"{region}={url}" for region, url in ep.regions.items())
+    names (`endpoint_env`), and relay heavy operations to the one heavy-lane process (`lane`)."""
+    os.environ.update(endpoint_env(ep))
+    if lane is not None:
+        os.environ[heavy_lane.SOCKET_ENV] = lane
     if tls:
         os.environ["CRM_SERVE_TLS"] = "1"
     announcer = threading.Thread(target=_announce_when_up, args=(host, port, ready, bool(tls)), daemon=True)
@@ -152,8 +175,9 @@ def demo_server(wiring: Wiring, settings: Settings, host: str, port: int) -> Non
             ready = [f"GraphQL: http://{host}:{port}/graphql", f"Console: http://{host}:{port}/admin"]
             ready += [f"login: {d.role} {d.email} {d.password}" for d in demo.logins()]
             ready.append(f"workspace: {demo.SLUG}")
-            app = wiring.create_app(settings, ep)
-            heap.settle()
-            asyncio.run(_run_server(heap.QuietCollections(app), host, port, ready))
+            with heavy_lane.running(settings.heavy_lane_process, endpoint_env(ep)) as lane:
+                app = wiring.create_app(settings, ep, heavy_lane_socket=lane)
+                heap.settle()
+                asyncio.run(_run_server(heap.QuietCollections(app), host, port, ready))
         finally:
             process.stop()

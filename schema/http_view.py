@@ -155,7 +155,7 @@ class CrmGraphQL(GraphQL[Context, None]):
                 answered = await preflight.prepare(context, request_data)
                 if answered is not None:
                     return answered
-                async with self._lane().turn(self._cost_of(request_data)):
+                async with self._lane().turn(self.cost_of(request_data.query, request_data.operation_name)):
                     if self.compiled is not None and request.method == "POST" and not self._plain(request):
                         answered = await self.compiled.execute(context, request_data)
                         if answered is not None:
@@ -185,10 +185,11 @@ class CrmGraphQL(GraphQL[Context, None]):
             self.lane = HeavyLane(loop, heavy_cost=self.heavy_cost, at_once=self.heavy_at_once)
         return self.lane
 
-    def _cost_of(self, request_data: GraphQLRequestData) -> int | None:
-        if self.documents is None or not request_data.query:
+    def cost_of(self, query: str | None, operation_name: str | None) -> int | None:
+        """The static cost estimate of the operation (None when the document is unknown, invalid or empty)."""
+        if self.documents is None or not query:
             return None
-        return self.documents.operation_cost(request_data.query, request_data.operation_name)
+        return self.documents.estimated_cost(query, operation_name)
 
     def _plain(self, request: Request) -> bool:
         return not self.production and request.headers.get(EXECUTOR_HEADER) == "plain"

@@ -93,12 +93,27 @@ class DocumentCache:
         if entry is None:
             return None
         if entry.costs is None:
-            costs = [(op.name.value if op.name else None, cost) for op, cost in operation_costs(self.schema,
-                                                                                                entry.document)]
-            entry.costs = dict(costs)
-            if len(costs) == 1:
-                entry.costs[None] = costs[0][1]
+            entry.costs = self._costs(entry.document)
         return entry.costs.get(operation_name)
+
+    def estimated_cost(self, text: str, operation_name: str | None) -> int | None:
+        """`operation_cost`; before the executor has run once (its rules unknown: a process that relays every
+        heavy operation may never run one), the estimate of the parsed, not yet validated document."""
+        if self.rules is not None:
+            return self.operation_cost(text, operation_name)
+        entry = self.parsed(text, self.options)
+        if entry is None:
+            return None
+        if entry.costs is None:
+            entry.costs = self._costs(entry.document)
+        return entry.costs.get(operation_name)
+
+    def _costs(self, document: DocumentNode) -> dict[str | None, int]:
+        costs = [(op.name.value if op.name else None, cost) for op, cost in operation_costs(self.schema, document)]
+        by_name: dict[str | None, int] = dict(costs)
+        if len(costs) == 1:
+            by_name[None] = costs[0][1]
+        return by_name
 
     def parsed(self, text: str, options: Mapping[str, Any]) -> Entry | None:
         """The entry of `text`, parsing it on a miss; None when it does not parse."""
