@@ -216,6 +216,17 @@ def cpu_s(procs: list[psutil.Process]) -> list[float]:
     return [sum(p.cpu_times()[:2]) for p in procs]
 
 
+def runqueue_wait_s(proc: psutil.Process) -> float:
+    """Seconds the process's threads spent runnable but waiting for a CPU (Linux schedstat; 0 elsewhere)."""
+    total = 0
+    for task in Path(f"/proc/{proc.pid}/task").glob("*/schedstat"):
+        try:
+            total += int(task.read_text().split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+    return total / 1e9
+
+
 async def one_arm(arm: str, env: dict[str, str], workers: int, seconds: float, admin: str, slug: str,
                   emails: list[str], log: Path, logins: bool) -> float:
     """One server configuration: the query shapes timed, `/healthz` idle and loaded, the loop lag during logins;
@@ -247,11 +258,14 @@ async def one_arm(arm: str, env: dict[str, str], workers: int, seconds: float, a
         lane = heavy_lane_of(front)
         named = ["API", *(["heavy lane"] if lane else [])]
         watched = [*procs[:1], *([lane] if lane else [])]
+        waited = runqueue_wait_s(front)
         idle = await idle_health(base, seconds)
+        waited_idle, waited = runqueue_wait_s(front) - waited, runqueue_wait_s(front)
         before, wall = cpu_s(watched), time.monotonic()
         loaded, queries, failed = await loaded_health(base, admin, body, seconds, clients=4)
         wall = time.monotonic() - wall
         used = [after - b for after, b in zip(cpu_s(watched), before, strict=True)]
+        waited_loaded = runqueue_wait_s(front) - waited
         start, end = time.time() - seconds - 1, time.time()
         ratio = p99(loaded) / p99(idle)
         print(f"/healthz idle: p50 {statistics.median(idle):.1f} ms p99 {p99(idle):.1f} ms ({len(idle)} polls)")
@@ -259,6 +273,8 @@ async def one_arm(arm: str, env: dict[str, str], workers: int, seconds: float, a
               f"p50 {statistics.median(loaded):.1f} ms p99 {p99(loaded):.1f} ms, max {max(loaded):.0f} ms "
               f"({len(loaded)} polls); worst loop lag {loop_lag.worst_lag_ms(log, start, end):.0f} ms; CPU used "
               + ", ".join(f"{n} {u / wall:.0%}" for n, u in zip(named, used, strict=True)))
+        print(f"the API process waited for a CPU {waited_idle * 1000:.0f} ms idle, "
+              f"{waited_loaded * 1000:.0f} ms loaded")
         print(f"ratio p99 loaded / idle: {ratio:.1f}x (target <= {TARGET_RATIO:g}x)", flush=True)
 
         if logins:
