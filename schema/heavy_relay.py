@@ -29,9 +29,10 @@ import time
 
 import httpx
 import orjson
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from schema.http_view import CrmGraphQL
+from schema.transport import replaying
 
 log = logging.getLogger("crm.heavy_relay")
 LANE_HEADER = b"x-crm-lane"
@@ -65,7 +66,7 @@ class HeavyRelay:
             return
         first = await receive()
         body: bytes = first.get("body", b"")
-        replay = _replaying(first, receive)
+        replay = replaying(first, receive)
         if not self._is_heavy(body):
             await self.app(scope, replay, send)
             return
@@ -142,20 +143,6 @@ class HeavyRelay:
             self._unreachable_logged = now
             log.warning("the heavy-lane process at %s cannot be reached: heavy operations run here until it is back",
                         self.socket_path)
-
-
-def _replaying(first: Message, receive: Receive) -> Receive:
-    """`receive` that gives `first` once, then whatever follows (a disconnect)."""
-    given = False
-
-    async def replay() -> Message:
-        nonlocal given
-        if given:
-            return await receive()
-        given = True
-        return first
-
-    return replay
 
 
 def _header(scope: Scope, name: bytes) -> str:

@@ -38,6 +38,20 @@ async def _send_in_pieces(send: Send, message: Message) -> None:
             await asyncio.sleep(0)
 
 
+def replaying(first: Message, receive: Receive) -> Receive:
+    """`receive` that gives `first` once, then whatever follows (a disconnect)."""
+    given = False
+
+    async def replay() -> Message:
+        nonlocal given
+        if given:
+            return await receive()
+        given = True
+        return first
+
+    return replay
+
+
 def error_body(message: str, code: str = "BAD_USER_INPUT") -> bytes:
     """A transport error in the shape of a GraphQL response: one error with a contract code."""
     return json.dumps({"errors": [{"message": message, "extensions": {"code": code}}]}).encode()
@@ -85,16 +99,8 @@ class GraphQLTransport:
         if body is None:
             await self._too_large(send_with_headers)
             return
-        replayed = False
-
-        async def replay() -> Message:
-            nonlocal replayed
-            if replayed:
-                return await receive()
-            replayed = True
-            return {"type": "http.request", "body": body, "more_body": False}
-
-        await self.app(scope, replay, send_with_headers)
+        await self.app(scope, replaying({"type": "http.request", "body": body, "more_body": False}, receive),
+                       send_with_headers)
 
     @staticmethod
     def _declared_length(scope: Scope) -> int:

@@ -44,6 +44,25 @@ async def app_client(
 
 
 @contextmanager
+def serving(config: uvicorn.Config, sock: socket.socket | None = None) -> Iterator[uvicorn.Server]:
+    """uvicorn serving `config` (on `sock`, else where the config says) in a thread with its own event loop,
+    once it has started; stopped on exit."""
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock] if sock else None)), daemon=True)
+    thread.start()
+    try:
+        for _ in range(600):
+            if server.started or not thread.is_alive():
+                break
+            threading.Event().wait(0.05)
+        assert server.started, "the server did not start"
+        yield server
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+@contextmanager
 def live_server(settings: Settings, endpoints: main.Endpoints) -> Iterator[str]:
     """`serve` as production runs it (uvicorn, its own event loop and runtime) in a thread, on a free loopback
     port; yields its base URL and stops it on exit."""
@@ -52,17 +71,8 @@ def live_server(settings: Settings, endpoints: main.Endpoints) -> Iterator[str]:
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     config = uvicorn.Config(main.create_app(settings, endpoints), log_level="warning", lifespan="on")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])), daemon=True)
-    thread.start()
     try:
-        for _ in range(600):
-            if server.started or not thread.is_alive():
-                break
-            threading.Event().wait(0.05)
-        assert server.started, "the server did not start"
-        yield f"http://127.0.0.1:{port}"
+        with serving(config, sock):
+            yield f"http://127.0.0.1:{port}"
     finally:
-        server.should_exit = True
-        thread.join(timeout=30)
         sock.close()

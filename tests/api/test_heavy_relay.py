@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import socket
 import tempfile
-import threading
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
@@ -24,6 +23,7 @@ import uvicorn
 import main
 from resolvers.runtime import Runtime
 from settings import Settings
+from tests.api.helpers import serving
 from tests.audit.helpers import rows
 from tests.factories.workspaces import Workspace, WorkspaceFactory
 
@@ -42,23 +42,6 @@ async def ws(workspaces: WorkspaceFactory) -> Workspace:
 @pytest.fixture
 def lowered(settings: Settings) -> Settings:
     return settings.model_copy(update={"heavy_query_cost": 100})
-
-
-@contextmanager
-def serving(config: uvicorn.Config, sock: socket.socket | None = None) -> Iterator[uvicorn.Server]:
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock] if sock else None)), daemon=True)
-    thread.start()
-    try:
-        for _ in range(600):
-            if server.started or not thread.is_alive():
-                break
-            threading.Event().wait(0.05)
-        assert server.started, "the server did not start"
-        yield server
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
 
 
 @contextmanager

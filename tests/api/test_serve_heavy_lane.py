@@ -17,6 +17,7 @@ import httpx
 import psutil
 
 from cli.heavy_lane import HEAVY_LANE_NICE
+from tests import processes
 from tests.factories.workspaces import WorkspaceFactory
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -91,12 +92,7 @@ async def test_serve_relays_heavy_operations_to_its_heavy_lane_process(workspace
             lanes_seen.append(again.pid)
             await _until(relayed, START_TIMEOUT, log.name)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=15)
+        processes.stop(process, timeout=30)
         log.close()
         output = Path(log.name).read_text()
         os.unlink(log.name)

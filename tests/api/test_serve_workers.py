@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import psutil
 
+from tests import processes
 from tests.factories.workspaces import PASSWORD, WorkspaceFactory
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -70,12 +71,7 @@ async def test_two_workers_come_up_and_stay_up(workspaces: WorkspaceFactory) -> 
             await asyncio.sleep(2)
             assert _serving_workers(parent) == workers
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=15)
+        processes.stop(process)
         log.close()
         os.unlink(log.name)
     assert not [pid for pid in workers if psutil.pid_exists(pid)]  # no server left running

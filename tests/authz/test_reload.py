@@ -23,6 +23,7 @@ import pytest
 from sqlalchemy import text
 
 from resolvers.runtime import Runtime
+from tests import processes
 from tests.factories.workspaces import GraphQLClient, Workspace, WorkspaceFactory
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -68,12 +69,7 @@ async def second_process(gql: GraphQLClient) -> AsyncIterator[httpx.AsyncClient]
                 await asyncio.sleep(0.1)
             yield client
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=15)
+        processes.stop(process, timeout=15)
         log.close()
         os.unlink(log.name)
 

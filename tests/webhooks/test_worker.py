@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from resolvers.runtime import Runtime
+from tests import processes
 from tests.factories.workspaces import GraphQLClient, WorkspaceFactory
 from tests.webhooks.helpers import Receiver, create_webhook, deliveries, receiver, webhook_options
 
@@ -48,13 +49,7 @@ def worker_process() -> Iterator[subprocess.Popen[bytes]]:
             time.sleep(0.1)
         yield process
     finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=20)
+        processes.stop(process)
         log.close()
         os.unlink(log.name)
 
