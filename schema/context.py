@@ -82,6 +82,11 @@ class Context:
                     raise
         return self._caller
 
+    @property
+    def authenticated_workspace(self) -> str:
+        """The slug of the workspace the caller was authenticated in, if that already happened; else ""."""
+        return self._caller.tenant.slug if self._caller is not None else ""
+
     async def authenticated(self) -> bool:
         """Whether the request carries valid credentials (without raising)."""
         try:

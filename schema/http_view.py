@@ -11,7 +11,7 @@
   answer says `X-Crm-Executor: compiled` (for tests that hold the two to the same answer). Responses are
   serialised with orjson.
 * An operation whose static cost is at least `heavy_cost` runs in the loop's heavy lane (`resolvers.heavy_lane`):
-  `heavy_at_once` at a time, in the order they came, inside the operation timeout.
+  `heavy_at_once` at a time, the workspace served longest ago first, inside the operation timeout.
 """
 
 from __future__ import annotations
@@ -155,7 +155,8 @@ class CrmGraphQL(GraphQL[Context, None]):
                 answered = await preflight.prepare(context, request_data)
                 if answered is not None:
                     return answered
-                async with self._lane().turn(self.cost_of(request_data.query, request_data.operation_name)):
+                cost = self.cost_of(request_data.query, request_data.operation_name)
+                async with self._lane().turn(cost, context.authenticated_workspace):  # `prepare` authenticated
                     if self.compiled is not None and request.method == "POST" and not self._plain(request):
                         answered = await self.compiled.execute(context, request_data)
                         if answered is not None:

@@ -117,6 +117,79 @@ async def test_a_light_operation_passes_a_heavy_one_holding_the_lane() -> None:
     assert lane.peak == 1 and lane.running == 0
 
 
+async def test_a_free_place_goes_to_the_workspace_served_longest_ago() -> None:
+    lane = HeavyLane(asyncio.get_running_loop(), heavy_cost=10, at_once=1)
+    order: list[str] = []
+    releases = {name: asyncio.Event() for name in ("A1", "A2", "A3", "B1", "C1")}
+
+    async def heavy(name: str) -> None:
+        async with lane.turn(50, name[0]):
+            order.append(name)
+            await releases[name].wait()
+
+    tasks = []
+    for name in ("A1", "A2", "A3", "B1", "C1"):  # A1 takes the place; the others queue in this order
+        tasks.append(asyncio.create_task(heavy(name)))
+        await asyncio.sleep(0)
+    for name in ("A1", "B1", "C1", "A2", "A3"):
+        releases[name].set()
+        await asyncio.sleep(0)
+    await asyncio.gather(*tasks)
+    assert order == ["A1", "B1", "C1", "A2", "A3"]  # B and C each wait behind one of A's, not three
+    assert lane.peak == 1 and lane.running == 0 and lane.waited == 4
+
+
+async def test_a_cancelled_waiter_gives_its_place_on() -> None:
+    lane = HeavyLane(asyncio.get_running_loop(), heavy_cost=10, at_once=1)
+    order: list[str] = []
+    hold = asyncio.Event()
+
+    async def heavy(name: str) -> None:
+        async with lane.turn(50, name[0]):
+            order.append(name)
+            if name == "A1":
+                await hold.wait()
+
+    first = asyncio.create_task(heavy("A1"))
+    await asyncio.sleep(0)
+    gone, then = asyncio.create_task(heavy("B1")), asyncio.create_task(heavy("C1"))
+    await asyncio.sleep(0)
+    hold.set()  # A1 ends: B1 is given the place ...
+    await asyncio.sleep(0)
+    gone.cancel()  # ... and cancelled before it ran: the place goes on to C1
+    await asyncio.gather(first, then)
+    assert order == ["A1", "C1"] and lane.running == 0
+
+
+async def test_over_http_another_workspace_waits_behind_one_heavy_operation_not_all(
+    settings: Settings, endpoints: main.Endpoints, runtime: Runtime, ws: Workspace, workspaces: WorkspaceFactory
+) -> None:
+    other = await workspaces.create()
+    await other.contact(firstName="Other", lastName="Tenant")
+    client, view = await _client(settings, endpoints, runtime, heavy_query_cost=100, heavy_queries_at_once=1)
+    finished: list[str] = []
+
+    async def send(token: str, name: str) -> None:
+        await _post(client, token, NESTED)
+        finished.append(name)
+
+    async with client:
+        await _post(client, ws.admin_token, LIGHT)  # the view's lane exists
+        assert view.lane is not None
+        busy = [asyncio.create_task(send(ws.admin_token, f"first {i}")) for i in range(6)]
+        while view.lane.waited < 5:  # one runs, five wait
+            await asyncio.sleep(0.005)
+        queued = view.lane.waited
+        late = asyncio.create_task(send(other.admin_token, "other"))
+        while view.lane.waited == queued:  # until the other workspace's operation waits in the lane too
+            await asyncio.sleep(0.001)
+        done_before = len(finished)
+        await asyncio.gather(*busy, late)
+    ahead = 6 - done_before - 1  # the first workspace's operations still waiting when it queued
+    assert ahead >= 2, finished  # in arrival order it would have waited for all of them
+    assert finished.index("other") <= done_before + 1, finished  # it waited for the one running only
+
+
 def _records_alive() -> int:
     return sum(1 for o in gc.get_objects() if isinstance(o, Record))
 
