@@ -48,7 +48,6 @@ class HeavyLaneProcess:
         self.directory = tempfile.mkdtemp(prefix="crm-heavy-")  # mode 0700: only this user reaches the socket
         self.socket = os.path.join(self.directory, "graphql.sock")
         self.env = {**env, **_own_loop_lag_log(env)}
-        self.starts = 0
         self._process: subprocess.Popen[bytes] | None = None
         self._stopping = threading.Event()
         self._lock = threading.Lock()
@@ -61,11 +60,6 @@ class HeavyLaneProcess:
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         self.stop()
 
-    @property
-    def pid(self) -> int | None:
-        process = self._process
-        return process.pid if process is not None and process.poll() is None else None
-
     def _supervise(self) -> None:
         while not self._stopping.is_set():
             with self._lock:
@@ -77,7 +71,6 @@ class HeavyLaneProcess:
                     [sys.executable, str(MAIN), "serve", "--heavy-lane-socket", self.socket], env=self.env,
                     start_new_session=True,  # stopped by this process only (Ctrl-C reaches `serve`, which stops it)
                 )
-                self.starts += 1
             code = self._process.wait()
             if self._stopping.is_set():
                 return

@@ -32,7 +32,7 @@ import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from schema.http_view import CrmGraphQL
-from schema.transport import replaying
+from schema.transport import JSON, error_body, replaying, request_id_of
 
 log = logging.getLogger("crm.heavy_relay")
 LANE_HEADER = b"x-crm-lane"
@@ -55,8 +55,6 @@ class HeavyRelay:
         self.app = app
         self.view = view
         self.socket_path = socket_path
-        self.relayed = 0  # operations answered by the heavy-lane process (for tests and probes)
-        self.fallbacks = 0  # heavy operations run here because it could not be reached
         self._clients: dict[asyncio.AbstractEventLoop, httpx.AsyncClient] = {}
         self._unreachable_logged = float("-inf")
 
@@ -73,7 +71,6 @@ class HeavyRelay:
         try:
             await self._relay(scope, body, send)
         except httpx.ConnectError:  # nothing delivered: run it here, in this process's own lane
-            self.fallbacks += 1
             self._log_unreachable()
             await self.app(scope, replay, send)
 
@@ -91,7 +88,7 @@ class HeavyRelay:
         return cost is not None and cost >= self.view.heavy_cost
 
     async def _relay(self, scope: Scope, body: bytes, send: Send) -> None:
-        request_id = _header(scope, b"x-request-id")
+        request_id = request_id_of(scope)  # the transport's, already in the headers
         started = False
         try:
             async with self._client().stream(
@@ -105,7 +102,6 @@ class HeavyRelay:
                 async for chunk in upstream.aiter_raw():
                     await send({"type": "http.response.body", "body": chunk, "more_body": True})
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
-                self.relayed += 1
         except httpx.ConnectError:
             raise
         except httpx.HTTPError as exc:
@@ -145,13 +141,6 @@ class HeavyRelay:
                         self.socket_path)
 
 
-def _header(scope: Scope, name: bytes) -> str:
-    for key, value in scope["headers"]:
-        if key == name:
-            return str(value.decode("latin-1"))
-    return ""
-
-
 def _target(scope: Scope) -> str:
     query: bytes = scope.get("query_string", b"")
     path = scope.get("root_path", "") + scope["path"]
@@ -169,7 +158,7 @@ def _forwarded_headers(scope: Scope) -> list[tuple[bytes, bytes]]:
 
 
 async def _internal(send: Send, request_id: str, message: str) -> None:
-    body = orjson.dumps({"errors": [{"message": message, "extensions": {"code": "INTERNAL", "requestId": request_id}}]})
+    body = error_body(message, "INTERNAL", requestId=request_id)
     await send({"type": "http.response.start", "status": 200,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+                "headers": [(b"content-type", JSON.encode()), (b"content-length", str(len(body)).encode())]})
     await send({"type": "http.response.body", "body": body})

@@ -52,9 +52,9 @@ def replaying(first: Message, receive: Receive) -> Receive:
     return replay
 
 
-def error_body(message: str, code: str = "BAD_USER_INPUT") -> bytes:
-    """A transport error in the shape of a GraphQL response: one error with a contract code."""
-    return json.dumps({"errors": [{"message": message, "extensions": {"code": code}}]}).encode()
+def error_body(message: str, code: str = "BAD_USER_INPUT", **extensions: str) -> bytes:
+    """A transport error in the shape of a GraphQL response: one error with a contract code (and `extensions`)."""
+    return json.dumps({"errors": [{"message": message, "extensions": {"code": code, **extensions}}]}).encode()
 
 
 def request_id_of(scope: Scope) -> str:
