@@ -1,7 +1,10 @@
 """Trusted documents: register GraphQL documents by their SHA-256, pin API keys to them, look them up.
 
 A document's id is `sha256:<hex of the UTF-8 text>`; registering the same text twice is the same document.
-Documents are immutable, so a looked-up text is cached per (workspace, hash) for the life of the process.
+Documents are immutable, so a looked-up text is cached per (workspace, hash) for the life of the process. A text
+this process has registered or looked up is also known by its hash alone (`known_text`): a hash names one text
+whichever workspace holds it, so the heavy-operation relay can estimate a `documentId` request's cost before it
+knows the caller (whether the caller's workspace has registered the document is still checked where it runs).
 """
 
 from __future__ import annotations
@@ -9,6 +12,8 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections import OrderedDict
+from collections.abc import Hashable
+from typing import TypeVar
 
 from graphql import GraphQLSchema, parse, validate
 from graphql.error import GraphQLError
@@ -21,9 +26,11 @@ from db.models import ApiKey, ApiKeyDocument, TrustedDocument
 from resolvers.errors import BadInput, NotFound
 from resolvers.runtime import Caller
 
+K = TypeVar("K", bound=Hashable)
 PREFIX = "sha256:"
 _CACHE_SIZE = 2048
 _texts: OrderedDict[tuple[str, str], str] = OrderedDict()
+_by_digest: OrderedDict[str, str] = OrderedDict()  # hex digest -> text, of any workspace
 
 
 def document_id(text: str) -> str:
@@ -69,6 +76,7 @@ async def register(
         caller.audit.event("CREATE", entity_type="trusted_document", entity_id=digest)
     row = await session.get(TrustedDocument, digest)
     assert row is not None
+    _remember(_by_digest, digest, text)
     return row
 
 
@@ -107,10 +115,30 @@ async def text_of(session: AsyncSession, workspace: str, digest: str) -> str | N
     cached = _texts.get((workspace, digest))
     if cached is not None:
         _texts.move_to_end((workspace, digest))
+        _remember(_by_digest, digest, cached)  # in use: kept by hash too, however the two caches evict
         return cached
     text = await session.scalar(select(TrustedDocument.body).where(TrustedDocument.sha256 == digest))
     if text is not None:
-        _texts[(workspace, digest)] = text
-        if len(_texts) > _CACHE_SIZE:
-            _texts.popitem(last=False)
+        _remember(_texts, (workspace, digest), text)
+        _remember(_by_digest, digest, text)
     return text
+
+
+def known_text(doc_id: str) -> str | None:
+    """The text of `sha256:<hex>` if this process has registered or looked it up in any workspace, else None
+    (also for a malformed id)."""
+    try:
+        digest = hex_of(doc_id)
+    except BadInput:
+        return None
+    text = _by_digest.get(digest)
+    if text is not None:
+        _by_digest.move_to_end(digest)
+    return text
+
+
+def _remember(cache: OrderedDict[K, str], key: K, text: str) -> None:
+    cache[key] = text
+    cache.move_to_end(key)
+    if len(cache) > _CACHE_SIZE:
+        cache.popitem(last=False)

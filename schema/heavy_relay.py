@@ -12,8 +12,10 @@ It authenticates, rate-limits, executes and audits the operation itself, in its 
 passes bytes, so its loop stays free for everyone else.
 
 * The cost is the view's own estimate (`CrmGraphQL.cost_of`, from the document cache); anything it cannot
-  estimate (not JSON, a persisted `documentId`, a document that does not validate) stays here, where the view
-  answers or refuses it as before.
+  estimate (not JSON, a document that does not validate) stays here, where the view answers or refuses it as
+  before. A persisted `documentId` is estimated from its text once this process knows it (it registered the
+  document, or answered it once: `resolvers.documents.known_text`); until then it runs here, in this process's
+  lane.
 * When the heavy-lane process cannot be reached (starting, restarting after a crash), the operation runs here,
   in this process's lane: nothing was delivered, so nothing runs twice.
 * Once the request was delivered, a broken or late answer is answered INTERNAL with the request id and never
@@ -31,6 +33,7 @@ import httpx
 import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from resolvers import documents
 from schema.http_view import CrmGraphQL
 from schema.transport import JSON, error_body, replaying, request_id_of
 
@@ -82,6 +85,8 @@ class HeavyRelay:
         if not isinstance(data, dict):
             return False
         query, name = data.get("query"), data.get("operationName")
+        if query is None and isinstance(data.get("documentId"), str):
+            query = documents.known_text(data["documentId"])  # None until this process has seen the document
         if not isinstance(query, str) or not isinstance(name, str | None) or len(query) > self.view.max_document_chars:
             return False
         cost = self.view.cost_of(query, name)

@@ -10,6 +10,8 @@ never run a second time.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import secrets
 import socket
 import tempfile
 from collections.abc import AsyncIterator, Iterator
@@ -24,7 +26,7 @@ import main
 from resolvers.runtime import Runtime
 from settings import Settings
 from tests.api.helpers import serving
-from tests.audit.helpers import rows
+from tests.audit.helpers import execute, rows
 from tests.factories.workspaces import Workspace, WorkspaceFactory
 
 HEAVY = "{ contacts(first: 20) { edges { node { id firstName hkid } } } }"  # cost 101: heavy at a threshold of 100
@@ -146,3 +148,36 @@ async def test_what_the_relay_cannot_estimate_stays_in_the_front(
     for r in (broken, invalid, batch):
         assert "x-crm-lane" not in r.headers
         assert r.json()["errors"][0]["extensions"]["code"] in {"BAD_USER_INPUT", "GRAPHQL_VALIDATION_FAILED"}, r.text
+
+
+def _heavy_document() -> tuple[str, str]:
+    """A heavy document of its own (an operation name no other test uses: a text this process has not seen) and
+    its id."""
+    text = f"query Heavy{secrets.token_hex(4)} " + HEAVY
+    return text, "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+
+async def test_a_heavy_document_sent_by_its_id_is_relayed_once_this_process_knows_it(
+    lowered: Settings, endpoints: main.Endpoints, runtime: Runtime, ws: Workspace, socket_path: str
+) -> None:
+    registered, registered_id = _heavy_document()
+    elsewhere, elsewhere_id = _heavy_document()
+    # Registered by another process: only the database has it.
+    await execute(runtime, ws.slug, "insert into trusted_documents (sha256, body, created_at) values (:h, :b, now())",
+                  {"h": elsewhere_id.removeprefix("sha256:"), "b": elsewhere})
+    with heavy_lane(lowered, endpoints, socket_path):
+        async with front(lowered, endpoints, socket_path) as client:
+            auth = {"Authorization": f"Bearer {ws.admin_token}"}
+            mutation = "mutation($d: String!){ registerTrustedDocument(document: $d) { id } }"
+            done = await client.post("/graphql", json={"query": mutation, "variables": {"d": registered}}, headers=auth)
+            assert done.json()["data"]["registerTrustedDocument"]["id"] == registered_id, done.text
+            by_id = await client.post("/graphql", json={"documentId": registered_id}, headers=auth)
+            first = await client.post("/graphql", json={"documentId": elsewhere_id}, headers=auth)
+            second = await client.post("/graphql", json={"documentId": elsewhere_id}, headers=auth)
+            light = await client.post("/graphql", json={"documentId": "sha256:" + "0" * 64}, headers=auth)
+    # Registered here: relayed from its first use; looked up here once: relayed from then on.
+    assert by_id.headers.get("x-crm-lane") == "heavy-process" and names(by_id.json()) == ["Relay0", "Relay1", "Relay2"]
+    assert "x-crm-lane" not in first.headers and names(first.json()) == ["Relay0", "Relay1", "Relay2"]
+    assert second.headers.get("x-crm-lane") == "heavy-process" and second.json() == first.json()
+    assert "x-crm-lane" not in light.headers  # an unknown id: nothing to estimate, answered here
+    assert light.json()["errors"][0]["extensions"]["reason"] == "PERSISTED_DOCUMENT_NOT_FOUND"

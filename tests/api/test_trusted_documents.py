@@ -84,6 +84,7 @@ async def test_a_pinned_api_key_runs_only_its_documents(
     http: httpx.AsyncClient, gql: GraphQLClient, ws: Workspace
 ) -> None:
     await gql.ok(REGISTER, {"d": COUNT}, ws.admin_token)
+    await gql.ok(REGISTER, {"d": ME}, ws.admin_token)  # refused below as not trusted, not as unknown: registered here
     key, key_id = await api_key(gql, ws)
     # not pinned yet: any document
     assert "errors" not in await post(http, key, {"query": "{ contacts(first: 1) { totalCount } }"})
