@@ -206,8 +206,12 @@ def request_session_factory(engine: AsyncEngine) -> async_sessionmaker[ShieldedS
 class ServerBudget:
     """The open connections of every workspace pool on one server, and the bound on them.
 
-    Counted when a connection is opened and, through the pools' events, when one is closed, because a pool
-    cannot say it: a connection checked out when its engine was disposed goes back to the old pool later.
+    Counted by the connections themselves, because a pool cannot say it (a connection checked out when its
+    engine was disposed goes back to the old pool later): in when room is reserved for one, out when asyncpg has
+    finished closing it. A graceful close ends when the server has hung up, and a backend leaves
+    `pg_stat_activity` before it hangs up, so room freed here is free on the server too (counting out at the
+    pool's close event, which comes before the close, let a new connection in while the old backend was still
+    there: one over the bound for a moment).
     """
 
     def __init__(self, limit: int, timeout: float) -> None:
@@ -219,18 +223,13 @@ class ServerBudget:
     def open_connections(self) -> int:
         return self.established
 
-    def watch(self, engine: AsyncEngine) -> None:
-        """Count the engine's closed connections (the listeners carry over to the pool `dispose()` makes)."""
-
-        def closed(dbapi_connection: Any, record: Any = None) -> None:
-            self.established -= 1
-
-        event.listen(engine.sync_engine, "close", closed)
-        event.listen(engine.sync_engine, "close_detached", closed)
+    def closed(self, connection: object) -> None:
+        """asyncpg's termination listener: the connection is closed (or aborted)."""
+        self.established -= 1
 
 
 def _close_on_return(dbapi_connection: Any, record: Any) -> None:
-    """A disposed pool's checkin: the connection is closed (the pool's close event counts it out of the budget)."""
+    """A disposed pool's checkin: the connection is closed (and so counted out of the budget)."""
     if dbapi_connection is not None:
         record.invalidate()
 
@@ -337,10 +336,12 @@ class EngineRouter:
             await router._reserve(budget, server_url)
             budget.established += 1  # at once: the dialect's first-connect queries let other tasks run
             try:
-                return await asyncpg.connect(**params, **driver)
+                connection = await asyncpg.connect(**params, **driver)
             except BaseException:
                 budget.established -= 1
                 raise
+            connection.add_termination_listener(budget.closed)
+            return connection
 
         engines: list[AsyncEngine] = []
 
@@ -360,7 +361,6 @@ class EngineRouter:
         pool = engine.sync_engine.pool
         assert isinstance(pool, QueuePool)
         budget.pools.add(pool)
-        budget.watch(engine)
         return engine
 
     async def _reserve(self, budget: ServerBudget, server_url: str) -> None:
