@@ -35,7 +35,11 @@ _MAX_INPUT = 1024
 _HKID_RE = re.compile(r"([A-Z]{1,2})([0-9]{3})[0-9]{3}\(?[0-9A]\)?")
 _ISO_DATE_RE = re.compile(r"([0-9]{4})-[0-9]{2}-[0-9]{2}")
 _TAX_ID_RE = re.compile(r"[A-Za-z0-9/\- ]{8,20}")
-_EMAIL_DOMAIN_LABEL_RE = re.compile(r"[^\W_](?:[\w-]*[^\W_])?")
+_EMAIL_DOMAIN_LABEL = r"[^\W_](?:[\w-]*[^\W_])?"
+# Two labels or more, each a word character, then word characters or hyphens ending in a word character: the same
+# as splitting at every dot and matching each label, in one match.
+_EMAIL_DOMAIN_RE = re.compile(rf"{_EMAIL_DOMAIN_LABEL}(?:\.{_EMAIL_DOMAIN_LABEL})+")
+_SPACES_RE = re.compile(r"\s+")
 _SALARY_BANDS_10K_LIMIT = 100_000
 _SALARY_BANDS_50K_LIMIT = 500_000
 
@@ -69,14 +73,12 @@ def mask_email(email: str) -> str:
     if not text or "@" not in text:
         return HIDDEN
     local, domain = text.rsplit("@", 1)
-    labels = domain.split(".")
     if (
         not local
         or not local[0].isprintable()
         or local[0].isspace()
         or local[0] in '"@'
-        or len(labels) < 2
-        or not all(_EMAIL_DOMAIN_LABEL_RE.fullmatch(label) for label in labels)
+        or _EMAIL_DOMAIN_RE.fullmatch(domain) is None
     ):
         return HIDDEN
     return f"{local[0]}***@{domain}"
@@ -87,7 +89,7 @@ def mask_hkid(hkid: str) -> str:
     text = _text(hkid)
     if not text or not text.isascii():
         return HIDDEN
-    match = _HKID_RE.fullmatch(re.sub(r"\s+", "", text).upper())
+    match = _HKID_RE.fullmatch(_SPACES_RE.sub("", text).upper())
     if match is None:
         return HIDDEN
     prefix, first_digits = match.groups()

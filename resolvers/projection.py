@@ -21,7 +21,9 @@ from authz.rules import Effect
 from db.audit import AuditBuffer
 
 CUSTOM_FIELDS = "customFields"
-SLICE_ROWS = 20  # rows projected between two yields of the event loop (about 5 ms of decrypting and masking)
+# Rows projected between two yields of the event loop: on the compiled path about 0.3 ms of decrypting, masking
+# and auditing for a sales page of nine fields (measured on two shared vCPUs); more with wide rows or the executor.
+SLICE_ROWS = 20
 MASKED_SUFFIX = "Masked"
 
 

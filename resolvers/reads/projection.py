@@ -3,8 +3,9 @@
 A `Projector` is built once per (decision table, selected fields, result columns) and kept: each field becomes a
 step holding its column's position in the row, its decryption and its mask, so a row costs an index, maybe a
 decryption and a mask per field and no lookups. When no decision depends on the row (the common case) the steps
-are fixed; otherwise the row's scope flags pick the steps (decided once per combination of flags). The output is
-exactly `project`'s: the same `Record` values, denied names, and READ / DENIED events in the same order
+are fixed; otherwise the row's scope flags pick the steps (decided once per combination of flags). Each list of
+steps becomes one generated function of a row (`resolvers.reads.row_code`), so a row costs no dispatch either. The
+output is exactly `project`'s: the same `Record` values, denied names, and READ / DENIED events in the same order
 (`tests/api/test_compiled_reads.py` holds the compiled path to the executor's bytes and audit rows).
 """
 
@@ -22,14 +23,21 @@ from authz.rules import Effect
 from db.audit import AuditBuffer
 from db.crypto import WorkspaceCipher
 from db.queries import contacts as q
-from resolvers.projection import CUSTOM_FIELDS, DENIED, MASKED_SUFFIX, Record, audit_name
+from resolvers.projection import DENIED, Record, audit_name
 from resolvers.reads.kept import Kept
+from resolvers.reads.row_code import (
+    ALLOW,
+    ALLOW_CUSTOM,
+    DENY,
+    MASK,
+    MASK_CUSTOM,
+    MASK_TEXT,
+    RowFunction,
+    row_function,
+)
 
 # A field's stored value from a row and the row's id as text (bound into an encrypted value's associated data).
 Reader = Callable[[Sequence[Any], str], Any]
-
-# step kinds
-DENY, MASK_CUSTOM, MASK_TEXT, MASK, ALLOW_CUSTOM, ALLOW = range(6)
 
 
 @dataclass(frozen=True)
@@ -52,20 +60,23 @@ def _encrypted_reader(index: int, column: str, kind: str, cipher: WorkspaceCiphe
     return lambda row, row_id: decrypt(row_id, row[index])
 
 
-def _custom_reader(index: int, id_index: int, spec: FieldSpec, cipher: WorkspaceCipher) -> Reader:
-    def read(row: Sequence[Any], row_id: str) -> Any:
-        return q.custom_value({"custom_fields": row[index], "id": row[id_index]}, spec, cipher)
+def _custom_reader(index: int, spec: FieldSpec, cipher: WorkspaceCipher) -> Reader:
+    read_custom = q.custom_reader(spec, cipher)
+    return lambda row, row_id: read_custom(row[index], row_id)
 
-    return read
+
+def plain_index(spec: FieldSpec, columns: dict[str, int]) -> int | None:
+    """The row position of a field stored as it is shown (no decryption), or None."""
+    column = None if spec.custom else q.PLAIN_COLUMNS.get(spec.name)
+    return None if column is None else columns[column]
 
 
 def reader(spec: FieldSpec, columns: dict[str, int], cipher: WorkspaceCipher) -> Reader:
     """The stored value of `spec` in a row with these columns, decrypted: `db.queries.contacts.value` by index."""
     if spec.custom:
-        return _custom_reader(columns["custom_fields"], columns["id"], spec, cipher)
-    column = q.PLAIN_COLUMNS.get(spec.name)
-    if column is not None:
-        index = columns[column]
+        return _custom_reader(columns["custom_fields"], spec, cipher)
+    index = plain_index(spec, columns)
+    if index is not None:
         return lambda row, row_id: row[index]
     encrypted = q.ENCRYPTED_COLUMNS.get(spec.name)
     if encrypted is None:
@@ -115,13 +126,15 @@ class Projector:
         self.wants_custom = any(r.spec.custom for r in plan.rulings)
         self.masked_wanted = masked_wanted
         self.readers = {r.spec.name: reader(r.spec, columns, cipher) for r in plan.rulings}
+        # fields read as stored, by their position in the row (the generated row function indexes them)
+        self.plain_indexes = {r.spec.name: plain_index(r.spec, columns) for r in plan.rulings}
         self.flag_indexes = [(scope, columns[f"_s{i}"]) for i, scope in enumerate(plan.scopes)]
         self._flags_of = _getter([index for _, index in self.flag_indexes])
         self._steps: dict[tuple[str, Effect], Step] = {}
         # by the flags' values as stored (true, false or null): at most 3 ** len(scopes) entries
-        self._by_flags: dict[tuple[Any, ...], list[Step]] = {}
+        self._by_flags: dict[tuple[Any, ...], RowFunction] = {}
         constant = plan.decide({}) if not plan.scopes else None
-        self.constant = None if constant is None else [self._step_of(s, e) for s, e in constant]
+        self.constant = None if constant is None else self._row_function([self._step_of(s, e) for s, e in constant])
 
     def _step_of(self, spec: FieldSpec, effect: Effect) -> Step:
         key = (spec.name, effect)
@@ -130,66 +143,27 @@ class Projector:
             step = self._steps[key] = _step(spec, effect, self.readers[spec.name], self.masked_wanted)
         return step
 
-    def _steps_for(self, row: Sequence[Any]) -> list[Step]:
-        if self.constant is not None:
-            return self.constant
+    def _row_function(self, steps: list[Step]) -> RowFunction:
+        return row_function(self.entity, self.id_index, self.wants_custom, steps,
+                            lambda step: self.plain_indexes.get(step.name))
+
+    def _function_for(self, row: Sequence[Any]) -> RowFunction:
         stored = self._flags_of(row)
-        steps = self._by_flags.get(stored)
-        if steps is None:
+        function = self._by_flags.get(stored)
+        if function is None:
             flags = {scope: bool(bit) for (scope, _), bit in zip(self.flag_indexes, stored, strict=True)}
-            steps = self._by_flags[stored] = [self._step_of(spec, effect) for spec, effect in self.plan.decide(flags)]
-        return steps
+            function = self._by_flags[stored] = self._row_function(
+                [self._step_of(spec, effect) for spec, effect in self.plan.decide(flags)])
+        return function
 
     def project(self, rows: Sequence[Any], audit: AuditBuffer) -> list[Record]:
-        entity, id_index, wants_custom = self.entity, self.id_index, self.wants_custom
-        records: list[Record] = []
+        read, denied = audit.read, audit.denied
         at = audit.now()  # the moment these rows were read
-        for row in rows:
-            rid = row[id_index]
-            rid_text = str(rid)
-            values: dict[str, Any] = {}
-            custom: dict[str, Any] = {}
-            denied: list[str] = []
-            read_fields: list[str] = []
-            categories: list[str] = []
-            nulled = False
-            for step in self._steps_for(row):
-                kind = step.kind
-                if kind == DENY:
-                    denied.append(step.denied_as)
-                    if not step.custom:
-                        values[step.name] = step.deny_value
-                        nulled = nulled or step.deny_value is DENIED
-                    continue
-                raw = step.read(row, rid_text)
-                if raw is None:
-                    if not step.custom:
-                        values[step.name] = None
-                    continue
-                if kind == ALLOW:
-                    values[step.name] = raw
-                    if step.companion is not None:
-                        values[step.name + MASKED_SUFFIX] = step.companion(raw)
-                elif kind == MASK:
-                    values[step.name] = step.mask(raw)  # type: ignore[misc]
-                elif kind == MASK_TEXT:
-                    values[step.name] = None
-                    values[step.name + MASKED_SUFFIX] = step.mask(raw)  # type: ignore[misc]
-                elif kind == ALLOW_CUSTOM:
-                    custom[step.name] = raw
-                else:  # MASK_CUSTOM
-                    custom[step.name] = step.mask(raw)  # type: ignore[misc]
-                if step.audited is not None:
-                    read_fields.append(step.audited)
-                    categories.append(step.category)  # type: ignore[arg-type]
-            if wants_custom:
-                values[CUSTOM_FIELDS] = custom
-            if read_fields and not nulled:
-                audit.read(entity, rid_text, read_fields, categories, at)
-            if denied:
-                audit.denied(entity, rid_text, denied)
-            records.append(Record(entity, rid, values, denied, row))
-        return records
+        constant = self.constant
+        if constant is not None:
+            return [constant(row, read, denied, at) for row in rows]
+        function_for = self._function_for
+        return [function_for(row)(row, read, denied, at) for row in rows]
 
 
 _PROJECTORS: Kept[Projector] = Kept(1024)  # one per workspace and role set in use: as many as CRM_MAX_ENGINES

@@ -13,6 +13,7 @@ field decisions and audit, are the resolvers' (`schema.contacts.contacts_page` /
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -34,6 +35,7 @@ from graphql import (
 )
 
 from authz.fields import NON_NULL_FIELDS
+from resolvers.codegen import FunctionSource
 from resolvers.pagination import Page
 from resolvers.projection import Record
 from resolvers.projection import Selection as FieldSelection
@@ -108,13 +110,42 @@ def _contact_id(record: Record) -> str:
 
 
 @dataclass(frozen=True)
+class Key:
+    """One response key of a node: its getter, and for a String field read as stored, the field's name."""
+
+    key: str
+    get: Getter
+    string_field: str | None = None
+    non_null: bool = False
+
+
+def _builder(keys: Sequence[Key]) -> Callable[[Record], dict[str, Any]]:
+    """`{key: get(record) ...}` as one generated function (`resolvers.codegen`): a String field whose stored value
+    is a str or (nullable) None is taken as it is, without its getter's call; any other value goes to the getter,
+    which serialises it or refuses it exactly as before."""
+    code = FunctionSource()
+    code.add("values = record.values")
+    for k, key in enumerate(keys):
+        get = code.const(key.get)
+        if key.string_field is None:
+            code.add(f"v{k} = {get}(record)")
+            continue
+        code.add(f"v{k} = values.get({code.const(key.string_field)})")
+        odd = "is None or" if key.non_null else "is not None and"
+        code.add(f"if v{k} {odd} type(v{k}) is not str:", f"    v{k} = {get}(record)")
+    code.add("return {" + ", ".join(f"{code.const(key.key)}: v{k}" for k, key in enumerate(keys)) + "}")
+    return code.compile("build_node", "record")
+
+
+@dataclass(frozen=True)
 class NodePlan:
-    keys: tuple[tuple[str, Getter], ...]
+    keys: tuple[Key, ...]
     selection: FieldSelection  # the field names, as the plain resolver reads them from `info`
     non_null: tuple[str, ...]  # selected non-null fields whose decision must be a constant ALLOW
+    build: Callable[[Record], dict[str, Any]] = dataclasses.field(init=False, compare=False, repr=False)
 
-    def build(self, record: Record) -> dict[str, Any]:
-        return {key: get(record) for key, get in self.keys}
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "build", _builder(self.keys))
 
 
 @dataclass(frozen=True)
@@ -180,24 +211,26 @@ def _node_plan(contact: GraphQLObjectType, selection_set: SelectionSetNode | Non
     fields = _fields(selection_set)
     if fields is None:
         return None
-    keys: list[tuple[str, Getter]] = []
+    keys: list[Key] = []
     non_null: list[str] = []
     for node in fields:
         name = node.name.value
         if node.arguments or node.selection_set is not None:
             return None
         if name == TYPENAME:
-            keys.append((_key(node), lambda record: "Contact"))
+            keys.append(Key(_key(node), lambda record: "Contact"))
             continue
         definition = contact.fields.get(name)
         if definition is None:
             return None
         if name == "id":
-            keys.append((_key(node), _leaf(definition, _contact_id)))
+            keys.append(Key(_key(node), _leaf(definition, _contact_id)))
         elif name in GUARDED:
-            keys.append((_key(node), _leaf(definition, _guarded(name, GUARDED[name]))))
+            keys.append(Key(_key(node), _leaf(definition, _guarded(name, GUARDED[name]))))
         elif name in CONTACT_FIELDS:
-            keys.append((_key(node), _leaf(definition, _plain(name))))
+            string = get_named_type(definition.type).name == "String"
+            keys.append(Key(_key(node), _leaf(definition, _plain(name)), name if string else None,
+                            isinstance(definition.type, GraphQLNonNull)))
         else:
             return None
         if f"{ENTITY}.{name}" in NON_NULL_FIELDS:

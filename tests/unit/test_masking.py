@@ -113,6 +113,18 @@ def test_mask_email_malformed(value: str) -> None:
     assert mask_email(value) == "[hidden]"
 
 
+LABEL = re.compile(r"[^\W_](?:[\w-]*[^\W_])?")
+
+
+@given(st.text(alphabet=st.sampled_from("ab-_.1é香 \n"), max_size=24))
+def test_mask_email_checks_the_domain_label_by_label(domain: str) -> None:
+    """The one-regex domain check agrees with its definition: two dot-separated labels or more, each a word
+    character, then word characters or hyphens ending in a word character."""
+    labels = domain.rstrip().split(".")  # mask_email strips the address: the end of the domain
+    valid = len(labels) >= 2 and all(LABEL.fullmatch(label) for label in labels)
+    assert (mask_email(f"jane@{domain}") != "[hidden]") == valid
+
+
 @pytest.mark.parametrize(
     ("value", "expected"),
     [
