@@ -16,6 +16,9 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# The servers' event loops (cli/event_loop.py).
+EventLoop = Literal["uvloop", "asyncio"]
+
 
 class InsecureSettings(RuntimeError):
     """Raised when production is started with a missing or development secret."""
@@ -73,6 +76,8 @@ class Settings(BaseSettings):
     heavy_queries_at_once: int = Field(default=1, ge=1, alias="CRM_HEAVY_QUERIES_AT_ONCE")
     # `serve` and `demo` run those operations in a process of their own, at a lower OS priority (cli/heavy_lane.py).
     heavy_lane_process: bool = Field(default=True, alias="CRM_HEAVY_LANE_PROCESS")
+    # The servers' event loop (cli/event_loop.py): "uvloop" (libuv) or "asyncio" (the standard library's).
+    event_loop: EventLoop = Field(default="uvloop", alias="CRM_EVENT_LOOP")
     statement_timeout_ms: int = Field(default=10_000, alias="CRM_STATEMENT_TIMEOUT_MS")
     rate_limit_per_minute: int = Field(default=1200, alias="CRM_RATE_LIMIT_PER_MINUTE")
     # Login attempts allowed per window: per (workspace, e-mail), per client address, per workspace.

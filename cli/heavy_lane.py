@@ -14,7 +14,6 @@ process that started it is gone, so a killed `serve` leaves no heavy lane behind
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import os
@@ -31,6 +30,9 @@ from types import TracebackType
 
 import uvicorn
 from starlette.types import ASGIApp
+
+from cli import event_loop
+from settings import EventLoop
 
 log = logging.getLogger("crm.heavy_lane")
 SOCKET_ENV = "CRM_HEAVY_LANE_SOCKET"
@@ -117,10 +119,10 @@ def _exit_with_parent() -> None:
     os.kill(os.getpid(), signal.SIGTERM)
 
 
-def serve_heavy_lane(app: ASGIApp, socket_path: str) -> None:
+def serve_heavy_lane(app: ASGIApp, socket_path: str, loop: EventLoop) -> None:
     """Serve `app` on `socket_path` at `HEAVY_LANE_NICE` until SIGTERM, or until the parent exits."""
     os.nice(HEAVY_LANE_NICE)
     threading.Thread(target=_exit_with_parent, name="heavy-lane-parent-watch", daemon=True).start()
     config = uvicorn.Config(app, uds=socket_path, log_level="warning", lifespan="on", proxy_headers=True,
                             forwarded_allow_ips="*")
-    asyncio.run(uvicorn.Server(config).serve())
+    event_loop.run(uvicorn.Server(config).serve(), loop)

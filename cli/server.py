@@ -15,10 +15,10 @@ from typing import Any
 import uvicorn
 from starlette.types import ASGIApp
 
-from cli import heap, heavy_lane
+from cli import event_loop, heap, heavy_lane
 from cli.wiring import Endpoints, Wiring, with_runtime
 from resolvers.workspaces import demo
-from settings import Settings
+from settings import EventLoop, Settings
 from workers.process import WorkerProcess
 
 # How long the `--workers` supervisor waits for a worker's answer before it kills it as hung (uvicorn's default: 5).
@@ -67,11 +67,11 @@ def serve(
         )
         ready = [f"GraphQL: {scheme}://{host}:{port}/graphql", f"Console: {scheme}://{host}:{port}/admin"]
         if workers > 1:
-            _serve_processes(ep, host, port, workers, "\n".join(ready), lane, **tls)
+            _serve_processes(ep, host, port, workers, "\n".join(ready), lane, settings.event_loop, **tls)
             return
         app = wiring.create_app(settings, ep, tls=bool(ssl_certfile), heavy_lane_socket=lane)
         heap.settle()
-        asyncio.run(_run_server(heap.QuietCollections(app), host, port, ready, **tls))
+        event_loop.run(_run_server(heap.QuietCollections(app), host, port, ready, **tls), settings.event_loop)
 
 
 def endpoint_env(ep: Endpoints) -> dict[str, str]:
@@ -86,11 +86,12 @@ def _serve_heavy_lane(wiring: Wiring, settings: Settings, socket_path: str) -> N
     with wiring.endpoints(settings) as ep:
         app = wiring.create_app(settings, ep)
         heap.settle()
-        heavy_lane.serve_heavy_lane(heap.QuietCollections(app), socket_path)
+        heavy_lane.serve_heavy_lane(heap.QuietCollections(app), socket_path, settings.event_loop)
 
 
 def _serve_processes(
-    ep: Endpoints, host: str, port: int, workers: int, ready: str, lane: str | None, **tls: Any
+    ep: Endpoints, host: str, port: int, workers: int, ready: str, lane: str | None, loop: EventLoop,
+    **tls: Any,
 ) -> None:
     """`workers` uvicorn processes on one socket. They share state only through PostgreSQL and Redis (policy
     reload, rate limits, login throttles, caches' invalidation), so they reach the servers this process runs or
@@ -110,6 +111,7 @@ def _serve_processes(
         workers=workers,
         log_level="warning",
         lifespan="on",
+        loop=loop,
         # A spawned worker imports main.py (the whole app) before it can answer the supervisor's ping: on a
         # busy machine that took longer than uvicorn's 5 s, and the supervisor killed and respawned workers
         # that never got to serve.
@@ -178,6 +180,6 @@ def demo_server(wiring: Wiring, settings: Settings, host: str, port: int) -> Non
             with heavy_lane.running(settings.heavy_lane_process, endpoint_env(ep)) as lane:
                 app = wiring.create_app(settings, ep, heavy_lane_socket=lane)
                 heap.settle()
-                asyncio.run(_run_server(heap.QuietCollections(app), host, port, ready))
+                event_loop.run(_run_server(heap.QuietCollections(app), host, port, ready), settings.event_loop)
         finally:
             process.stop()
