@@ -299,6 +299,20 @@ class WorkspaceCipher:
         aeads, slug, where = self._aead, self.slug, f"{table}.{column}"
         convert = None if kind == "str" else _PLAINTEXT_CONVERTERS[kind]
         unpack = _HEADER.unpack_from
+        # By a blob's header (format and key version, already checked): its key and the associated data up to the
+        # row's part. A workspace has a few key versions, so this holds a few entries.
+        by_header: dict[bytes, tuple[AESGCM, bytes]] = {}
+
+        def known(blob: bytes) -> tuple[AESGCM, bytes]:
+            fmt, version = unpack(blob)
+            if fmt != FORMAT_VERSION:
+                raise DecryptionError(f"unsupported ciphertext format {fmt}")
+            aead = aeads.get(version)
+            if aead is None:
+                raise DecryptionError(f"no data key v{version} loaded for workspace {slug!r}")
+            header = blob[:_HEADER_SIZE]
+            entry = by_header[header] = (aead, _FIELD_AD_PREFIX + header + static)
+            return entry
 
         def decrypt(row_id: str, blob: bytes | None) -> Any:
             # `key_version_of`, `decrypt` and `_utf8` inlined: this runs once per encrypted value read.
@@ -308,14 +322,9 @@ class WorkspaceCipher:
                 raise ValueError("FieldLocation needs a non-empty table, column and row_id")
             if len(blob) < _MIN_BLOB_SIZE:
                 raise DecryptionError("ciphertext too short")
-            fmt, version = unpack(blob)
-            if fmt != FORMAT_VERSION:
-                raise DecryptionError(f"unsupported ciphertext format {fmt}")
-            aead = aeads.get(version)
-            if aead is None:
-                raise DecryptionError(f"no data key v{version} loaded for workspace {slug!r}")
+            aead, head = by_header.get(blob[:_HEADER_SIZE]) or known(blob)
             row = row_id.encode()
-            ad = b"".join((_FIELD_AD_PREFIX, blob[:_HEADER_SIZE], static, _LENGTH.pack(len(row)), row))
+            ad = head + _LENGTH.pack(len(row)) + row
             try:
                 plain = aead.decrypt(blob[_HEADER_SIZE:_NONCE_END], blob[_NONCE_END:], ad)
             except InvalidTag:
