@@ -5,9 +5,11 @@ of which a sales user's record scope (own or team) selects 300. The query is `co
 nine fields, as admin (every field in clear) and as the sales user (record scope, email clear only on own
 contacts, HKID, salary and date of birth masked). Rounds alternate between the two servers so load changes
 on the machine hit both alike. For 1 and 16 concurrent clients it prints requests/s, p50 latency and the
-server's CPU time per request (user + system of the server process, from psutil), and the ratios.
+server's CPU time per request (user + system of the server process, from psutil), and the ratios: the CPU
+ratio also as the median of each round's API-over-floor ratio with its 95% bootstrap interval (rounds run a
+few seconds apart, so the machine's drift hits both samples of a round alike).
 
-    .venv/bin/python bench/contacts_http.py [--requests 200] [--rounds 3] [--plain]
+    .venv/bin/python bench/contacts_http.py [--requests 200] [--rounds 7] [--plain]
 
 The API answers this query by its compiled read path (`schema.compiled`; each response is checked for it);
 `--plain` sends `X-Crm-Executor: plain` so that Strawberry's executor answers instead (the API runs outside
@@ -29,7 +31,7 @@ from typing import Any
 
 import httpx
 import psutil
-from harness import PASSWORD, Bench, bench_app, bulk_contacts, free_port, serve_api, wait_http
+from harness import PASSWORD, Bench, bench_app, bulk_contacts, free_port, median_interval, serve_api, wait_http
 
 from db.sessions import database_url
 from schema.ids import from_global
@@ -123,6 +125,23 @@ async def users(b: Bench) -> tuple[str, str, str, str]:
     return tenant.slug, tenant.database_name, admin, rep
 
 
+def start_floor(b: Bench, env: dict[str, str], port: int, slug: str, database: str,
+                application: str | None = None) -> subprocess.Popen[bytes]:
+    """`bench/floor_server.py` on `port` against the workspace database (its connections named `application`)."""
+    ws_dsn = database_url(b.ep.database_url, database).set(drivername="postgresql")
+    if application is not None:  # asyncpg sends unknown DSN options as server settings
+        ws_dsn = ws_dsn.update_query_dict({"application_name": application})
+    catalog_dsn = database_url(b.ep.database_url, f"{b.settings.db_prefix}_catalog").set(drivername="postgresql")
+    floor_env = {
+        **env,
+        "FLOOR_WORKSPACE_DSN": ws_dsn.render_as_string(hide_password=False),
+        "FLOOR_CATALOG_DSN": catalog_dsn.render_as_string(hide_password=False),
+        "FLOOR_SLUG": slug,
+    }
+    return subprocess.Popen([sys.executable, str(ROOT / "bench" / "floor_server.py"), "--port", str(port)],
+                            env=floor_env)
+
+
 async def run(requests: int, rounds: int, workers: int, plain: bool = False) -> None:
     async with bench_app() as b:
         slug, database, admin, rep = await users(b)
@@ -134,17 +153,7 @@ async def run(requests: int, rounds: int, workers: int, plain: bool = False) -> 
         }
         api_port, floor_port = free_port(), free_port()
         api = serve_api(env, api_port, workers=workers)
-        ws_dsn = database_url(b.ep.database_url, database).set(drivername="postgresql")
-        catalog_dsn = database_url(b.ep.database_url, f"{b.settings.db_prefix}_catalog").set(drivername="postgresql")
-        floor_env = {
-            **env,
-            "FLOOR_WORKSPACE_DSN": ws_dsn.render_as_string(hide_password=False),
-            "FLOOR_CATALOG_DSN": catalog_dsn.render_as_string(hide_password=False),
-            "FLOOR_SLUG": slug,
-        }
-        floor = subprocess.Popen(
-            [sys.executable, str(ROOT / "bench" / "floor_server.py"), "--port", str(floor_port)], env=floor_env
-        )
+        floor = start_floor(b, env, floor_port, slug, database)
         try:
             await wait_http(f"http://127.0.0.1:{api_port}/healthz")
             await wait_http(f"http://127.0.0.1:{floor_port}/contacts", method="POST", expect_any=True)
@@ -169,11 +178,15 @@ async def run(requests: int, rounds: int, workers: int, plain: bool = False) -> 
                             results[name].append(await measure(arms[name](), token, requests, clients))
                     api_rps, api_p50, api_cpu = summary(results["api"], requests)
                     fl_rps, fl_p50, fl_cpu = summary(results["floor"], requests)
+                    # Each round's API sample over the floor's beside it: the machine's drift between rounds (the
+                    # floor's own CPU per request moved by a third between runs) cancels out of each pair.
+                    paired, low, high = median_interval(
+                        [a.cpu / f.cpu for a, f in zip(results["api"], results["floor"], strict=True)])
                     print(
                         f"{who:5} {clients:2} client(s): API {api_rps:6.1f} req/s p50 {api_p50:6.1f} ms "
                         f"CPU {api_cpu:5.1f} ms/req | floor {fl_rps:6.1f} req/s p50 {fl_p50:5.1f} ms "
-                        f"CPU {fl_cpu:4.1f} ms/req | CPU ratio {api_cpu / fl_cpu:.2f}x, "
-                        f"throughput ratio {api_rps / fl_rps:.2f}x",
+                        f"CPU {fl_cpu:4.1f} ms/req | CPU ratio {api_cpu / fl_cpu:.2f}x (paired by round "
+                        f"{paired:.2f}x, 95% CI {low:.2f}-{high:.2f}), throughput ratio {api_rps / fl_rps:.2f}x",
                         flush=True,
                     )
         finally:
@@ -186,7 +199,7 @@ async def run(requests: int, rounds: int, workers: int, plain: bool = False) -> 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=200)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--plain", action="store_true", help="the API answers with Strawberry's executor")
     args = parser.parse_args()

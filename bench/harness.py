@@ -248,6 +248,12 @@ def _bootstrap(ratios: list[float], draws: int = 2000) -> tuple[float, float]:
     return medians[int(draws * 0.025)], medians[int(draws * 0.975) - 1]
 
 
+def median_interval(ratios: list[float]) -> tuple[float, float, float]:
+    """The median of per-round ratios and its 95% bootstrap interval: (median, low, high)."""
+    low, high = _bootstrap(ratios)
+    return statistics.median(ratios), low, high
+
+
 async def paired_ratio(
     a: Callable[[], Awaitable[Any]],
     b: Callable[[], Awaitable[Any]],
@@ -270,13 +276,12 @@ async def paired_ratio(
         samples[True].append(pair[True])
         ratios.append(pair[False] / pair[True])
         if len(ratios) >= min_rounds and len(ratios) % 5 == 0:
-            low, high = _bootstrap(ratios)
-            median = statistics.median(ratios)
+            median, low, high = median_interval(ratios)
             if high - median < precision and median - low < precision:
                 break
-    low, high = _bootstrap(ratios)
+    median, low, high = median_interval(ratios)
     return PairedRatio(
-        statistics.median(samples[False]), statistics.median(samples[True]), statistics.median(ratios), low, high,
+        statistics.median(samples[False]), statistics.median(samples[True]), median, low, high,
         len(ratios),
     )
 

@@ -1,7 +1,7 @@
 """Side by side over real sockets: the API vs. PostGraphile 4, plain and with row-level security (issue #16).
 
 The same workspace database as `bench/contacts_http.py` (1,000 contacts, a sales user whose record scope, own
-or team, selects 300) serves three processes on loopback, measured in rotating rounds by the same client:
+or team, selects 300) serves four processes on loopback, measured in rotating rounds by the same client:
 
 * **api**: `python main.py serve`, `contacts(first:100)` with the nine fields of `contacts_http.py` as the sales
   user (record scope in SQL, masks, decryption of HKID, salary and date of birth, audit rows, commit);
@@ -9,7 +9,10 @@ or team, selects 300) serves three processes on loopback, measured in rotating r
   policies: `allContacts(first:100)` in the same order, every row of the workspace readable;
 * **postgraphile+rls**: a second PostGraphile that verifies the API's own token (HS256, the same secret), sets
   `jwt.claims.sub` and switches to a `sales` database role made for the run, on which a row-level security
-  policy gives the same record scope as our sales user: contacts owned by the user or by the user's team.
+  policy gives the same record scope as our sales user: contacts owned by the user or by the user's team;
+* **floor**: `bench/floor_server.py` (`bench/contacts_http.py`'s floor: Starlette + asyncpg doing the API's work
+  for this one query, with none of its generality), so that the run also says how far the work itself is from
+  PostGraphile's (the `floor/postgraphile+rls` line).
 
 PostGraphile selects nine columns too, but its schema differs: the three encrypted fields come out as the
 stored ciphertext (`hkidEnc`, `salaryEnc`, `dateOfBirthEnc`, bytea), so it does no decryption, no masks and no
@@ -17,7 +20,8 @@ audit. It is installed from the npm registry into `.data/bench-peers/` (git-igno
 without `npm` on PATH the bench prints a skip line and exits 0. Per target and client count it prints
 requests/s, p50, the server process's CPU per request (user + system from /proc, via psutil, children
 included) and, when PostgreSQL runs on this machine, the CPU of that target's PostgreSQL backends per request
-(PostGraphile builds its JSON in SQL, so its process alone flatters it), then ours/PostGraphile ratios.
+(PostGraphile builds its JSON in SQL, so its process alone flatters it), then the ratios: ours/PostGraphile,
+ours/floor and floor/PostGraphile+RLS.
 
     .venv/bin/python bench/peers.py [--requests 200] [--rounds 3] [--clients 1,16] [--workers 1]
 """
@@ -40,7 +44,7 @@ from pathlib import Path
 import asyncpg
 import httpx
 import psutil
-from contacts_http import FIELDS, QUERY, Arm, drive, server_cpu, users
+from contacts_http import FIELDS, QUERY, Arm, drive, server_cpu, start_floor, users
 from harness import RUN, Bench, bench_app, free_port, serve_api, wait_http
 from sqlalchemy.engine import make_url
 
@@ -53,7 +57,7 @@ PG_FIELDS = "id firstName lastName email phone hkidEnc salaryEnc dateOfBirthEnc 
 PG_QUERY = (
     "query($n:Int!){contacts: allContacts(first:$n, orderBy:[CREATED_AT_ASC, ID_ASC]){edges{node{" + PG_FIELDS + "}}}}"
 )
-APP_PLAIN, APP_RLS = "peers-postgraphile", "peers-postgraphile-rls"
+APP_PLAIN, APP_RLS, APP_FLOOR = "peers-postgraphile", "peers-postgraphile-rls", "peers-floor"
 # The sales scope of the API's default policy (own or team), as a row-level security policy on `jwt.claims.sub`.
 SCOPE_POLICY = """create policy peers_sales_scope on contacts for select to {role} using (
   owner_id = nullif(current_setting('jwt.claims.sub', true), '')::uuid
@@ -286,7 +290,7 @@ async def run(cli: Path, requests: int, rounds: int, clients_list: list[int], wo
 
 
 async def run_with(b: Bench, cli: Path, requests: int, rounds: int, clients_list: list[int], workers: int) -> None:
-    _slug, database, _admin, rep = await users(b)
+    slug, database, _admin, rep = await users(b)
     owner = database_url(b.ep.database_url, database).set(drivername="postgresql")
     owner_dsn = owner.render_as_string(hide_password=False)
     role, app_role = f"{b.settings.db_prefix}_peers_sales", b.settings.app_role()[0]
@@ -320,6 +324,11 @@ async def run_with(b: Bench, cli: Path, requests: int, rounds: int, clients_list
             (b.settings.secret_key(), role),
         )
         procs.append(rls)
+        floor_port = free_port()
+        floor = start_floor(b, env, floor_port, slug, database, APP_FLOOR)
+        procs.append(floor)
+        floor_url = f"http://127.0.0.1:{floor_port}/contacts"
+        await wait_http(floor_url, method="POST", expect_any=True)
         api_url = f"http://127.0.0.1:{api_port}/graphql"
         plain_url, rls_url = f"http://127.0.0.1:{plain_port}/graphql", f"http://127.0.0.1:{rls_port}/graphql"
         await wait_http(f"http://127.0.0.1:{api_port}/healthz")
@@ -339,19 +348,23 @@ async def run_with(b: Bench, cli: Path, requests: int, rounds: int, clients_list
         )
         assert seen[0] == seen[1] == 300 and seen[2] == 1000, f"the scopes differ: {seen}"
 
-        backends: dict[str, Backends | None] = {"api": None, "postgraphile": None, "postgraphile+rls": None}
+        backends: dict[str, Backends | None] = {
+            "api": None, "postgraphile": None, "postgraphile+rls": None, "floor": None
+        }
         if local_server(b.ep.database_url):
             monitor = await asyncpg.connect(owner_dsn)
             backends = {
                 "api": Backends(monitor, database, user=app_role),
                 "postgraphile": Backends(monitor, database, application=APP_PLAIN),
                 "postgraphile+rls": Backends(monitor, database, application=APP_RLS),
+                "floor": Backends(monitor, database, application=APP_FLOOR),
             }
         body = {"variables": {"n": 100}}
         arms = {
             "api": lambda: Arm("api", api_url, api.pid, {"query": QUERY, **body}, None, "compiled"),
             "postgraphile": lambda: Arm("postgraphile", plain_url, plain.pid, {"query": PG_QUERY, **body}),
             "postgraphile+rls": lambda: Arm("postgraphile+rls", rls_url, rls.pid, {"query": PG_QUERY, **body}),
+            "floor": lambda: Arm("floor", floor_url, floor.pid, {"first": 100}),
         }
         names = list(arms)
         print(
@@ -361,25 +374,28 @@ async def run_with(b: Bench, cli: Path, requests: int, rounds: int, clients_list
             f"api:          contacts(first:100){{{FIELDS}}}: record scope, decryption, masks, audit, commit\n"
             f"postgraphile: allContacts(first:100){{{PG_FIELDS}}}: the *Enc fields are ciphertext "
             f"(no decryption), no masks, no audit; +rls: JWT verified, `set role`, the scope as a policy\n"
+            f"floor:        bench/floor_server.py, the sales user's page with the API's work and none of its "
+            f"generality (JWT, scope in SQL, decryption, masks, one audit row, commit)\n"
             f"CPU: the server process (user+system, /proc) + its PostgreSQL backends, per request",
             flush=True,
         )
         for clients in clients_list:
             results: dict[str, list[Sample]] = {name: [] for name in names}
             for i in range(rounds):
-                for name in names[i % 3 :] + names[: i % 3]:  # each round starts with the next target
+                for name in names[i % len(names) :] + names[: i % len(names)]:  # each round starts with the next
                     results[name].append(await measure(arms[name](), backends[name], rep, requests, clients))
             figures = {name: summary(results[name], requests) for name in names}
             for name in names:
                 print(f"sales {clients:2} client(s) {name:17} {figures[name]}", flush=True)
-            ours = figures["api"]
-            for name in ("postgraphile", "postgraphile+rls"):
-                peer = figures[name]
+            for ours_name, name in (("api", "postgraphile"), ("api", "postgraphile+rls"), ("api", "floor"),
+                                    ("floor", "postgraphile+rls")):
+                ours, peer = figures[ours_name], figures[name]
+                label = f"{'ours' if ours_name == 'api' else ours_name}/{name}"
                 total = ""
                 if ours.db_cpu is not None and peer.db_cpu is not None:
                     total = f", CPU with PostgreSQL {(ours.cpu + ours.db_cpu) / (peer.cpu + peer.db_cpu):.2f}x"
                 print(
-                    f"sales {clients:2} client(s) ours/{name:17} throughput {ours.rps / peer.rps:.2f}x, "
+                    f"sales {clients:2} client(s) {label:22} throughput {ours.rps / peer.rps:.2f}x, "
                     f"p50 {ours.p50 / peer.p50:.2f}x, server CPU {ours.cpu / peer.cpu:.2f}x{total}",
                     flush=True,
                 )
