@@ -14,6 +14,7 @@ import json
 import secrets
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,7 +49,6 @@ ORDERS: tuple[dict[str, str] | None, ...] = (
 )
 AUDIT_COLUMNS = ("action", "entity_type", "entity_id", "fields", "categories", "actor_id", "actor_kind",
                  "client_ip", "user_agent", "policy_version", "details")
-ANSWERED: Counter[str] = Counter()
 
 
 @dataclass
@@ -210,23 +210,29 @@ async def _compare(http: httpx.AsyncClient, runtime: Runtime, w: World, who: str
     return compiled.headers.get("x-crm-executor", "plain")
 
 
+@pytest.fixture(scope="module")
+def answered() -> Iterator[Counter[str]]:
+    """How the random reads below were answered ("compiled" or "plain"), checked once they have all run, in the
+    test process that ran them (whichever xdist worker that is)."""
+    counts: Counter[str] = Counter()
+    yield counts
+    # Errors, denied non-null fields and relations go to the executor, so the draws decide the share (15-40%
+    # compiled seen); with none compiled the comparison above would have proved nothing. At 15%, none of
+    # 60 draws compiled has a chance of about 1 in 17,000.
+    assert counts["compiled"] >= 1, counts
+
+
 @settings(max_examples=60, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(data=st.data())
 async def test_random_reads_answer_the_same_bytes_and_audit_through_both_paths(
-    world: tuple[World, str], http: httpx.AsyncClient, runtime: Runtime, data: st.DataObject
+    world: tuple[World, str], http: httpx.AsyncClient, runtime: Runtime, answered: Counter[str],
+    data: st.DataObject,
 ) -> None:
     w, cursor = world
     who = data.draw(st.sampled_from(ASKERS), label="who")
     query = data.draw(queries(w, cursor), label="query")
-    ANSWERED[await _compare(http, runtime, w, who, query)] += 1
-
-
-async def test_the_random_reads_were_mostly_compiled() -> None:
-    if not ANSWERED:
-        pytest.skip("run with the random test above")
-    # errors, denied non-null fields and relations go to the executor; the draws decide the share (9 of 60 seen)
-    assert ANSWERED["compiled"] >= sum(ANSWERED.values()) // 10, ANSWERED
+    answered[await _compare(http, runtime, w, who, query)] += 1
 
 
 async def test_the_benchmark_query_is_compiled_for_sales_with_masks_and_per_row_email(
