@@ -126,6 +126,10 @@ class Redactor:
             if words else None
         self.placeholder = PLACEHOLDER.get(language, PLACEHOLDER["EN"])
         self.redactions = 0
+        # the replacers of the person's own identifiers, made once: `text` runs for every free-text value
+        self._own_email = self._sub(self._emails, str.lower)
+        self._own_hkid = self._sub(self._hkids, _hkid)
+        self._own_phone = self._sub(self._phones, lambda v: _digits(v)[-8:])
 
     def _sub(self, keep: set[str], norm: Callable[[str], str]) -> Callable[[re.Match[str]], str]:
         def replace(match: re.Match[str]) -> str:
@@ -139,9 +143,9 @@ class Redactor:
     def text(self, value: str | None) -> str | None:
         if not value:
             return value
-        value = EMAIL_RE.sub(self._sub(self._emails, str.lower), value)
-        value = HKID_RE.sub(self._sub(self._hkids, _hkid), value)
-        value = PHONE_RE.sub(self._sub(self._phones, lambda v: _digits(v)[-8:]), value)
+        value = EMAIL_RE.sub(self._own_email, value)
+        value = HKID_RE.sub(self._own_hkid, value)
+        value = PHONE_RE.sub(self._own_phone, value)
         if self._names:
             value = NAME_RE.sub(self._names_in, value)
         if self._han is not None:
@@ -170,6 +174,8 @@ def review_candidates(texts: Iterable[str | None], own: set[str]) -> list[str]:
     copy is released: capitalised two- and three-word sequences and Chinese names (a common family name and
     up to two more characters) that are not the person's own. Over-inclusive on purpose."""
     seen: dict[str, None] = {}
+    own_han = sorted((n for n in own if is_han(n)), key=len, reverse=True)
+    own_han_re = re.compile("|".join(map(re.escape, own_han))) if own_han else None
     for text in texts:
         if not text or len(seen) >= MAX_REVIEW:
             continue
@@ -178,9 +184,8 @@ def review_candidates(texts: Iterable[str | None], own: set[str]) -> list[str]:
             spans = {" ".join(words[i:j]).lower() for i in range(len(words)) for j in range(i + 2, len(words) + 1)}
             if not spans & own:
                 seen.setdefault(match.group(0))
-        own_han = sorted((n for n in own if is_han(n)), key=len, reverse=True)
         for run in HAN_RUN.finditer(text):
-            chars = re.sub("|".join(map(re.escape, own_han)), " ", run.group(0)) if own_han else run.group(0)
+            chars = own_han_re.sub(" ", run.group(0)) if own_han_re is not None else run.group(0)
             for part in chars.split():
                 i = 0
                 while i < len(part) - 1:
