@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy import ColumnElement, Select, select
 from sqlalchemy.engine import Row
 
 from db.fields import FieldSpec
 from db.models import Activity, Contact
+from db.queries import stored
 
 T = Activity.__table__.c
 PLAIN_COLUMNS: dict[str, str] = {
@@ -22,6 +23,7 @@ PLAIN_COLUMNS: dict[str, str] = {
     "attachments": "id",
     "amount": "amount_cents",
 }
+stored.check_names(PLAIN_COLUMNS.values())
 
 
 def readable_activities(
@@ -40,6 +42,5 @@ def storage_columns(specs: Iterable[FieldSpec]) -> list[Any]:
 
 
 def value(row: Row[Any] | Mapping[str, Any], spec: FieldSpec) -> Any:
-    m: Mapping[str, Any] = cast(Mapping[str, Any], row._mapping) if isinstance(row, Row) else row
-    column = PLAIN_COLUMNS.get(spec.name)
-    return None if column is None else m[column]
+    name = PLAIN_COLUMNS.get(spec.name)
+    return None if name is None else stored.column(row, name)

@@ -13,6 +13,7 @@ from sqlalchemy.engine import Row
 from db.crypto import FieldLocation, WorkspaceCipher
 from db.fields import ENCRYPTED_CATEGORIES, FieldSpec
 from db.models import Activity, Contact
+from db.queries import stored
 
 T = Contact.__table__.c
 TABLE = "contacts"
@@ -44,6 +45,7 @@ ENCRYPTED_COLUMNS: dict[str, tuple[str, str, str | None]] = {
     "dateOfBirth": ("date_of_birth_enc", "date", None),
     "salary": ("salary_enc", "int", None),
 }
+stored.check_names(["id", *PLAIN_COLUMNS.values(), *(c for c, _, _ in ENCRYPTED_COLUMNS.values())])
 ORDER_COLUMNS: dict[str, tuple[ColumnElement[Any], str, str | None]] = {
     # order field -> (expression, cursor value kind, field whose read permission it needs)
     "CREATED_AT": (T.created_at, "datetime", None),
@@ -113,19 +115,19 @@ def location(column: str, row_id: uuid.UUID) -> FieldLocation:
 
 def value(row: Row[Any] | Mapping[str, Any], spec: FieldSpec, cipher: WorkspaceCipher) -> Any:
     """The stored value of one field of one row, decrypted if it is encrypted at rest."""
-    m: Mapping[str, Any] = cast(Mapping[str, Any], row._mapping) if isinstance(row, Row) else row
     if spec.custom:
+        m: Mapping[str, Any] = cast(Mapping[str, Any], row._mapping) if isinstance(row, Row) else row
         return custom_value(m, spec, cipher)
-    column = PLAIN_COLUMNS.get(spec.name)
-    if column is not None:
-        return m[column]
+    name = PLAIN_COLUMNS.get(spec.name)
+    if name is not None:
+        return stored.column(row, name)
     encrypted = ENCRYPTED_COLUMNS.get(spec.name)
     if encrypted is None:
         return None
-    blob = m[encrypted[0]]
+    blob = stored.column(row, encrypted[0])
     if blob is None:
         return None
-    loc = location(encrypted[0], m["id"])
+    loc = location(encrypted[0], stored.column(row, "id"))
     if encrypted[1] == "int":
         return cipher.decrypt_int(loc, blob)
     if encrypted[1] == "date":

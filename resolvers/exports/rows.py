@@ -38,8 +38,13 @@ class Tally(AuditBuffer):
         self.fields: dict[str, None] = {}
         self.categories: dict[str, None] = {}
         self.withheld: dict[str, None] = {}
+        self._seen: set[tuple[str, tuple[str, ...], tuple[str, ...]]] = set()  # reads already tallied
 
     def read(self, entity_type: str, entity_id: str, fields: Any, categories: Any, at: Any = None) -> None:
+        key = (entity_type, tuple(fields), tuple(categories))
+        if key in self._seen:  # most rows read the same fields as the row before: nothing new to add
+            return
+        self._seen.add(key)
         prefix = "" if entity_type == "contact" else f"{entity_type}."
         self.fields.update(dict.fromkeys(prefix + f for f in fields))
         self.categories.update(dict.fromkeys(categories))
