@@ -7,9 +7,13 @@ CRM_DATA_DIR (it must neither start second ones nor stop them); with them it use
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import io
+import json
 import os
 import secrets
 import sys
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -110,3 +114,23 @@ async def test_migrate_reports_every_workspace(endpoints: main.Endpoints, worksp
     assert len(lines[1:-1]) == len(slugs)
     assert all(line.startswith("workspace ") and ": up to date (" in line for line in lines[1:-1]), lines
     assert sum(line.startswith(f"workspace {ws.slug}: ") for line in lines) == 1
+
+
+async def test_export_workspace_writes_the_archive_and_prints_its_path_size_and_digest(
+    endpoints: main.Endpoints, workspaces: WorkspaceFactory
+) -> None:
+    ws = await workspaces.create()
+    await ws.contact(firstName="Chan", lastName="Tai Man", email="chan@example.com", hkid="A123456(3)")
+    run = await run_cli("export", "workspace", "--slug", ws.slug)
+    assert run.code == 0, run.err
+    assert "Traceback" not in run.err and run.err_lines[-1].endswith("100%"), run.err
+    path, summary = run.out.strip().splitlines()
+    data = Path(path).read_bytes()
+    assert summary == f"{len(data)} bytes, sha256 {hashlib.sha256(data).hexdigest()}"
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        contacts = [json.loads(line) for line in archive.read("contacts.jsonl").splitlines()]
+    assert [(c["firstName"], c["hkid"]) for c in contacts] == [("Chan", "A123456(3)")]  # the operator's copy: in clear
+
+    missing = await run_cli("export", "workspace", "--slug", f"no-{secrets.token_hex(3)}")
+    assert missing.code != 0 and missing.out.strip() == ""
+    assert len(missing.err_lines) == 1 and missing.err_lines[0].startswith("error: "), missing.err
