@@ -57,6 +57,7 @@ def serve(
     if heavy_lane_socket is not None:
         _serve_heavy_lane(wiring, settings, heavy_lane_socket)
         return
+    settings = with_public_url(settings, "https" if ssl_certfile else "http", host, port)
     # SIGTERM unwinds this block (db.embedded turns it into SystemExit), so the heavy-lane process is stopped.
     with wiring.endpoints(settings) as ep, heavy_lane.running(settings.heavy_lane_process, endpoint_env(ep)) as lane:
         scheme = "https" if ssl_certfile else "http"
@@ -72,6 +73,18 @@ def serve(
         app = wiring.create_app(settings, ep, tls=bool(ssl_certfile), heavy_lane_socket=lane)
         heap.settle()
         event_loop.run(_run_server(heap.QuietCollections(app), host, port, ready, **tls), settings.event_loop)
+
+
+def with_public_url(settings: Settings, scheme: str, host: str, port: int) -> Settings:
+    """Outside production, with no `CRM_PUBLIC_URL`, the links the API and its worker make (downloads, password
+    resets, the console's) name the address this server listens on (loopback for a wildcard host), not a fixed
+    port 8000; the processes it starts learn it from the environment. Production requires the setting."""
+    if settings.public_url or settings.production:
+        return settings
+    named = "127.0.0.1" if host in {"", "0.0.0.0", "::"} else (f"[{host}]" if ":" in host else host)
+    url = f"{scheme}://{named}:{port}"
+    os.environ["CRM_PUBLIC_URL"] = url
+    return settings.model_copy(update={"public_url": url})
 
 
 def endpoint_env(ep: Endpoints) -> dict[str, str]:
@@ -170,6 +183,7 @@ def worker(wiring: Wiring, settings: Settings) -> None:
 
 
 def demo_server(wiring: Wiring, settings: Settings, host: str, port: int) -> None:
+    settings = with_public_url(settings, "http", host, port)
     with wiring.endpoints(settings) as ep:
         asyncio.run(with_runtime(wiring, settings, ep, lambda runtime: demo.ensure_demo(runtime.directory)))
         process = start_worker(wiring, settings, ep)
