@@ -8,7 +8,6 @@ import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
-from cli import heap
 from cli.wiring import Wiring, run_command, with_runtime
 from db import audit as audit_log
 from db.audit import ChainReport
@@ -90,7 +89,6 @@ def export(wiring: Wiring, settings: Settings, args: argparse.Namespace) -> int:
             print(("\r" if tty else "") + line, end="" if tty else "\n", file=sys.stderr, flush=True)
 
     async def work(runtime: Runtime) -> str:
-        heap.settle()  # the start-up objects out of full collections, as in the worker process (cli.server.worker)
         job = await export_runner.operator_export(runtime, args.slug, bar)
         print(("\r" if tty else "") + f"[{'#' * 25}] 100%", file=sys.stderr, flush=True)
         if job is None or job.status != "SUCCEEDED":

@@ -1,5 +1,6 @@
 """A long-running process's garbage collector, settled once it is built: `serve` (each `--workers` process, and
-`demo`) and `worker` (a long job holds tens of thousands of objects per batch, an import's rows and history,
+`demo`), every other command once its runtime is open (`cli.wiring.with_runtime`: a workspace export, `audit
+verify`) and `worker` (a long job holds tens of thousands of objects per batch, an import's rows and history,
 enough to set off a full collection every few batches, each of which walked the whole start-up heap: a third of
 an import's Python time).
 

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from starlette.applications import Starlette
 
+from cli import heap
 from resolvers.errors import DomainError
 from resolvers.runtime import Runtime
 from settings import Settings
@@ -42,7 +43,11 @@ class Wiring:
 
 
 async def with_runtime(wiring: Wiring, settings: Settings, ep: Endpoints, work: Any) -> Any:
+    """`work(runtime)` in a command's process. Once the runtime is built the heap is settled (`cli.heap`), as in
+    `serve` and `worker`: a long command (a workspace export, `audit verify`) otherwise spent a fifth of its
+    time in full collections walking the start-up objects."""
     runtime = await wiring.open_runtime(settings, ep)
+    heap.settle()
     try:
         return await work(runtime)
     finally:
