@@ -60,12 +60,29 @@ def _locked(data_dir: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def _started(pid: int) -> str:
+    """When process `pid` started, as recorded in an owner file: on Linux its start in clock ticks since boot
+    (`/proc/<pid>/stat`, field 22), which nothing changes; elsewhere psutil's `create_time()`. That one is the
+    boot time (`/proc/stat`'s `btime`, whole seconds of the wall clock) plus the same ticks, so it moves when the
+    system clock is stepped: a live owner then looked gone, and a process that attached to its servers (a
+    command, a worker) took them over and stopped them when it exited. psutil forms a process's identity from
+    the ticks for the same reason."""
+    stat = Path(f"/proc/{pid}/stat")
+    if stat.exists():
+        return "t" + stat.read_text().rpartition(")")[2].split()[19]
+    return repr(psutil.Process(pid).create_time())
+
+
 def _owner(owner_file: Path) -> int | None:
     """The pid recorded in `owner_file`, if that process still runs."""
-    with contextlib.suppress(OSError, ValueError, psutil.Error):
-        pid, created = owner_file.read_text().split()
+    with contextlib.suppress(OSError, ValueError, IndexError, psutil.Error):
+        pid, recorded = owner_file.read_text().split()
         owner = psutil.Process(int(pid))
-        if abs(owner.create_time() - float(created)) < 0.5 and owner.status() != psutil.STATUS_ZOMBIE:
+        if recorded.startswith("t"):
+            same = _started(owner.pid) == recorded
+        else:  # recorded as a wall-clock time (another system, or a file written before the ticks were kept)
+            same = abs(owner.create_time() - float(recorded)) < 0.5
+        if same and owner.status() != psutil.STATUS_ZOMBIE:
             return owner.pid
     return None
 
@@ -74,8 +91,7 @@ def _claim(owner_file: Path, started: bool) -> bool:
     """Record this process as the server's owner if it started it or the recorded owner is gone."""
     if not started and _owner(owner_file) is not None:
         return False
-    me = psutil.Process()
-    owner_file.write_text(f"{me.pid} {me.create_time()!r}")
+    owner_file.write_text(f"{os.getpid()} {_started(os.getpid())}")
     return True
 
 

@@ -21,6 +21,7 @@ import redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from db import embedded
 from db.embedded import EmbeddedServers, start_postgres, start_redis
 
 pytestmark = pytest.mark.embedded
@@ -237,3 +238,21 @@ def test_servers_context_manager_and_sigterm(data_dir: Path) -> None:
     assert child.returncode == 128 + signal.SIGTERM
     assert not _alive(pid)
     assert url.startswith("unix://")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the start ticks are read from /proc")
+def test_a_live_owner_stays_the_owner_when_the_system_clock_is_stepped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """psutil's `create_time()` is `/proc/stat`'s boot time plus the process's start: a step of the wall clock moves
+    it. The owner must still be recognised, or an attached process takes the servers over and stops them."""
+    owner_file = tmp_path / "pg.owner"
+    assert embedded._claim(owner_file, started=True)
+    assert embedded._owner(owner_file) == os.getpid()
+    booted = psutil.boot_time()
+    monkeypatch.setattr(psutil._pslinux, "boot_time", lambda: booted + 1.0)  # the clock stepped by a second
+    assert embedded._owner(owner_file) == os.getpid()
+    assert not embedded._claim(owner_file, started=False)  # an attaching process does not take it over
+    # An owner file written as a wall-clock time (before the start ticks were kept) is still read.
+    owner_file.write_text(f"{os.getpid()} {psutil.Process().create_time()!r}")
+    assert embedded._owner(owner_file) == os.getpid()
